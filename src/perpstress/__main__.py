@@ -1,0 +1,3 @@
+from perpstress.cli import main
+
+main()

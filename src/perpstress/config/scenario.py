@@ -1,0 +1,172 @@
+"""Scenario files: TOML validated into a frozen :class:`Scenario`, with errors that name file, field and rule.
+
+A scenario names its venues (each usually a ``preset`` plus overrides), the run's clock and seed. Later layers
+(crowd, shock, agents, rails) add their own sections here.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+
+import tomli_w
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from perpstress.config.base import FrozenModel, rule_error
+from perpstress.config.venue import VenueConfig, drop_none
+from perpstress.errors import ConfigError, PerpstressError
+
+
+class Scenario(FrozenModel):
+    """A run's whole configuration; ``stable_hash()`` keys results by it."""
+
+    name: str = Field(min_length=1, description="short name used in outputs")
+    description: str = ""
+    seed: int = Field(0, ge=0, description="seed of the run's random generator")
+    start: datetime = Field(description="simulated start time, UTC")
+    duration_s: float = Field(gt=0, description="simulated seconds")
+    step_ms: int = Field(1000, gt=0, description="length of one step, milliseconds")
+    venues: dict[str, VenueConfig] = Field(min_length=1)
+
+    @field_validator("start")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _venue_keys_match(self) -> Self:
+        for key, venue in self.venues.items():
+            if key != venue.name:
+                raise rule_error(f".venues.{key}.name", f"name {venue.name!r} differs from its key {key!r}")
+        if self.duration_s * 1000 < self.step_ms:
+            raise rule_error(".duration_s", f"duration {self.duration_s:g} s is shorter than one step")
+        return self
+
+    @property
+    def steps(self) -> int:
+        return int(self.duration_s * 1000 // self.step_ms)
+
+    @property
+    def ts_start_ms(self) -> int:
+        return int(self.start.timestamp() * 1000)
+
+    def to_toml(self) -> str:
+        """The resolved scenario as TOML (every preset value written out), loadable again."""
+        return tomli_w.dumps(drop_none(self.model_dump(mode="json")))
+
+    @classmethod
+    def from_toml(cls, text: str, filename: str = "<string>") -> Scenario:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"{filename}: not valid TOML: {exc}"]) from None
+        return cls.from_dict(data, filename)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], filename: str = "<dict>") -> Scenario:
+        """Validate ``data``; any problem raises :class:`ConfigError` naming ``filename`` and the field path."""
+        for key, venue in (data.get("venues") or {}).items():
+            if isinstance(venue, dict):
+                venue.setdefault("name", key)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc, filename)) from None
+        except PerpstressError as exc:  # an unknown preset raised inside validation
+            raise ConfigError([f"{filename}: {exc}"]) from None
+
+    @classmethod
+    def load(cls, source: str | Path) -> Scenario:
+        """Load a scenario file, or a built-in scenario by name (``perpstress scenarios`` lists them)."""
+        from perpstress.presets import available_scenarios, scenario_text
+
+        path = Path(source)
+        if path.suffix == ".toml" or path.exists():
+            if not path.is_file():
+                raise ConfigError([f"{path}: no such scenario file"])
+            return cls.from_toml(path.read_text(encoding="utf-8"), str(path))
+        name = str(source)
+        if name in available_scenarios():
+            return cls.from_toml(scenario_text(name), f"built-in scenario {name}")
+        raise ConfigError(
+            [f"{name}: neither a scenario file nor a built-in scenario ({', '.join(available_scenarios())})"]
+        )
+
+
+def format_validation_error(exc: ValidationError, filename: str) -> list[str]:
+    """One line per problem: ``FILE: dotted.path[i]: message (got VALUE)``."""
+    lines = []
+    for err in exc.errors(include_url=False):
+        path = _dotted(err["loc"])
+        ctx = err.get("ctx") or {}
+        if err["type"] == "perpstress_rule":
+            path += str(ctx.get("subpath", ""))
+            message = str(ctx.get("message", err["msg"]))
+        else:
+            message = err["msg"]
+            if err["type"] == "missing":
+                message = "required field is missing"
+            elif err["type"] == "extra_forbidden":
+                message = "unknown field (check the spelling; `perpstress schema` lists the fields)"
+            elif "input" in err and err["type"] not in {"model_type", "dict_type"}:
+                message += f" (got {_short(err['input'])})"
+        lines.append(f"{filename}: {path.lstrip('.') or '(top level)'}: {message}")
+    return lines
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in {
+            "ioc_then_takeover",
+            "tier_step_then_takeover",
+            "market_then_backstop",
+            "fillable_price_ioc",
+            "keeper_takeover",
+            "ranked_queue",
+            "random_scan",
+            "socialised_loss",
+            "wealth_pro_rata",
+            "capped_pro_rata",
+            "risk_aware_pro_rata",
+        } or part.startswith("function-"):
+            continue  # discriminated-union tags pydantic inserts into the path
+        else:
+            out += f".{part}"
+    return out
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def scenario_json_schema() -> dict[str, Any]:
+    """JSON Schema of scenario files. Venue tables may omit what their ``preset`` supplies, so inside ``venues``
+    no field is marked required."""
+    schema = Scenario.model_json_schema(mode="validation")
+    venue_defs = _reachable(schema, "VenueConfig")
+    for name in venue_defs:
+        schema["$defs"][name].pop("required", None)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "perpstress scenario"
+    return schema
+
+
+def _reachable(schema: dict[str, Any], root: str) -> set[str]:
+    defs = schema.get("$defs", {})
+    seen: set[str] = set()
+    stack = [root]
+    while stack:
+        name = stack.pop()
+        if name in seen or name not in defs:
+            continue
+        seen.add(name)
+        text = json.dumps(defs[name])
+        stack.extend(part.split('"')[0] for part in text.split('"#/$defs/')[1:])
+    return seen

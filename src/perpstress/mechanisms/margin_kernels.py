@@ -1,0 +1,191 @@
+"""Margin checks over the position arrays, compiled with numba.
+
+A margin unit (a cross account, or one isolated position) is liquidatable when its margin balance is below its
+maintenance margin at the current mark (oracle on dYdX/Drift). The functions here compute, for given units, that
+balance and requirement, and each position's *trigger band*: a range of its market's mark inside which the unit is
+certainly not liquidatable, so that :mod:`perpstress.state.triggers` checks a unit only when a mark leaves a band.
+
+- A unit with one position (an isolated position, or a cross account holding one market) gets its exact liquidation
+  price (the tiered solve of :mod:`perpstress.rules.liquidation`) as the band edge.
+- A cross account with several positions gets a conservative band per position: its cushion (balance minus
+  requirement) is shared out so that the same relative move in every one of its markets at once cannot exhaust it.
+  Each position can lose at most ``|Q| * (1 + MMR_max)`` per unit of adverse move, so a relative move
+  ``f = cushion / sum(|N| * (1 + MMR_max))`` is safe for all positions together.
+
+The plain-Python bodies (``*_py``) are the reference; the compiled versions are what runs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from perpstress.state.portfolio import F64, I32, I64
+
+
+def _maintenance_py(notional: float, caps: F64, mmr: F64, cum: F64) -> float:
+    k = 0
+    while notional > caps[k]:
+        k += 1
+    return float(notional * mmr[k] - cum[k])
+
+
+_maintenance = njit(cache=True)(_maintenance_py)
+
+
+def _liquidation_price_py(side: float, q: float, ep: float, c: float, caps: F64, mmr: F64, cum: F64) -> float:
+    """Exact tiered solve of ``c + s*q*(P - ep) = MM(q*P)``; 0 for a long that no price liquidates."""
+    if side > 0 and c >= q * ep:
+        return 0.0
+    lower = 0.0
+    for k in range(caps.shape[0]):
+        p = (c + cum[k] - side * q * ep) / (q * mmr[k] - side * q)
+        n = q * p
+        if p >= 0.0 and n >= lower * (1.0 - 1e-12) and n <= caps[k] * (1.0 + 1e-12):
+            return float(p)
+        lower = caps[k]
+    return np.nan
+
+
+_liquidation_price = njit(cache=True)(_liquidation_price_py)
+
+
+def unit_balances_py(
+    accounts: I32,
+    pos_start: I64,
+    pos_count: I32,
+    wallet: F64,
+    pos_market: I32,
+    size_lots: I64,
+    entry: F64,
+    iso_margin: F64,
+    lot: F64,
+    mark: F64,
+    caps: F64,
+    mmr: F64,
+    cum: F64,
+) -> tuple[F64, F64]:
+    """Cross margin balance and maintenance requirement of each account in ``accounts`` (isolated positions are
+    left out: see :func:`isolated_balances`)."""
+    n = accounts.shape[0]
+    balance = np.empty(n)
+    requirement = np.empty(n)
+    for i in range(n):
+        a = accounts[i]
+        bal = wallet[a]
+        req = 0.0
+        for p in range(pos_start[a], pos_start[a] + pos_count[a]):
+            if size_lots[p] == 0 or not np.isnan(iso_margin[p]):
+                continue
+            m = pos_market[p]
+            q = size_lots[p] * lot[m]
+            bal += q * (mark[m] - entry[p])
+            req += _maintenance(abs(q) * mark[m], caps[m], mmr[m], cum[m])
+        balance[i] = bal
+        requirement[i] = req
+    return balance, requirement
+
+
+unit_balances = njit(cache=True)(unit_balances_py)
+
+
+def isolated_balances_py(
+    positions: I64, pos_market: I32, size_lots: I64, entry: F64, iso_margin: F64, lot: F64, mark: F64,
+    caps: F64, mmr: F64, cum: F64,
+) -> tuple[F64, F64]:  # fmt: skip
+    """Margin balance and maintenance requirement of each isolated position in ``positions``."""
+    n = positions.shape[0]
+    balance = np.empty(n)
+    requirement = np.empty(n)
+    for i in range(n):
+        p = positions[i]
+        m = pos_market[p]
+        q = size_lots[p] * lot[m]
+        balance[i] = iso_margin[p] + q * (mark[m] - entry[p])
+        requirement[i] = _maintenance(abs(q) * mark[m], caps[m], mmr[m], cum[m])
+    return balance, requirement
+
+
+isolated_balances = njit(cache=True)(isolated_balances_py)
+
+
+def position_bands_py(
+    accounts: I32,
+    pos_start: I64,
+    pos_count: I32,
+    wallet: F64,
+    pos_market: I32,
+    size_lots: I64,
+    entry: F64,
+    iso_margin: F64,
+    lot: F64,
+    mark: F64,
+    caps: F64,
+    mmr: F64,
+    cum: F64,
+    band_lo: F64,
+    band_hi: F64,
+) -> None:
+    """Write the trigger band of every open position of ``accounts`` into ``band_lo``/``band_hi`` (in place).
+
+    A long fires when its market's mark falls to ``band_lo`` or below; a short when it rises to ``band_hi`` or above.
+    A unit already liquidatable gets a band that fires at once (``lo = +inf`` or ``hi = -inf``).
+    """
+    for i in range(accounts.shape[0]):
+        a = accounts[i]
+        start = pos_start[a]
+        stop = start + pos_count[a]
+        n_cross = 0
+        last_cross = -1
+        bal = wallet[a]
+        req = 0.0
+        exposure = 0.0
+        for p in range(start, stop):
+            band_lo[p] = -np.inf
+            band_hi[p] = np.inf
+            if size_lots[p] == 0:
+                continue
+            m = pos_market[p]
+            q = size_lots[p] * lot[m]
+            if not np.isnan(iso_margin[p]):
+                side = 1.0 if q > 0 else -1.0
+                lp = _liquidation_price(side, abs(q), entry[p], iso_margin[p], caps[m], mmr[m], cum[m])
+                if side > 0:
+                    band_lo[p] = lp
+                else:
+                    band_hi[p] = lp
+                continue
+            n_cross += 1
+            last_cross = p
+            bal += q * (mark[m] - entry[p])
+            req += _maintenance(abs(q) * mark[m], caps[m], mmr[m], cum[m])
+            exposure += abs(q) * mark[m] * (1.0 + mmr[m][mmr.shape[1] - 1])
+        if n_cross == 1:
+            p = last_cross
+            m = pos_market[p]
+            q = size_lots[p] * lot[m]
+            side = 1.0 if q > 0 else -1.0
+            lp = _liquidation_price(side, abs(q), entry[p], wallet[a], caps[m], mmr[m], cum[m])
+            if side > 0:
+                band_lo[p] = lp
+            else:
+                band_hi[p] = lp
+        elif n_cross > 1:
+            cushion = bal - req
+            f = cushion / exposure if cushion > 0.0 else -1.0
+            for p in range(start, stop):
+                if size_lots[p] == 0 or not np.isnan(iso_margin[p]):
+                    continue
+                m = pos_market[p]
+                if f < 0.0:
+                    if size_lots[p] > 0:
+                        band_lo[p] = np.inf
+                    else:
+                        band_hi[p] = -np.inf
+                elif size_lots[p] > 0:
+                    band_lo[p] = mark[m] * (1.0 - f)
+                else:
+                    band_hi[p] = mark[m] * (1.0 + f)
+
+
+position_bands = njit(cache=True)(position_bands_py)

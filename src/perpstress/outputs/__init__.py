@@ -1,0 +1,1 @@
+"""Layer 6: what a run leaves behind (run directories, Parquet tables, summaries, reports)."""

@@ -1,0 +1,1 @@
+"""Layer 2: simulation state as structures of arrays indexed by integer ids."""

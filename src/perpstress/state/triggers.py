@@ -1,0 +1,144 @@
+"""Trigger index: which positions' marks left their safe band this step, at a cost that grows with what moved.
+
+Every open position has a band on its market's mark (see :func:`perpstress.mechanisms.margin_kernels.position_bands`):
+a long fires when the mark is at or below ``lo``, a short when it is at or above ``hi``. Checking every position
+every step would cost positions x steps; instead, per market, the long edges are kept sorted high-to-low and the
+short edges low-to-high, each with a cursor. A step reads only the entries between the cursor and the current mark
+(a binary search), plus a small *pending* set of positions whose band changed since the sorted arrays were built.
+
+Contract: a fired position is moved to the pending set with its current band; the caller re-bands it
+(:meth:`TriggerIndex.set_bands`) after checking its unit, or closes it (:meth:`TriggerIndex.deactivate`). A stale
+sorted entry (its position was re-banded since) is recognised by a version number and skipped. When the pending set
+outgrows a fraction of all positions the sorted arrays are rebuilt (``O(n log n)``, amortised over many steps).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from perpstress.state.portfolio import F64, I32, I64
+
+
+@njit(cache=True)
+def _fire_sorted(
+    n_markets: int,
+    mark: F64,
+    seg_start: I64,
+    seg_end: I64,
+    cursor: I64,
+    edge: F64,
+    ids: I64,
+    ver: I64,
+    version: I64,
+    descending: bool,
+    out: I64,
+    n_out: int,
+) -> int:
+    for m in range(n_markets):
+        i = cursor[m]
+        end = seg_end[m]
+        while i < end:
+            e = edge[i]
+            hit = e >= mark[m] if descending else e <= mark[m]
+            if not hit:
+                break
+            p = ids[i]
+            if ver[i] == version[p]:
+                out[n_out] = p
+                n_out += 1
+            i += 1
+        cursor[m] = i
+    return n_out
+
+
+class TriggerIndex:
+    """Band edges of ``n_positions`` positions over ``n_markets`` markets."""
+
+    def __init__(self, n_markets: int, position_market: I32, rebuild_fraction: float = 0.05) -> None:
+        n = int(position_market.shape[0])
+        self.n_markets = n_markets
+        self.market = np.asarray(position_market, dtype=np.int32)
+        self.lo = np.full(n, -np.inf)
+        self.hi = np.full(n, np.inf)
+        self.version = np.zeros(n, dtype=np.int64)
+        self.active = np.zeros(n, dtype=np.bool_)
+        self.in_pending = np.zeros(n, dtype=np.bool_)
+        self.pending = np.zeros(0, dtype=np.int64)
+        self.rebuild_fraction = rebuild_fraction
+        self.rebuilds = 0
+        self.entries_read = 0
+        self._build_empty()
+
+    def _build_empty(self) -> None:
+        z = np.zeros(self.n_markets, dtype=np.int64)
+        self._lo_seg = (z.copy(), z.copy(), z.copy())
+        self._hi_seg = (z.copy(), z.copy(), z.copy())
+        self._lo_arr = (np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+        self._hi_arr = (np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+
+    def set_bands(self, positions: I64, lo: F64, hi: F64) -> None:
+        """New bands for ``positions`` (they become active); they are checked through the pending set."""
+        positions = np.asarray(positions, dtype=np.int64)
+        self.lo[positions] = lo
+        self.hi[positions] = hi
+        self.version[positions] += 1
+        self.active[positions] = True
+        self._add_pending(positions)
+
+    def deactivate(self, positions: I64) -> None:
+        """Closed positions never fire again (until :meth:`set_bands`)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        self.active[positions] = False
+        self.version[positions] += 1
+
+    def _add_pending(self, positions: I64) -> None:
+        new = positions[~self.in_pending[positions]]
+        new = np.unique(new)
+        self.in_pending[new] = True
+        self.pending = np.concatenate([self.pending, new])
+        if self.pending.size > max(1024, self.rebuild_fraction * self.lo.size):
+            self.rebuild()
+
+    def rebuild(self) -> None:
+        """Sort every active band edge by market; empties the pending set."""
+        self.rebuilds += 1
+        self._lo_seg, self._lo_arr = self._sorted(self.lo, descending=True)
+        self._hi_seg, self._hi_arr = self._sorted(self.hi, descending=False)
+        self.in_pending[self.pending] = False
+        self.pending = np.zeros(0, dtype=np.int64)
+
+    def _sorted(self, edge: F64, descending: bool) -> tuple[tuple[I64, I64, I64], tuple[F64, I64, I64]]:
+        never = -np.inf if descending else np.inf  # a long's lo of -inf (a short's hi of +inf) never fires
+        ids = np.flatnonzero(self.active & (edge != never) & ~np.isnan(edge)).astype(np.int64)
+        key = -edge[ids] if descending else edge[ids]
+        order = np.lexsort((key, self.market[ids]))
+        ids = ids[order]
+        counts = np.bincount(self.market[ids], minlength=self.n_markets).astype(np.int64)
+        start = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+        end = start + counts
+        return (start, end, start.copy()), (edge[ids].copy(), ids, self.version[ids].copy())
+
+    def fired(self, mark: F64) -> I64:
+        """Positions whose band the marks have crossed (each once), now in the pending set awaiting a re-band."""
+        out = np.empty(self.lo.size, dtype=np.int64) if self.lo.size else np.zeros(0, dtype=np.int64)
+        n = 0
+        for seg, arr, desc in ((self._lo_seg, self._lo_arr, True), (self._hi_seg, self._hi_arr, False)):
+            before = int(seg[2].sum())
+            n = _fire_sorted(self.n_markets, mark, seg[0], seg[1], seg[2], arr[0], arr[1], arr[2], self.version, desc,
+                             out, n)  # fmt: skip
+            self.entries_read += int(seg[2].sum()) - before
+        from_sorted = out[:n]
+        keep = self.active[self.pending]  # closed positions leave the pending set
+        self.in_pending[self.pending[~keep]] = False
+        self.pending = pend = self.pending[keep]
+        self.entries_read += int(pend.size)
+        m = self.market[pend]
+        hit = self.active[pend] & ((self.lo[pend] >= mark[m]) | (self.hi[pend] <= mark[m]))
+        fired = np.unique(np.concatenate([from_sorted, pend[hit]]))
+        fired = fired[self.active[fired]]
+        # Fired positions stay watched through the pending set until the caller re-bands or closes them.
+        new = fired[~self.in_pending[fired]]
+        self.in_pending[new] = True
+        self.pending = np.concatenate([self.pending, new])
+        return np.asarray(fired, dtype=np.int64)
