@@ -80,9 +80,7 @@ def test_socialised_loss_is_per_unit_of_all_open_size() -> None:
 @settings(max_examples=300, deadline=None)
 @given(
     quantity=st.floats(0, 1e4),
-    data=st.lists(
-        st.tuples(st.floats(0.0, 1e3), st.floats(0.0, 1e3), st.floats(1.0, 100.0)), min_size=1, max_size=30
-    ),
+    data=st.lists(st.tuples(st.floats(0.0, 1e3), st.floats(0.0, 1e3), st.floats(1.0, 100.0)), min_size=1, max_size=30),
     cap=st.floats(0.01, 1.0),
 )
 def test_every_rule_stays_within_positions_and_covers_what_it_can(quantity, data, cap) -> None:
