@@ -111,7 +111,9 @@ def water_fill(quantity: float, weights: ArrayLike, caps: ArrayLike) -> tuple[Fl
         return x, float(quantity - total_cap)
     # Visit accounts in the order they would reach their cap as the level rises (cap / weight, compared by
     # cross-multiplication so tiny weights do not overflow); shares use suffix sums, not running differences.
-    order = live[np.lexsort((live, -w[live] / np.maximum(c[live], np.finfo(float).tiny)))]
+    with np.errstate(over="ignore"):  # a huge weight over a tiny cap sorts first as +inf, as it should
+        key = -w[live] / np.maximum(c[live], np.finfo(float).tiny)
+    order = live[np.lexsort((live, key))]
     suffix_w = np.cumsum(w[order][::-1])[::-1]
     remaining = float(quantity)
     for k, i in enumerate(order):
