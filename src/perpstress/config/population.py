@@ -1,0 +1,37 @@
+"""The crowd: leveraged accounts holding positions when the run starts (the simple configurable generator).
+
+Per market, the crowd holds ``notional_usd`` of gross position notional, ``long_share`` of it long. Position
+notionals are log-normal, rescaled so their total is exact; leverage is log-normal around ``leverage_median``,
+capped by the tier's maximum at that notional; entries are spread around the start price by ``entry_dispersion``
+(log-sd) shifted by ``entry_offset`` (mean log of entry/start: > 0 means the crowd bought higher, so starts
+under water). Market makers hold the crowd's net position so every market's long and short sizes balance.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from perpstress.config.base import FrozenModel
+
+
+class CrowdMarket(FrozenModel):
+    """The crowd in one market, addressed as ``venue:SYMBOL``."""
+
+    notional_usd: float = Field(gt=0, description="gross crowd notional (longs + shorts) at the start price, USD")
+    long_share: float = Field(0.7, ge=0, le=1, description="fraction of crowd notional that is long")
+    accounts: int = Field(1000, ge=1, description="crowd accounts in this market at scale 1")
+
+
+class CrowdConfig(FrozenModel):
+    markets: dict[str, CrowdMarket] = Field(default_factory=dict, description="keyed by venue:SYMBOL")
+    notional_sigma: float = Field(1.5, ge=0, description="log-sd of position notional")
+    leverage_median: float = Field(10.0, ge=1)
+    leverage_sigma: float = Field(0.7, ge=0, description="log-sd of leverage")
+    isolated_share: float = Field(0.3, ge=0, le=1, description="fraction of accounts in isolated mode")
+    entry_dispersion: float = Field(0.02, ge=0, description="log-sd of entry price around the start price")
+    entry_offset: float = Field(0.0, description="mean log(entry / start price)")
+    stop_share: float = Field(0.1, ge=0, le=1, description="fraction of accounts with a stop-loss")
+    stop_distance: float = Field(0.05, gt=0, lt=1, description="stop distance from entry, fraction")
+    topup_share: float = Field(0.2, ge=0, le=1, description="fraction of accounts that top up margin")
+    topup_margin_ratio: float = Field(0.8, gt=0, lt=1, description="top up when MM / balance reaches this")
+    topup_reserve_multiple: float = Field(1.0, ge=0, description="reserve available to top up, x initial margin")
