@@ -1,0 +1,77 @@
+"""Market makers widen, thin, withdraw and return by their stated rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from perpstress.config.agents import MarketMakerConfig
+from perpstress.mechanisms.market_makers import MakerState, quote, update_state
+
+CFG = MarketMakerConfig(capital_usd=5e6, depth_usd=1e6, inventory_limit_usd=2e6, loss_limit_usd=5e5)
+CALM = CFG.vol_ref
+
+
+def depth(ladder, side: str) -> float:
+    price, size = (ladder.bid_price, ladder.bid_size) if side == "bid" else (ladder.ask_price, ladder.ask_size)
+    return float((price * size).sum())
+
+
+def test_calm_ladder_holds_the_configured_depth_around_fair() -> None:
+    lad = quote(CFG, MakerState(), 100.0, CALM, 0.0, 1.0)
+    assert depth(lad, "bid") == pytest.approx(1e6)
+    assert depth(lad, "ask") == pytest.approx(1e6)
+    assert lad.bid_price[0] == pytest.approx(100.0 * (1 - 1e-4))
+    assert lad.ask_price[0] == pytest.approx(100.0 * (1 + 1e-4))
+    assert np.all(np.diff(lad.bid_price) < 0)
+    assert np.all(np.diff(lad.ask_price) > 0)
+
+
+def test_volatility_widens_and_thins() -> None:
+    calm = quote(CFG, MakerState(), 100.0, CALM, 0.0, 1.0)
+    wild = quote(CFG, MakerState(), 100.0, 4 * CALM, 0.0, 1.0)
+    assert wild.ask_price[0] - 100 == pytest.approx(4 * (calm.ask_price[0] - 100))
+    assert depth(wild, "ask") == pytest.approx(depth(calm, "ask") / 4)
+
+
+def test_inventory_pulls_the_side_that_adds_to_it() -> None:
+    long_half = quote(CFG, MakerState(), 100.0, CALM, 1e6, 1.0)
+    assert depth(long_half, "bid") == pytest.approx(0.5e6)  # halfway to the limit: half the bids
+    assert depth(long_half, "ask") == pytest.approx(1e6)  # selling reduces inventory: kept
+    at_limit = quote(CFG, MakerState(), 100.0, CALM, 2e6, 1.0)
+    assert depth(at_limit, "bid") == 0.0
+    assert at_limit.ask_price[0] < quote(CFG, MakerState(), 100.0, CALM, 0.0, 1.0).ask_price[0]  # skewed down
+
+
+def test_appetite_scales_size() -> None:
+    assert depth(quote(CFG, MakerState(), 100.0, CALM, 0.0, 0.2), "ask") == pytest.approx(0.2e6)
+
+
+@pytest.mark.parametrize(
+    ("vol", "equity", "adl"),
+    [(9 * CALM, 0.0, 0.0), (CALM, -5e5, 0.0), (CALM, 0.0, 0.6)],
+    ids=["volatility", "loss", "adl-exposure"],
+)
+def test_withdraws_past_each_threshold(vol: float, equity: float, adl: float) -> None:
+    state = update_state(CFG, MakerState(peak_equity=0.0), vol, equity, adl, 1.0)
+    assert not state.active
+    assert depth(quote(CFG, state, 100.0, CALM, 0.0, 1.0), "bid") == 0.0
+
+
+def test_returns_only_when_calm_and_ramps_back() -> None:
+    out = update_state(CFG, MakerState(), 9 * CALM, 0.0, 0.0, 1.0)
+    still = update_state(CFG, out, 5 * CALM, 0.0, 0.0, 1.0)  # below withdrawal, above the return level
+    assert not still.active
+    back = update_state(CFG, still, 2 * CALM, 0.0, 0.0, 1.0)
+    assert back.active
+    assert back.ramp == 0.0
+    state = back
+    for _ in range(300):  # one half-life
+        state = update_state(CFG, state, CALM, 0.0, 0.0, 1.0)
+    assert state.ramp == pytest.approx(0.5, abs=0.01)
+
+
+def test_return_level_must_be_below_withdrawal_level() -> None:
+    with pytest.raises(ValidationError, match="flicker"):
+        MarketMakerConfig(capital_usd=1, depth_usd=1, inventory_limit_usd=1, loss_limit_usd=1, return_vol_multiple=9)
