@@ -46,7 +46,7 @@ def _nanmedian(stack: FloatArray) -> FloatArray:
 
 
 def ema_update(
-    numerator: ArrayLike, denominator: ArrayLike, sample: ArrayLike, dt_seconds: ArrayLike, tau_seconds: float
+    numerator: ArrayLike, denominator: ArrayLike, sample: ArrayLike, dt_seconds: ArrayLike, tau_seconds: ArrayLike
 ) -> tuple[FloatArray, FloatArray]:
     """Hyperliquid's EMA over irregular samples: ``num = num*e^(-t/tau) + x*t``, ``den = den*e^(-t/tau) + t``.
 
@@ -54,7 +54,7 @@ def ema_update(
     Source: hyperliquid-docs docs/trading/robust-price-indices.md.
     """
     dt = np.asarray(dt_seconds, dtype=np.float64)
-    decay = np.exp(-dt / tau_seconds)
+    decay = np.exp(-dt / np.asarray(tau_seconds, dtype=np.float64))
     num = np.asarray(numerator, dtype=np.float64) * decay + np.asarray(sample, dtype=np.float64) * dt
     den = np.asarray(denominator, dtype=np.float64) * decay + dt
     return num, den
