@@ -45,6 +45,13 @@ class Scenario(FrozenModel):
             raise rule_error(".duration_s", f"duration {self.duration_s:g} s is shorter than one step")
         return self
 
+    def with_(self, **changes: Any) -> Self:
+        """A copy with ``changes`` (``a__b=1`` sets ``a.b``), validated like a file; errors raise ConfigError."""
+        try:
+            return super().with_(**changes)
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc, f"{self.name} (with_)")) from None
+
     @property
     def steps(self) -> int:
         return int(self.duration_s * 1000 // self.step_ms)

@@ -78,8 +78,9 @@ class MarkEngine:
         new = self.mark.copy()
         for m in np.flatnonzero(due):
             quotes = (best_bid[m], best_ask[m], self.last_trade[m])
-            new[m] = self._mark_one(int(m), index[m], ma[m], funding_rate[m], seconds_to_funding[m], quotes, peer_mid[m],
-                                    num[m] / den[m], bnum[m] / bden[m])  # fmt: skip
+            emas = (num[m] / den[m], bnum[m] / bden[m])
+            new[m] = self._mark_one(int(m), index[m], ma[m], funding_rate[m], seconds_to_funding[m], quotes,
+                                    peer_mid[m], *emas)  # fmt: skip
         changed = due & (new != self.mark)
         self.previous[changed] = self.mark[changed]
         first = np.isnan(self.previous)
