@@ -10,7 +10,6 @@ import typer
 from rich.table import Table
 
 from perpstress.cli.app import app, console
-from perpstress.config.base import Sourced
 from perpstress.config.scenario import Scenario, scenario_json_schema
 from perpstress.config.venue import VenueConfig
 from perpstress.errors import UnknownNameError
@@ -62,15 +61,7 @@ def presets(
     table = Table(title=f"{venue.display_name} ({name})")
     for col in ("value", "setting", "confidence", "source"):
         table.add_column(col, overflow="fold")
-    sections: list[tuple[str, Sourced]] = [
-        ("mark", venue.mark),
-        ("funding", venue.funding),
-        ("fees", venue.fees),
-        ("liquidation", venue.liquidation),
-        ("insurance_fund", venue.insurance_fund),
-        ("adl", venue.adl),
-    ]
-    for label, section in sections:
+    for label, section in venue.rule_sections():
         for field, value in section.model_dump(exclude={"source", "field_sources"}, exclude_none=True).items():
             src = section.source_of(field)
             table.add_row(f"{label}.{field}", str(value), src.confidence.value, _cite(src.ref, src.note))

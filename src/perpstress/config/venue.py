@@ -323,6 +323,17 @@ class VenueConfig(FrozenModel):
                 raise rule_error(".symbols", f"{', '.join(missing)} not among this venue's perpetuals ({known})")
         return self
 
+    def rule_sections(self) -> list[tuple[str, Sourced]]:
+        """The venue's sourced rule tables, labelled as in the scenario file."""
+        return [
+            ("mark", self.mark),
+            ("funding", self.funding),
+            ("fees", self.fees),
+            ("liquidation", self.liquidation),
+            ("insurance_fund", self.insurance_fund),
+            ("adl", self.adl),
+        ]
+
     def markets(self) -> dict[str, PerpetualMarket]:
         """The perpetual markets in use (all, or those named in ``symbols``), in preset order."""
         if self.symbols is None:

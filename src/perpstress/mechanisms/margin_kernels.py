@@ -50,6 +50,33 @@ def _liquidation_price_py(side: float, q: float, ep: float, c: float, caps: F64,
 _liquidation_price = njit(cache=True)(_liquidation_price_py)
 
 
+def _cross_sums_py(
+    a: int, pos_start: I64, pos_count: I32, wallet: F64, pos_market: I32, size_lots: I64, entry: F64, iso_margin: F64,
+    lot: F64, mark: F64, caps: F64, mmr: F64, cum: F64,
+) -> tuple[float, float, float, int, int]:  # fmt: skip
+    """Account ``a``'s cross margin balance, maintenance requirement, worst-case exposure per unit relative move
+    (``sum |N| * (1 + MMR_max)``), number of cross positions and the last one's id."""
+    bal = wallet[a]
+    req = 0.0
+    exposure = 0.0
+    n_cross = 0
+    last = -1
+    for p in range(pos_start[a], pos_start[a] + pos_count[a]):
+        if size_lots[p] == 0 or not np.isnan(iso_margin[p]):
+            continue
+        m = pos_market[p]
+        q = size_lots[p] * lot[m]
+        bal += q * (mark[m] - entry[p])
+        req += _maintenance(abs(q) * mark[m], caps[m], mmr[m], cum[m])
+        exposure += abs(q) * mark[m] * (1.0 + mmr[m][mmr.shape[1] - 1])
+        n_cross += 1
+        last = p
+    return bal, req, exposure, n_cross, last
+
+
+_cross_sums = njit(cache=True)(_cross_sums_py)
+
+
 def unit_balances_py(
     accounts: I32,
     pos_start: I64,
@@ -71,16 +98,10 @@ def unit_balances_py(
     balance = np.empty(n)
     requirement = np.empty(n)
     for i in range(n):
-        a = accounts[i]
-        bal = wallet[a]
-        req = 0.0
-        for p in range(pos_start[a], pos_start[a] + pos_count[a]):
-            if size_lots[p] == 0 or not np.isnan(iso_margin[p]):
-                continue
-            m = pos_market[p]
-            q = size_lots[p] * lot[m]
-            bal += q * (mark[m] - entry[p])
-            req += _maintenance(abs(q) * mark[m], caps[m], mmr[m], cum[m])
+        bal, req, _, _, _ = _cross_sums(
+            accounts[i], pos_start, pos_count, wallet, pos_market, size_lots, entry, iso_margin, lot, mark, caps, mmr,
+            cum,
+        )  # fmt: skip
         balance[i] = bal
         requirement[i] = req
     return balance, requirement
@@ -135,31 +156,22 @@ def position_bands_py(
         a = accounts[i]
         start = pos_start[a]
         stop = start + pos_count[a]
-        n_cross = 0
-        last_cross = -1
-        bal = wallet[a]
-        req = 0.0
-        exposure = 0.0
         for p in range(start, stop):
             band_lo[p] = -np.inf
             band_hi[p] = np.inf
-            if size_lots[p] == 0:
+            if size_lots[p] == 0 or np.isnan(iso_margin[p]):
                 continue
             m = pos_market[p]
             q = size_lots[p] * lot[m]
-            if not np.isnan(iso_margin[p]):
-                side = 1.0 if q > 0 else -1.0
-                lp = _liquidation_price(side, abs(q), entry[p], iso_margin[p], caps[m], mmr[m], cum[m])
-                if side > 0:
-                    band_lo[p] = lp
-                else:
-                    band_hi[p] = lp
-                continue
-            n_cross += 1
-            last_cross = p
-            bal += q * (mark[m] - entry[p])
-            req += _maintenance(abs(q) * mark[m], caps[m], mmr[m], cum[m])
-            exposure += abs(q) * mark[m] * (1.0 + mmr[m][mmr.shape[1] - 1])
+            side = 1.0 if q > 0 else -1.0
+            lp = _liquidation_price(side, abs(q), entry[p], iso_margin[p], caps[m], mmr[m], cum[m])
+            if side > 0:
+                band_lo[p] = lp
+            else:
+                band_hi[p] = lp
+        bal, req, exposure, n_cross, last_cross = _cross_sums(
+            a, pos_start, pos_count, wallet, pos_market, size_lots, entry, iso_margin, lot, mark, caps, mmr, cum
+        )
         if n_cross == 1:
             p = last_cross
             m = pos_market[p]

@@ -12,14 +12,7 @@ PRESETS = available_presets()
 
 
 def sourced_sections(venue: VenueConfig) -> list[tuple[str, Sourced]]:
-    sections: list[tuple[str, Sourced]] = [
-        ("mark", venue.mark),
-        ("funding", venue.funding),
-        ("fees", venue.fees),
-        ("liquidation", venue.liquidation),
-        ("insurance_fund", venue.insurance_fund),
-        ("adl", venue.adl),
-    ]
+    sections = venue.rule_sections()
     for symbol, market in venue.perpetuals.items():
         sections.append((f"perpetuals.{symbol}", market))
         sections += [(f"perpetuals.{symbol}.margin_tiers[{i}]", t) for i, t in enumerate(market.margin_tiers)]
