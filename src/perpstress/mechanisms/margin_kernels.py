@@ -130,6 +130,24 @@ def isolated_balances_py(
 isolated_balances = njit(cache=True)(isolated_balances_py)
 
 
+def _exact_band_py(
+    p: int, collateral: float, pos_market: I32, size_lots: I64, entry: F64, lot: F64, caps: F64, mmr: F64, cum: F64,
+    band_lo: F64, band_hi: F64,
+) -> None:  # fmt: skip
+    """Set position ``p``'s band edge to its exact liquidation price given ``collateral``."""
+    m = pos_market[p]
+    q = size_lots[p] * lot[m]
+    side = 1.0 if q > 0 else -1.0
+    lp = _liquidation_price(side, abs(q), entry[p], collateral, caps[m], mmr[m], cum[m])
+    if side > 0:
+        band_lo[p] = lp
+    else:
+        band_hi[p] = lp
+
+
+_exact_band = njit(cache=True)(_exact_band_py)
+
+
 def position_bands_py(
     accounts: I32,
     pos_start: I64,
@@ -159,29 +177,13 @@ def position_bands_py(
         for p in range(start, stop):
             band_lo[p] = -np.inf
             band_hi[p] = np.inf
-            if size_lots[p] == 0 or np.isnan(iso_margin[p]):
-                continue
-            m = pos_market[p]
-            q = size_lots[p] * lot[m]
-            side = 1.0 if q > 0 else -1.0
-            lp = _liquidation_price(side, abs(q), entry[p], iso_margin[p], caps[m], mmr[m], cum[m])
-            if side > 0:
-                band_lo[p] = lp
-            else:
-                band_hi[p] = lp
+            if size_lots[p] != 0 and not np.isnan(iso_margin[p]):
+                _exact_band(p, iso_margin[p], pos_market, size_lots, entry, lot, caps, mmr, cum, band_lo, band_hi)
         bal, req, exposure, n_cross, last_cross = _cross_sums(
             a, pos_start, pos_count, wallet, pos_market, size_lots, entry, iso_margin, lot, mark, caps, mmr, cum
         )
-        if n_cross == 1:
-            p = last_cross
-            m = pos_market[p]
-            q = size_lots[p] * lot[m]
-            side = 1.0 if q > 0 else -1.0
-            lp = _liquidation_price(side, abs(q), entry[p], wallet[a], caps[m], mmr[m], cum[m])
-            if side > 0:
-                band_lo[p] = lp
-            else:
-                band_hi[p] = lp
+        if n_cross == 1:  # one cross position: its exact liquidation price against the whole wallet
+            _exact_band(last_cross, wallet[a], pos_market, size_lots, entry, lot, caps, mmr, cum, band_lo, band_hi)
         elif n_cross > 1:
             cushion = bal - req
             f = cushion / exposure if cushion > 0.0 else -1.0
