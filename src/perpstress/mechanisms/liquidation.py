@@ -39,6 +39,7 @@ from perpstress.config.venue import (
     VenueConfig,
 )
 from perpstress.errors import UsageError
+from perpstress.mechanisms.accounting import Accounting
 from perpstress.mechanisms.insurance import InsuranceFunds
 from perpstress.state.portfolio import Accounts, Markets, Positions
 
@@ -125,61 +126,12 @@ class LiquidationEngine:
         self.markets = markets
         self.accounts = accounts
         self.positions = positions
+        self.accounting = Accounting(markets, accounts, positions)
         self.funds = funds
         self.execution = execution
         self.ledger = ledger
         self.record = LiquidationRecord()
         self.cooldown_until = np.zeros(accounts.n, dtype=np.int64)
-
-    # --- helpers over the arrays ---------------------------------------------------------------------------
-    def _base(self, p: int) -> float:
-        return float(self.positions.size_lots[p] * self.markets.lot_size[self.positions.market[p]])
-
-    def _unit_positions(self, account: int, position: int) -> list[int]:
-        if position >= 0:
-            return [position] if self.positions.size_lots[position] != 0 else []
-        s = int(self.accounts.pos_start[account])
-        c = int(self.accounts.pos_count[account])
-        pos = self.positions
-        return [p for p in range(s, s + c) if pos.size_lots[p] != 0 and np.isnan(pos.isolated_margin[p])]
-
-    def _collateral(self, account: int, position: int) -> float:
-        return float(self.positions.isolated_margin[position] if position >= 0 else self.accounts.wallet[account])
-
-    def _credit(self, account: int, position: int, amount: float) -> None:
-        if position >= 0:
-            self.positions.isolated_margin[position] += amount
-        else:
-            self.accounts.wallet[account] += amount
-
-    def _unit_equity(self, account: int, position: int) -> float:
-        eq = self._collateral(account, position)
-        for p in self._unit_positions(account, position):
-            m = self.positions.market[p]
-            eq += self._base(p) * (self.markets.mark[m] - self.positions.entry_price[p])
-        return eq
-
-    def _maintenance(self, p: int) -> float:
-        m = self.positions.market[p]
-        notional = abs(self._base(p)) * self.markets.mark[m]
-        k = int(np.searchsorted(self.markets.tier_cap[m], notional, side="left"))
-        return float(notional * self.markets.tier_mmr[m, k] - self.markets.tier_cum[m, k])
-
-    def _close(self, account: int, position: int, p: int, lots: int, price: float) -> float:
-        """Reduce position ``p`` by ``lots`` (signed against the position) at ``price``; returns realised PnL."""
-        m = self.positions.market[p]
-        base = -lots * self.markets.lot_size[m]  # the part of the position closed, signed like the position
-        realised = float(base * (price - self.positions.entry_price[p]))
-        self.positions.size_lots[p] += lots
-        self._credit(account, position, realised)
-        return realised
-
-    def _bankruptcy_price(self, account: int, position: int, p: int) -> float:
-        """Price at which closing ``p`` leaves the unit's equity at zero, other positions at mark."""
-        m = self.positions.market[p]
-        q = self._base(p)
-        others = self._unit_equity(account, position) - q * (self.markets.mark[m] - self.positions.entry_price[p])
-        return float(max(self.positions.entry_price[p] - others / q, 0.0))
 
     # --- the procedures --------------------------------------------------------------------------------------
     def liquidate(self, ts_ms: int, venue: int, units: list[tuple[int, int]]) -> list[AdlRequest]:
@@ -191,7 +143,7 @@ class LiquidationEngine:
             if isinstance(proc, MarketThenBackstop):
                 requests += self._hyperliquid(ts_ms, venue, proc, account, position)
             elif isinstance(proc, IocThenTakeover | TierStepThenTakeover):
-                for p in self._unit_positions(account, position):
+                for p in self.accounting.unit_positions(account, position):
                     requests += self._book_then_takeover(ts_ms, venue, proc, account, position, p)
             requests += self._settle_gap(venue, account, position)
         return requests
@@ -206,7 +158,7 @@ class LiquidationEngine:
         mark = float(mk.mark[m])
         send, fok, partial = -lots, False, False
         if isinstance(proc, TierStepThenTakeover):
-            notional = abs(self._base(p)) * mark
+            notional = abs(self.accounting.base(p)) * mark
             k = int(np.searchsorted(mk.tier_cap[m], notional, side="left"))
             if k < proc.full_takeover_below_tier:
                 send = 0  # the lowest tiers go straight to the engine at the bankruptcy price
@@ -218,10 +170,10 @@ class LiquidationEngine:
         if send != 0:
             fill = self.execution.execute(m, send, mark * (1 - side * proc.max_price_deviation), fok, account)
             if fill.lots != 0:
-                self._close(account, position, p, fill.lots, fill.average_price)
+                self.accounting.close(account, position, p, fill.lots, fill.average_price)
                 notional = abs(fill.lots) * mk.lot_size[m] * fill.average_price
-                fee = min(proc.clearance_fee_rate * notional, max(self._unit_equity(account, position), 0.0))
-                self._credit(account, position, -fee)
+                fee = min(proc.clearance_fee_rate * notional, max(self.accounting.unit_equity(account, position), 0.0))
+                self.accounting.credit(account, position, -fee)
                 self.funds.deposit(self._fund(venue), fee)
                 self.record.add(
                     ts, venue, m, account, side, -fill.lots, notional, fill.average_price, mark, "book", fee
@@ -236,12 +188,12 @@ class LiquidationEngine:
         pos, mk = self.positions, self.markets
         m = int(pos.market[p])
         lots = int(pos.size_lots[p])
-        bp = self._bankruptcy_price(account, position, p)
+        bp = self.accounting.bankruptcy_price(account, position, p)
         fund = self._fund(venue)
         size = lots * mk.lot_size[m]
         if not self.funds.can_take_over(fund, m, size, bp):
             return [AdlRequest(venue, m, account, p, lots, bp)]
-        self._close(account, position, p, -lots, bp)
+        self.accounting.close(account, position, p, -lots, bp)
         self.funds.take_over(fund, m, size, bp)
         self.record.add(ts, venue, m, account, 1 if lots > 0 else -1, lots, abs(size) * bp, bp, float(mk.mark[m]),
                         "takeover", 0.0)  # fmt: skip
@@ -251,9 +203,9 @@ class LiquidationEngine:
         self, ts: int, venue: int, proc: MarketThenBackstop, account: int, position: int
     ) -> list[AdlRequest]:
         mk = self.markets
-        ps = self._unit_positions(account, position)
-        equity = self._unit_equity(account, position)
-        maintenance = sum(self._maintenance(p) for p in ps)
+        ps = self.accounting.unit_positions(account, position)
+        equity = self.accounting.unit_equity(account, position)
+        maintenance = sum(self.accounting.maintenance(p) for p in ps)
         if equity < proc.backstop_mm_fraction * maintenance:
             if equity < 0:  # the vault does not absorb negative equity: ADL at the bankruptcy prices
                 return [
@@ -263,7 +215,7 @@ class LiquidationEngine:
                         account,
                         p,
                         int(self.positions.size_lots[p]),
-                        self._bankruptcy_price(account, position, p),
+                        self.accounting.bankruptcy_price(account, position, p),
                     )
                     for p in ps
                 ]
@@ -272,12 +224,12 @@ class LiquidationEngine:
                 m = int(self.positions.market[p])
                 lots = int(self.positions.size_lots[p])
                 mark = float(mk.mark[m])
-                self._close(account, position, p, -lots, mark)
+                self.accounting.close(account, position, p, -lots, mark)
                 self.funds.take_over(fund, m, lots * mk.lot_size[m], mark)
                 self.record.add(ts, venue, m, account, 1 if lots > 0 else -1, lots, abs(lots) * mk.lot_size[m] * mark,
                                 mark, mark, "backstop", 0.0)  # fmt: skip
-            rest = self._collateral(account, position)
-            self._credit(account, position, -rest)
+            rest = self.accounting.collateral(account, position)
+            self.accounting.credit(account, position, -rest)
             self.funds.deposit(fund, rest)
             return []
         for p in ps:
@@ -291,7 +243,7 @@ class LiquidationEngine:
                 self.cooldown_until[account] = ts + int(proc.cooldown_s * 1000)
             fill = self.execution.execute(m, send, mark * (1 - side * proc.max_price_deviation), False, account)
             if fill.lots != 0:
-                self._close(account, position, p, fill.lots, fill.average_price)
+                self.accounting.close(account, position, p, fill.lots, fill.average_price)
                 notional = abs(fill.lots) * mk.lot_size[m] * fill.average_price
                 self.record.add(
                     ts, venue, m, account, side, -fill.lots, notional, fill.average_price, mark, "book", 0.0
@@ -300,17 +252,19 @@ class LiquidationEngine:
 
     def _settle_gap(self, venue: int, account: int, position: int) -> list[AdlRequest]:
         """A unit with nothing left open and negative collateral: the fund pays the gap, else it is bad debt."""
-        if self._unit_positions(account, position):
+        if self.accounting.unit_positions(account, position):
             return []
-        gap = -self._collateral(account, position)
+        gap = -self.accounting.collateral(account, position)
         if gap <= 0:
             return []
         paid = self.funds.pay(self._fund(venue), 0, gap)
-        self._credit(account, position, paid)
+        self.accounting.credit(account, position, paid)
         uncovered = gap - paid
         if uncovered > 0:
             self.ledger.bad_debt[venue] += uncovered
-            self._credit(account, position, uncovered)  # the loss leaves the account and is recorded as bad debt
+            self.accounting.credit(
+                account, position, uncovered
+            )  # the loss leaves the account and is recorded as bad debt
         return []
 
     def _fund(self, venue: int) -> int:

@@ -1,0 +1,75 @@
+"""Bookkeeping over the state arrays that every mechanism shares: units, equity, closing at a price.
+
+A position's value to its holder is its unit's collateral plus ``size * (mark - entry)``. Closing ``x`` base units
+at price ``P`` moves ``x * (P - entry)`` from unrealised into the unit's collateral (the cross wallet, or the
+isolated margin), which is what keeps money conserved when the counterparty books the opposite trade.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from perpstress.state.portfolio import Accounts, Markets, Positions
+
+
+class Accounting:
+    def __init__(self, markets: Markets, accounts: Accounts, positions: Positions) -> None:
+        self.markets = markets
+        self.accounts = accounts
+        self.positions = positions
+
+    def base(self, p: int) -> float:
+        """Position ``p``'s signed size in base units."""
+        return float(self.positions.size_lots[p] * self.markets.lot_size[self.positions.market[p]])
+
+    def unit_positions(self, account: int, position: int) -> list[int]:
+        """Open positions of a unit: ``position`` itself when isolated (>= 0), else the account's cross positions."""
+        pos = self.positions
+        if position >= 0:
+            return [position] if pos.size_lots[position] != 0 else []
+        s = int(self.accounts.pos_start[account])
+        c = int(self.accounts.pos_count[account])
+        return [p for p in range(s, s + c) if pos.size_lots[p] != 0 and np.isnan(pos.isolated_margin[p])]
+
+    def unit_of(self, p: int) -> tuple[int, int]:
+        """The unit (account, position or -1) that position ``p`` belongs to."""
+        a = int(self.positions.account[p])
+        return (a, p) if not np.isnan(self.positions.isolated_margin[p]) else (a, -1)
+
+    def collateral(self, account: int, position: int) -> float:
+        return float(self.positions.isolated_margin[position] if position >= 0 else self.accounts.wallet[account])
+
+    def credit(self, account: int, position: int, amount: float) -> None:
+        if position >= 0:
+            self.positions.isolated_margin[position] += amount
+        else:
+            self.accounts.wallet[account] += amount
+
+    def unit_equity(self, account: int, position: int) -> float:
+        eq = self.collateral(account, position)
+        for p in self.unit_positions(account, position):
+            m = self.positions.market[p]
+            eq += self.base(p) * (self.markets.mark[m] - self.positions.entry_price[p])
+        return eq
+
+    def maintenance(self, p: int) -> float:
+        m = self.positions.market[p]
+        notional = abs(self.base(p)) * self.markets.mark[m]
+        k = int(np.searchsorted(self.markets.tier_cap[m], notional, side="left"))
+        return float(notional * self.markets.tier_mmr[m, k] - self.markets.tier_cum[m, k])
+
+    def close(self, account: int, position: int, p: int, lots: int, price: float) -> float:
+        """Trade ``lots`` (signed; against the position to reduce it) on ``p`` at ``price``; returns realised PnL."""
+        m = self.positions.market[p]
+        base = -lots * self.markets.lot_size[m]
+        realised = float(base * (price - self.positions.entry_price[p]))
+        self.positions.size_lots[p] += lots
+        self.credit(account, position, realised)
+        return realised
+
+    def bankruptcy_price(self, account: int, position: int, p: int) -> float:
+        """Price at which closing ``p`` leaves the unit's equity at zero, its other positions at mark."""
+        m = self.positions.market[p]
+        q = self.base(p)
+        others = self.unit_equity(account, position) - q * (self.markets.mark[m] - self.positions.entry_price[p])
+        return float(max(self.positions.entry_price[p] - others / q, 0.0))
