@@ -1,0 +1,191 @@
+"""Auto-deleveraging: close a bankrupt remainder against positions on the other side, by the venue's rule.
+
+For each :class:`~perpstress.mechanisms.liquidation.AdlRequest`:
+
+1. Candidates are the other accounts' positions in the same market on the opposite side; ranked and pro-rata
+   rules take only those in profit at mark (dYdX's scan takes any opposite position).
+2. Scores (ranked queue): ``pnl_leverage`` (BitMEX/OKX: PnL% x notional / unit equity), ``binance_leverage_pnl``,
+   ``hyperliquid`` (mark/entry x notional / account value; entry/mark for shorts).
+3. Allocation by rule (:mod:`perpstress.rules.adl`): queue, random scan (start from the run's generator), wealth,
+   capped or risk-aware pro-rata. Quantities are rounded to whole lots (largest remainders), never above a
+   position's size, so ADL never raises anyone's exposure and open interest stays balanced in lots.
+4. Both sides close at the rule's price: the bankruptcy price, mark, the previous mark, or the index.
+   A close at a price other than bankruptcy leaves the bankrupt unit a gap for the fund (or bad debt).
+5. Every fill is an event: who was hit, how much, at what price, and the loss versus closing at mark.
+
+Drift's socialised loss closes nothing and is not run here (the engine refuses Drift's procedure for now).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from perpstress.config.venue import AdlPrice, AdlRanking, ProRataAdl, RandomScanAdl, RankedQueueAdl, VenueConfig
+from perpstress.errors import UsageError
+from perpstress.mechanisms.accounting import Accounting
+from perpstress.mechanisms.liquidation import AdlRequest
+from perpstress.rules import adl as rules
+from perpstress.state.portfolio import F64
+
+
+@dataclass
+class AdlRecord:
+    ts_ms: list[int] = field(default_factory=list)
+    venue: list[int] = field(default_factory=list)
+    market: list[int] = field(default_factory=list)
+    bankrupt_account: list[int] = field(default_factory=list)
+    account: list[int] = field(default_factory=list)
+    side: list[int] = field(default_factory=list)
+    lots: list[int] = field(default_factory=list)
+    price: list[float] = field(default_factory=list)
+    mark: list[float] = field(default_factory=list)
+    notional_usd: list[float] = field(default_factory=list)
+    loss_vs_mark_usd: list[float] = field(default_factory=list)
+
+
+def round_to_lots(amounts: F64, caps: np.ndarray, total: int) -> np.ndarray:
+    """Whole lots summing to ``min(total, caps.sum())``, each within its cap: floors first, then one lot at a time
+    to the largest remainders, then (if caps forced it) to whoever still has room."""
+    caps = np.asarray(caps, dtype=np.int64)
+    total = int(min(total, int(caps.sum())))
+    base = np.minimum(np.floor(amounts + 1e-9).astype(np.int64), caps)
+    short = total - int(base.sum())
+    order = np.argsort(-(amounts - np.floor(amounts + 1e-9)), kind="stable")
+    for i in order:
+        if short <= 0:
+            break
+        if base[i] < caps[i]:
+            base[i] += 1
+            short -= 1
+    for i in order:
+        if short <= 0:
+            break
+        add = int(min(caps[i] - base[i], short))
+        base[i] += add
+        short -= add
+    return np.asarray(base, dtype=np.int64)
+
+
+class AdlEngine:
+    def __init__(self, venues: list[VenueConfig], accounting: Accounting, rng: np.random.Generator) -> None:
+        for v in venues:
+            if not isinstance(v.adl, RankedQueueAdl | RandomScanAdl | ProRataAdl):
+                raise UsageError(f"venue {v.name}: ADL rule {v.adl.rule} is not run by the engine yet")
+        self.venues = venues
+        self.accounting = accounting
+        self.rng = rng
+        self.record = AdlRecord()
+
+    def execute(self, ts_ms: int, request: AdlRequest, previous_mark: F64, index: F64, fund_empty: bool) -> int:
+        """Close ``request`` against winners; returns the lots left uncovered (no one left to take them)."""
+        acc = self.accounting
+        pos, mk = acc.positions, acc.markets
+        cfg = self.venues[request.venue].adl
+        assert isinstance(cfg, RankedQueueAdl | RandomScanAdl | ProRataAdl)  # checked in __init__
+        m = request.market
+        mark = float(mk.mark[m])
+        side = 1 if request.lots > 0 else -1
+        want = abs(request.lots)
+        cand = np.flatnonzero((pos.market == m) & (np.sign(pos.size_lots) == -side) & (pos.account != request.account))
+        sizes = np.abs(pos.size_lots[cand])
+        upnl = pos.size_lots[cand] * mk.lot_size[m] * (mark - pos.entry_price[cand])
+        if not isinstance(cfg, RandomScanAdl):
+            keep = upnl > 0
+            cand, sizes, upnl = cand[keep], sizes[keep], upnl[keep]
+        if cand.size == 0:
+            return want
+        caps = sizes
+        sequence = np.arange(cand.size)  # the order fills are executed and recorded in
+        if isinstance(cfg, RankedQueueAdl):
+            sequence = rules.queue_order(self._scores(cfg.ranking, cand), np.ones(cand.size, bool))
+            take, _ = rules.allocate_queue(want, sizes, sequence)
+        elif isinstance(cfg, RandomScanAdl):
+            start = int(self.rng.integers(cand.size))
+            sequence = (start + np.arange(cand.size)) % cand.size
+            take, _ = rules.allocate_random_scan(want, sizes, start, cfg.max_accounts_scanned)
+        elif cfg.rule == "wealth_pro_rata":
+            take, _ = rules.allocate_wealth_pro_rata(want, sizes, upnl)
+        else:
+            caps = np.floor(cfg.max_haircut * sizes + 1e-9).astype(np.int64)
+            if cfg.rule == "capped_pro_rata":
+                take, _ = rules.allocate_capped_pro_rata(want, sizes, upnl, cfg.max_haircut)
+            else:
+                take, _ = rules.allocate_risk_aware_pro_rata(want, sizes, upnl, self._leverage(cand), cfg.max_haircut)
+        lots = round_to_lots(take, caps, round(float(take.sum())))
+        price = self._price(cfg, request, mark, float(previous_mark[m]), float(index[m]), fund_empty)
+        b_unit = acc.unit_of(request.position)
+        for i in sequence[lots[sequence] > 0]:
+            p = int(cand[i])
+            n = int(lots[i])
+            w_unit = acc.unit_of(p)
+            acc.close(*w_unit, p, n * side, price)  # the winner's opposite position shrinks
+            acc.close(*b_unit, request.position, -n * side, price)
+            r = self.record
+            base = n * mk.lot_size[m]
+            r.ts_ms.append(ts_ms)
+            r.venue.append(request.venue)
+            r.market.append(m)
+            r.bankrupt_account.append(request.account)
+            r.account.append(w_unit[0])
+            r.side.append(-side)
+            r.lots.append(n)
+            r.price.append(price)
+            r.mark.append(mark)
+            r.notional_usd.append(base * price)
+            r.loss_vs_mark_usd.append(-side * base * (mark - price))
+        return want - int(lots.sum())
+
+    def _price(
+        self,
+        cfg: RankedQueueAdl | RandomScanAdl | ProRataAdl,
+        request: AdlRequest,
+        mark: float,
+        previous: float,
+        index: float,
+        fund_empty: bool,
+    ) -> float:
+        rule = cfg.price
+        if isinstance(cfg, RankedQueueAdl) and fund_empty and cfg.price_when_fund_empty is not None:
+            rule = cfg.price_when_fund_empty
+        return {
+            AdlPrice.BANKRUPTCY: request.bankruptcy_price,
+            AdlPrice.MARK: mark,
+            AdlPrice.PREVIOUS_MARK: previous,
+            AdlPrice.ORACLE: index,
+        }[rule]
+
+    def _leverage(self, cand: np.ndarray) -> F64:
+        acc = self.accounting
+        out = np.empty(cand.size)
+        for i, p in enumerate(cand):
+            eq = acc.unit_equity(*acc.unit_of(int(p)))
+            m = acc.positions.market[p]
+            notional = abs(acc.base(int(p))) * acc.markets.mark[m]
+            out[i] = notional / eq if eq > 0 else np.inf
+        return out
+
+    def _scores(self, ranking: AdlRanking, cand: np.ndarray) -> F64:
+        acc = self.accounting
+        pos, mk = acc.positions, acc.markets
+        out = np.empty(cand.size)
+        for i, p in enumerate(cand):
+            p = int(p)
+            m = pos.market[p]
+            mark = float(mk.mark[m])
+            base = acc.base(p)
+            unit = acc.unit_of(p)
+            equity = acc.unit_equity(*unit)
+            upnl = base * (mark - pos.entry_price[p])
+            if ranking is AdlRanking.PNL_LEVERAGE:
+                bp = mark - equity / base if equity > 0 else mark
+                out[i] = float(rules.pnl_leverage_score(np.sign(base), pos.entry_price[p], mark, bp))
+            elif ranking is AdlRanking.BINANCE_LEVERAGE_PNL:
+                mm = sum(acc.maintenance(q) for q in acc.unit_positions(*unit))
+                out[i] = float(rules.binance_leverage_pnl(upnl, acc.collateral(*unit), mm))
+            else:
+                out[i] = float(
+                    rules.hyperliquid_score(np.sign(base), pos.entry_price[p], mark, abs(base) * mark, equity)
+                )
+        return out
