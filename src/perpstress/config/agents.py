@@ -9,6 +9,15 @@ from pydantic import Field, model_validator
 from perpstress.config.base import FrozenModel, rule_error
 
 
+class MakerMarketOverride(FrozenModel):
+    """Per-market sizes for the makers of one market (``venue:SYMBOL``); unset fields keep the defaults."""
+
+    capital_usd: float | None = Field(None, gt=0)
+    depth_usd: float | None = Field(None, gt=0)
+    inventory_limit_usd: float | None = Field(None, gt=0)
+    loss_limit_usd: float | None = Field(None, gt=0)
+
+
 class MarketMakerConfig(FrozenModel):
     """How a market maker quotes and when it pulls back (perpstress.mechanisms.market_makers).
 
@@ -34,6 +43,7 @@ class MarketMakerConfig(FrozenModel):
         0.5, gt=0, le=1, description="withdraw when this share of inventory sits at the top of ADL queues"
     )
     return_half_life_s: float = Field(300.0, gt=0, description="after a withdrawal, size returns with this half-life")
+    markets: dict[str, MakerMarketOverride] = Field(default_factory=dict, description="per venue:SYMBOL sizes")
 
     @model_validator(mode="after")
     def _return_below_withdraw(self) -> Self:
@@ -44,6 +54,13 @@ class MarketMakerConfig(FrozenModel):
                 f"{self.withdraw_vol_multiple:g}, or makers flicker in and out",
             )
         return self
+
+    def for_market(self, key: str) -> MarketMakerConfig:
+        """This config with ``key``'s overrides applied."""
+        over = self.markets.get(key)
+        if over is None:
+            return self
+        return self.model_copy(update=over.model_dump(exclude_none=True))
 
 
 class NoiseTakerConfig(FrozenModel):

@@ -15,9 +15,23 @@ from typing import Any, Self
 import tomli_w
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from perpstress.config.agents import MarketMakerConfig, NoiseTakerConfig
 from perpstress.config.base import FrozenModel, rule_error
+from perpstress.config.population import CrowdConfig
+from perpstress.config.shock import ShockConfig
 from perpstress.config.venue import VenueConfig, drop_none
 from perpstress.errors import ConfigError, PerpstressError
+
+
+class EngineConfig(FrozenModel):
+    """How the engine runs a step."""
+
+    max_cascade_rounds: int = Field(10, ge=1, description="liquidation rounds within one step at most")
+    fund_unwind_fraction: float = Field(
+        0.05, gt=0, le=1, description="share of a fund's taken-over inventory it sells into the book each step"
+    )
+    record_trades: bool = Field(False, description="write events/trades.parquet (large)")
+    book_capacity: int = Field(256, ge=8, description="resting orders per market side")
 
 
 class Scenario(FrozenModel):
@@ -30,6 +44,11 @@ class Scenario(FrozenModel):
     duration_s: float = Field(gt=0, description="simulated seconds")
     step_ms: int = Field(1000, gt=0, description="length of one step, milliseconds")
     venues: dict[str, VenueConfig] = Field(min_length=1)
+    shock: ShockConfig | None = Field(None, description="the exogenous news; none means calm index paths")
+    crowd: CrowdConfig = Field(default_factory=CrowdConfig)
+    makers: MarketMakerConfig | None = Field(None, description="market makers quoting every market")
+    takers: NoiseTakerConfig = Field(default_factory=NoiseTakerConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
 
     @field_validator("start")
     @classmethod
@@ -43,6 +62,15 @@ class Scenario(FrozenModel):
                 raise rule_error(f".venues.{key}.name", f"name {venue.name!r} differs from its key {key!r}")
         if self.duration_s * 1000 < self.step_ms:
             raise rule_error(".duration_s", f"duration {self.duration_s:g} s is shorter than one step")
+        keys = {f"{v}:{s}" for v, venue in self.venues.items() for s in venue.markets()}
+        for key in self.crowd.markets:
+            if key not in keys:
+                raise rule_error(f".crowd.markets.{key}", f"no such market; the scenario has {', '.join(sorted(keys))}")
+        if self.shock is not None:
+            bases = {m.base for venue in self.venues.values() for m in venue.markets().values()}
+            missing = sorted(bases - set(self.shock.assets))
+            if missing:
+                raise rule_error(".shock.assets", f"no path for {', '.join(missing)} (every market's base needs one)")
         return self
 
     def with_(self, **changes: Any) -> Self:

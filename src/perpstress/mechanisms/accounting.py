@@ -73,3 +73,21 @@ class Accounting:
         q = self.base(p)
         others = self.unit_equity(account, position) - q * (self.markets.mark[m] - self.positions.entry_price[p])
         return float(max(self.positions.entry_price[p] - others / q, 0.0))
+
+    def trade(self, account: int, position: int, p: int, lots: int, price: float) -> float:
+        """Add ``lots`` (signed) to position ``p`` at ``price``: the reduced part realises PnL, an added part
+        averages into the entry, a flip opens the remainder at ``price``. Returns the realised PnL."""
+        pos = self.positions
+        old = int(pos.size_lots[p])
+        if old == 0 or (old > 0) == (lots > 0):
+            new = old + lots
+            pos.entry_price[p] = (old * pos.entry_price[p] + lots * price) / new if new else 0.0
+            pos.size_lots[p] = new
+            return 0.0
+        closing = -old if abs(lots) >= abs(old) else lots
+        realised = self.close(account, position, p, closing, price)
+        rest = lots - closing
+        if rest:
+            pos.size_lots[p] = rest
+            pos.entry_price[p] = price
+        return realised

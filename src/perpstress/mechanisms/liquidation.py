@@ -145,7 +145,7 @@ class LiquidationEngine:
             elif isinstance(proc, IocThenTakeover | TierStepThenTakeover):
                 for p in self.accounting.unit_positions(account, position):
                     requests += self._book_then_takeover(ts_ms, venue, proc, account, position, p)
-            requests += self._settle_gap(venue, account, position)
+            requests += self.settle_gap(venue, account, position)
         return requests
 
     def _book_then_takeover(
@@ -250,7 +250,7 @@ class LiquidationEngine:
                 )
         return []
 
-    def _settle_gap(self, venue: int, account: int, position: int) -> list[AdlRequest]:
+    def settle_gap(self, venue: int, account: int, position: int) -> list[AdlRequest]:
         """A unit with nothing left open and negative collateral: the fund pays the gap, else it is bad debt."""
         if self.accounting.unit_positions(account, position):
             return []

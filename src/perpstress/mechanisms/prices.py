@@ -55,14 +55,18 @@ class MarkEngine:
         funding_rate: F64,
         seconds_to_funding: F64,
         peer_mid: F64,
+        sample: bool = True,
     ) -> F64:
-        """Advance one step and return the marks. NaN book inputs mean an empty side; the index then decides."""
+        """Advance one step and return the marks. NaN book inputs mean an empty side; the index then decides.
+
+        ``sample=False`` re-evaluates the marks within a step (after liquidation orders moved the book) without
+        taking new moving-average samples."""
         traded = ~np.isnan(last_trade)
         self.last_trade[traded] = last_trade[traded]
         mid = 0.5 * (best_bid + best_ask)
         basis = np.where(np.isnan(mid), 0.0, mid - index)
-        sample = step % self.sample_every == 0
-        for m in np.flatnonzero(sample):
+        take = (step % self.sample_every == 0) & sample
+        for m in np.flatnonzero(take):
             self._ring[m, self._ring_i[m]] = basis[m]
             self._ring_i[m] = (self._ring_i[m] + 1) % self.window[m]
             self._ring_n[m] = min(self._ring_n[m] + 1, self.window[m])
