@@ -385,7 +385,7 @@ class Simulation:
         return units
 
     def _phase_liquidation(self, clock: Clock) -> None:
-        for round_ in range(self.scenario.engine.max_cascade_rounds):
+        for _ in range(self.scenario.engine.max_cascade_rounds):
             fired = self.index.fired(self.markets.mark)
             candidates = np.concatenate([fired, self.maker_ids]).astype(np.int64)
             candidates = candidates[self.positions.size_lots[candidates] != 0]
@@ -395,6 +395,7 @@ class Simulation:
             self._reband(survivors[self.kind[survivors] == CROWD])
             if not units:
                 break
+            events_before = len(self.liquidation.record.lots) + len(self.adl.record.lots)
             by_venue: dict[int, list[tuple[int, int]]] = {}
             for unit in units:
                 by_venue.setdefault(int(self.accounts.venue[unit[0]]), []).append(unit)
@@ -407,9 +408,9 @@ class Simulation:
             touched = np.array(sorted(liquidated), dtype=np.int64)
             touched = np.concatenate([touched, np.array(self.adl.record.account[-10_000:], dtype=np.int64)])
             self._reband(np.unique(touched[self.kind[touched] == CROWD]))
+            if len(self.liquidation.record.lots) + len(self.adl.record.lots) == events_before:
+                break  # nothing filled or closed: another round would find the same units and the same books
             self._marks(clock, sample=False)
-            if round_ == self.scenario.engine.max_cascade_rounds - 1:
-                break
 
     def _phase_funds(self, clock: Clock) -> None:
         frac = self.scenario.engine.fund_unwind_fraction

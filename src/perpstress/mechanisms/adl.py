@@ -26,6 +26,7 @@ from perpstress.config.venue import AdlPrice, AdlRanking, ProRataAdl, RandomScan
 from perpstress.errors import UsageError
 from perpstress.mechanisms.accounting import Accounting
 from perpstress.mechanisms.liquidation import AdlRequest
+from perpstress.mechanisms.margin_kernels import isolated_balances, unit_balances
 from perpstress.rules import adl as rules
 from perpstress.state.portfolio import F64
 
@@ -156,36 +157,48 @@ class AdlEngine:
             AdlPrice.ORACLE: index,
         }[rule]
 
+    def _units(self, cand: np.ndarray) -> tuple[F64, F64, F64]:
+        """Equity, maintenance requirement and collateral of each candidate's unit, vectorised."""
+        acc = self.accounting
+        pos, mk, accounts = acc.positions, acc.markets, acc.accounts
+        tiers = (mk.tier_cap, mk.tier_mmr, mk.tier_cum)
+        equity = np.empty(cand.size)
+        requirement = np.empty(cand.size)
+        collateral = np.empty(cand.size)
+        iso = ~np.isnan(pos.isolated_margin[cand])
+        if (~iso).any():
+            owners = pos.account[cand[~iso]].astype(np.int32)
+            bal, req = unit_balances(owners, accounts.pos_start, accounts.pos_count, accounts.wallet, pos.market,
+                                     pos.size_lots, pos.entry_price, pos.isolated_margin, mk.lot_size, mk.mark,
+                                     *tiers)  # fmt: skip
+            equity[~iso], requirement[~iso], collateral[~iso] = bal, req, accounts.wallet[owners]
+        if iso.any():
+            ids = cand[iso].astype(np.int64)
+            bal, req = isolated_balances(ids, pos.market, pos.size_lots, pos.entry_price, pos.isolated_margin,
+                                         mk.lot_size, mk.mark, *tiers)  # fmt: skip
+            equity[iso], requirement[iso], collateral[iso] = bal, req, pos.isolated_margin[ids]
+        return equity, requirement, collateral
+
     def _leverage(self, cand: np.ndarray) -> F64:
         acc = self.accounting
-        out = np.empty(cand.size)
-        for i, p in enumerate(cand):
-            eq = acc.unit_equity(*acc.unit_of(int(p)))
-            m = acc.positions.market[p]
-            notional = abs(acc.base(int(p))) * acc.markets.mark[m]
-            out[i] = notional / eq if eq > 0 else np.inf
-        return out
+        equity, _, _ = self._units(cand)
+        m = acc.positions.market[cand]
+        notional = np.abs(acc.positions.size_lots[cand] * acc.markets.lot_size[m]) * acc.markets.mark[m]
+        return np.where(equity > 0, notional / np.where(equity > 0, equity, 1.0), np.inf)
 
     def _scores(self, ranking: AdlRanking, cand: np.ndarray) -> F64:
         acc = self.accounting
         pos, mk = acc.positions, acc.markets
-        out = np.empty(cand.size)
-        for i, p in enumerate(cand):
-            p = int(p)
-            m = pos.market[p]
-            mark = float(mk.mark[m])
-            base = acc.base(p)
-            unit = acc.unit_of(p)
-            equity = acc.unit_equity(*unit)
-            upnl = base * (mark - pos.entry_price[p])
-            if ranking is AdlRanking.PNL_LEVERAGE:
-                bp = mark - equity / base if equity > 0 else mark
-                out[i] = float(rules.pnl_leverage_score(np.sign(base), pos.entry_price[p], mark, bp))
-            elif ranking is AdlRanking.BINANCE_LEVERAGE_PNL:
-                mm = sum(acc.maintenance(q) for q in acc.unit_positions(*unit))
-                out[i] = float(rules.binance_leverage_pnl(upnl, acc.collateral(*unit), mm))
-            else:
-                out[i] = float(
-                    rules.hyperliquid_score(np.sign(base), pos.entry_price[p], mark, abs(base) * mark, equity)
-                )
-        return out
+        m = pos.market[cand]
+        mark = mk.mark[m]
+        base = pos.size_lots[cand] * mk.lot_size[m]
+        entry = pos.entry_price[cand]
+        upnl = base * (mark - entry)
+        equity, requirement, collateral = self._units(cand)
+        side = np.sign(base)
+        if ranking is AdlRanking.PNL_LEVERAGE:
+            bp = np.where(equity > 0, mark - equity / base, mark)
+            return rules.pnl_leverage_score(side, entry, mark, bp)
+        if ranking is AdlRanking.BINANCE_LEVERAGE_PNL:
+            return rules.binance_leverage_pnl(upnl, collateral, requirement)
+        return rules.hyperliquid_score(side, entry, mark, np.abs(base) * mark, equity)

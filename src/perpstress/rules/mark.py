@@ -30,6 +30,12 @@ def funding_basis_price(
 
 def median_of_three(a: ArrayLike, b: ArrayLike, c: ArrayLike) -> FloatArray:
     """Element-wise median of three inputs (NaN inputs are ignored; all NaN gives NaN)."""
+    if np.ndim(a) == 0 and np.ndim(b) == 0 and np.ndim(c) == 0:  # the per-market scalar path, kept cheap
+        vals = sorted(v for v in (float(np.asarray(x)) for x in (a, b, c)) if v == v)  # v == v drops NaN
+        if not vals:
+            return np.asarray(np.nan)
+        n = len(vals)
+        return np.asarray(vals[n // 2] if n % 2 else 0.5 * (vals[0] + vals[1]))
     stack = np.stack(np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (a, b, c))))
     with np.errstate(invalid="ignore"):
         if not np.isnan(stack).any():
