@@ -1,0 +1,79 @@
+"""Whole small scenarios: the chain happens, invariants hold, runs are deterministic, and the mechanisms respond
+the way their definitions say (a thinner book cascades deeper, a bigger fund needs less ADL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from perpstress import Scenario
+from perpstress.engine.run import run_scenario
+
+BASE = Scenario.load("quickstart").with_(duration_s=300)
+SCALE = 0.25
+
+
+def run(scenario: Scenario, out: Path | None = None):  # type: ignore[no-untyped-def]
+    return run_scenario(scenario, out, scale=SCALE).summary
+
+
+@pytest.fixture(scope="module")
+def base_summary():  # type: ignore[no-untyped-def]
+    return run(BASE)
+
+
+def test_the_whole_chain_happens(base_summary) -> None:  # type: ignore[no-untyped-def]
+    s = base_summary
+    assert s["liquidations"]["count"] > 0
+    assert s["liquidations"]["long_notional_usd"] > s["liquidations"]["short_notional_usd"]  # a crowded long crashes
+    assert any(f["min_usd"] < f["start_usd"] for f in s["insurance_funds"].values())  # a fund was drawn down
+    assert s["adl"]["count"] >= 1
+    assert s["prices"]["binance:BTCUSDT"]["max_drawdown"] < -0.05
+
+
+def test_invariants_hold(base_summary) -> None:  # type: ignore[no-untyped-def]
+    inv = base_summary["invariants"]
+    notional_bn = sum(o["start_usd"] for o in base_summary["open_interest"].values()) / 1e9
+    assert inv["money_conservation_max_abs_error_usd"] <= 1e-6 * max(notional_bn, 1.0)
+    assert inv["open_interest_max_imbalance"] == 0
+
+
+def test_same_seed_same_bytes(tmp_path: Path) -> None:
+    a = run_scenario(BASE, tmp_path / "a", scale=SCALE).summary
+    b = run_scenario(BASE, tmp_path / "b", scale=SCALE).summary
+    a.pop("wall_seconds")
+    b.pop("wall_seconds")
+    assert a == b
+    for name in ("timeseries.parquet", "events/liquidations.parquet", "events/adl.parquet", "scenario.toml"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    c = run(BASE.with_(seed=8))
+    assert c["liquidations"]["notional_usd"] != a["liquidations"]["notional_usd"]
+
+
+def test_run_directory_holds_the_promised_tables(tmp_path: Path) -> None:
+    run_scenario(BASE.with_(duration_s=120), tmp_path / "r", scale=SCALE)
+    ts = pq.read_table(tmp_path / "r" / "timeseries.parquet")
+    for col in ("index", "mark", "last", "best_bid", "best_ask", "depth_bid_1pct_usd", "depth_ask_1pct_usd",
+                "open_interest_usd", "funding_rate", "insurance_fund_usd"):  # fmt: skip
+        assert col in ts.column_names
+    assert ts.num_rows == 120 * 4
+    assert (
+        Scenario.from_toml((tmp_path / "r" / "scenario.toml").read_text()).stable_hash()
+        == BASE.with_(duration_s=120).stable_hash()
+    )
+
+
+def test_thinner_books_cascade_deeper(base_summary) -> None:  # type: ignore[no-untyped-def]
+    assert BASE.makers is not None
+    thin = run(BASE.with_(makers__depth_usd=BASE.makers.depth_usd / 4))
+    # A deeper cascade: more positions liquidated, more notional, from the same shock and crowd.
+    assert thin["liquidations"]["count"] > base_summary["liquidations"]["count"]
+    assert thin["liquidations"]["notional_usd"] > base_summary["liquidations"]["notional_usd"]
+
+
+def test_bigger_funds_need_less_adl(base_summary) -> None:  # type: ignore[no-untyped-def]
+    rich = BASE.with_(venues__binance__insurance_fund__initial_usd=2e9)
+    s = run(rich)
+    assert s["adl"]["by_venue"].get("binance", 0.0) < base_summary["adl"]["by_venue"].get("binance", 0.0)
