@@ -166,7 +166,7 @@ class Simulation:
         self.volume_usd = np.zeros(n_m)
         self.execution = BookExecution(self)
         self.liquidation = LiquidationEngine(self.venues, self.markets, self.accounts, self.positions, self.funds,
-                                             self.execution, self.ledger)  # fmt: skip
+                                             self.execution, self.ledger, self.accounting)  # fmt: skip
         self.adl = AdlEngine(self.venues, self.accounting, rng)
         self.mark_engine = MarkEngine(self.venues, list(self.markets.venue), scenario.step_ms / 1000.0)
         self.funding_rate = np.zeros(n_m)
@@ -439,14 +439,19 @@ class Simulation:
             ref = float(mk.mark[m])
             ts["depth_bid_1pct_usd"][t, m] = self.books.depth_within(m, BID, 0.01, ref)
             ts["depth_ask_1pct_usd"][t, m] = self.books.depth_within(m, ASK, 0.01, ref)
-        longs = np.bincount(self.positions.market, weights=np.maximum(self.positions.size_lots, 0), minlength=mk.n)
+        longs = self.accounting.long_lots
         fund_long = np.maximum(self.funds.inventory, 0).sum(axis=0) / mk.lot_size
         ts["open_interest_usd"][t] = (longs + fund_long) * mk.lot_size * mk.mark
         ts["funding_rate"][t] = self.funding_rate
         ts["insurance_fund_usd"][t] = [self.funds.equity(int(v), mk.mark) for v in mk.venue]
-        if t % 60 == 0 or t == self.scenario.steps - 1:
+        if t % 60 == 0 or t == self.scenario.steps - 1:  # full recounts, O(positions), once a simulated minute
             self.max_value_error = max(self.max_value_error, abs(self.total_value() - self.value_start))
             self.max_oi_imbalance = max(self.max_oi_imbalance, self.oi_imbalance())
+            recount = np.bincount(
+                self.positions.market, weights=np.maximum(self.positions.size_lots, 0), minlength=mk.n
+            )
+            if not np.array_equal(recount.astype(np.int64), self.accounting.long_lots):
+                raise AssertionError("open interest kept incrementally differs from a recount")
 
     # --- running ---------------------------------------------------------------------------------------------
     def run(self, progress: Callable[[int], None] | None = None) -> RunTables:

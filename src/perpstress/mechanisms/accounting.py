@@ -17,6 +17,15 @@ class Accounting:
         self.markets = markets
         self.accounts = accounts
         self.positions = positions
+        self.long_lots = np.bincount(
+            positions.market, weights=np.maximum(positions.size_lots, 0), minlength=markets.n
+        ).astype(np.int64)
+        """Open interest per market in lots (total long size), kept current by every size change made here."""
+
+    def _resize(self, p: int, new: int) -> None:
+        old = int(self.positions.size_lots[p])
+        self.long_lots[self.positions.market[p]] += max(new, 0) - max(old, 0)
+        self.positions.size_lots[p] = new
 
     def base(self, p: int) -> float:
         """Position ``p``'s signed size in base units."""
@@ -63,7 +72,7 @@ class Accounting:
         m = self.positions.market[p]
         base = -lots * self.markets.lot_size[m]
         realised = float(base * (price - self.positions.entry_price[p]))
-        self.positions.size_lots[p] += lots
+        self._resize(p, int(self.positions.size_lots[p]) + lots)
         self.credit(account, position, realised)
         return realised
 
@@ -82,12 +91,12 @@ class Accounting:
         if old == 0 or (old > 0) == (lots > 0):
             new = old + lots
             pos.entry_price[p] = (old * pos.entry_price[p] + lots * price) / new if new else 0.0
-            pos.size_lots[p] = new
+            self._resize(p, new)
             return 0.0
         closing = -old if abs(lots) >= abs(old) else lots
         realised = self.close(account, position, p, closing, price)
         rest = lots - closing
         if rest:
-            pos.size_lots[p] = rest
+            self._resize(p, rest)
             pos.entry_price[p] = price
         return realised

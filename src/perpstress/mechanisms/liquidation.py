@@ -116,6 +116,7 @@ class LiquidationEngine:
         funds: InsuranceFunds,
         execution: Execution,
         ledger: Ledger,
+        accounting: Accounting | None = None,
     ) -> None:
         for v in venues:
             if not isinstance(v.liquidation, IocThenTakeover | TierStepThenTakeover | MarketThenBackstop):
@@ -126,7 +127,7 @@ class LiquidationEngine:
         self.markets = markets
         self.accounts = accounts
         self.positions = positions
-        self.accounting = Accounting(markets, accounts, positions)
+        self.accounting = accounting or Accounting(markets, accounts, positions)
         self.funds = funds
         self.execution = execution
         self.ledger = ledger
