@@ -402,8 +402,8 @@ class Simulation:
             for venue, vunits in sorted(by_venue.items()):
                 requests = self.liquidation.liquidate(clock.ts_ms, venue, vunits)
                 fund_empty = self.funds.balance[venue] <= 0.01 * max(self.funds.start_balance[venue], 1.0)
+                self.adl.execute_batch(clock.ts_ms, requests, self.mark_engine.previous, self.index_now, fund_empty)
                 for req in requests:
-                    self.adl.execute(clock.ts_ms, req, self.mark_engine.previous, self.index_now, fund_empty)
                     self.liquidation.settle_gap(venue, *self.accounting.unit_of(req.position))
             touched = np.array(sorted(liquidated), dtype=np.int64)
             touched = np.concatenate([touched, np.array(self.adl.record.account[-10_000:], dtype=np.int64)])

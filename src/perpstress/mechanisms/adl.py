@@ -78,6 +78,87 @@ class AdlEngine:
         self.accounting = accounting
         self.rng = rng
         self.record = AdlRecord()
+        market = accounting.positions.market
+        order = np.argsort(market, kind="stable")
+        bounds = np.searchsorted(market[order], np.arange(accounting.markets.n + 1))
+        self._by_market = [order[bounds[m] : bounds[m + 1]] for m in range(accounting.markets.n)]
+        """Position ids per market (positions never change market), so candidate scans stay within one market."""
+
+    def execute_batch(
+        self, ts_ms: int, requests: list[AdlRequest], previous_mark: F64, index: F64, fund_empty: bool
+    ) -> int:
+        """Execute a round's requests; returns the lots left uncovered.
+
+        Ranked queues are ranked once per (venue, market, side) for the round and walked across its requests in
+        order (a queue snapshot per liquidation round, as venues publish their ADL ranking periodically); other
+        rules allocate request by request on the sizes the previous requests left."""
+        left = 0
+        queues: dict[tuple[int, int, int], list[AdlRequest]] = {}
+        for req in requests:
+            if isinstance(self.venues[req.venue].adl, RankedQueueAdl):
+                queues.setdefault((req.venue, req.market, 1 if req.lots > 0 else -1), []).append(req)
+            else:
+                left += self.execute(ts_ms, req, previous_mark, index, fund_empty)
+        for (venue, m, side), group in queues.items():
+            cfg = self.venues[venue].adl
+            assert isinstance(cfg, RankedQueueAdl)
+            acc = self.accounting
+            pos = acc.positions
+            bankrupt = {r.account for r in group}
+            cand = self._candidates(m, side, profitable=True)
+            cand = cand[[int(a) not in bankrupt for a in pos.account[cand]]] if cand.size else cand
+            if cand.size == 0:
+                left += sum(abs(r.lots) for r in group)
+                continue
+            order = cand[rules.queue_order(self._scores(cfg.ranking, cand), np.ones(cand.size, bool))]
+            cursor = 0
+            for req in group:
+                want = abs(req.lots)
+                price = self._price(cfg, req, float(acc.markets.mark[m]), float(previous_mark[m]), float(index[m]),
+                                    fund_empty)  # fmt: skip
+                while want > 0 and cursor < order.size:
+                    p = int(order[cursor])
+                    n = int(min(abs(pos.size_lots[p]), want))
+                    if n > 0:
+                        self._fill(ts_ms, req, p, n, side, price)
+                        want -= n
+                    if pos.size_lots[p] == 0:
+                        cursor += 1
+                left += want
+        return left
+
+    def _candidates(self, m: int, side: int, profitable: bool) -> np.ndarray:
+        """Open positions in market ``m`` on the side opposite ``side`` (in profit at mark if ``profitable``)."""
+        acc = self.accounting
+        pos, mk = acc.positions, acc.markets
+        ids = self._by_market[m]
+        cand = ids[np.sign(pos.size_lots[ids]) == -side]
+        if profitable and cand.size:
+            upnl = pos.size_lots[cand] * mk.lot_size[m] * (mk.mark[m] - pos.entry_price[cand])
+            cand = cand[upnl > 0]
+        return np.asarray(cand, dtype=np.int64)
+
+    def _fill(self, ts_ms: int, request: AdlRequest, p: int, n: int, side: int, price: float) -> None:
+        acc = self.accounting
+        mk = acc.markets
+        m = request.market
+        mark = float(mk.mark[m])
+        w_unit = acc.unit_of(p)
+        acc.close(*w_unit, p, n * side, price)  # the winner's opposite position shrinks
+        acc.close(*acc.unit_of(request.position), request.position, -n * side, price)
+        r = self.record
+        base = n * mk.lot_size[m]
+        r.ts_ms.append(ts_ms)
+        r.venue.append(request.venue)
+        r.market.append(m)
+        r.bankrupt_account.append(request.account)
+        r.account.append(w_unit[0])
+        r.side.append(-side)
+        r.lots.append(n)
+        r.price.append(price)
+        r.mark.append(mark)
+        r.notional_usd.append(base * price)
+        r.loss_vs_mark_usd.append(-side * base * (mark - price))
 
     def execute(self, ts_ms: int, request: AdlRequest, previous_mark: F64, index: F64, fund_empty: bool) -> int:
         """Close ``request`` against winners; returns the lots left uncovered (no one left to take them)."""
@@ -89,12 +170,10 @@ class AdlEngine:
         mark = float(mk.mark[m])
         side = 1 if request.lots > 0 else -1
         want = abs(request.lots)
-        cand = np.flatnonzero((pos.market == m) & (np.sign(pos.size_lots) == -side) & (pos.account != request.account))
+        cand = self._candidates(m, side, profitable=not isinstance(cfg, RandomScanAdl))
+        cand = cand[pos.account[cand] != request.account]
         sizes = np.abs(pos.size_lots[cand])
         upnl = pos.size_lots[cand] * mk.lot_size[m] * (mark - pos.entry_price[cand])
-        if not isinstance(cfg, RandomScanAdl):
-            keep = upnl > 0
-            cand, sizes, upnl = cand[keep], sizes[keep], upnl[keep]
         if cand.size == 0:
             return want
         caps = sizes
@@ -116,26 +195,8 @@ class AdlEngine:
                 take, _ = rules.allocate_risk_aware_pro_rata(want, sizes, upnl, self._leverage(cand), cfg.max_haircut)
         lots = round_to_lots(take, caps, round(float(take.sum())))
         price = self._price(cfg, request, mark, float(previous_mark[m]), float(index[m]), fund_empty)
-        b_unit = acc.unit_of(request.position)
         for i in sequence[lots[sequence] > 0]:
-            p = int(cand[i])
-            n = int(lots[i])
-            w_unit = acc.unit_of(p)
-            acc.close(*w_unit, p, n * side, price)  # the winner's opposite position shrinks
-            acc.close(*b_unit, request.position, -n * side, price)
-            r = self.record
-            base = n * mk.lot_size[m]
-            r.ts_ms.append(ts_ms)
-            r.venue.append(request.venue)
-            r.market.append(m)
-            r.bankrupt_account.append(request.account)
-            r.account.append(w_unit[0])
-            r.side.append(-side)
-            r.lots.append(n)
-            r.price.append(price)
-            r.mark.append(mark)
-            r.notional_usd.append(base * price)
-            r.loss_vs_mark_usd.append(-side * base * (mark - price))
+            self._fill(ts_ms, request, int(cand[i]), int(lots[i]), side, price)
         return want - int(lots.sum())
 
     def _price(

@@ -122,3 +122,15 @@ def test_round_to_lots_keeps_the_total_and_the_caps() -> None:
 
 def test_ranked_queue_config_type() -> None:
     assert isinstance(load_venue("binance").adl, RankedQueueAdl)
+
+
+def test_a_round_walks_one_queue_across_its_requests() -> None:
+    # Two requests of 3 and 4 lots against Binance's queue (1, then 3, then 2): the first takes account 1's 2 lots
+    # and 1 of account 3's; the second continues with account 3's other 2, then 2 of account 2's.
+    engine, acc = build("binance")
+    bp = acc.bankruptcy_price(0, -1, 0)
+    reqs = [AdlRequest(0, 0, 0, 0, 3, bp), AdlRequest(0, 0, 0, 0, 4, bp)]
+    left = engine.execute_batch(0, reqs, np.array([MARK]), np.array([MARK]), False)
+    assert left == 0
+    assert list(zip(engine.record.account, engine.record.lots, strict=True)) == [(1, 2), (3, 1), (3, 2), (2, 2)]
+    assert acc.positions.size_lots.sum() == sum(LOTS)
