@@ -428,6 +428,8 @@ class Simulation:
     def _phase_record(self, clock: Clock) -> None:
         t = clock.step
         mk = self.markets
+        if self.books.is_crossed():
+            raise AssertionError(f"a book is crossed after step {t}")
         bid, ask = self.books.best_bid_ask()
         ts = self.ts
         ts["index"][t] = self.index_now
@@ -452,6 +454,19 @@ class Simulation:
             )
             if not np.array_equal(recount.astype(np.int64), self.accounting.long_lots):
                 raise AssertionError("open interest kept incrementally differs from a recount")
+            self._check_no_hidden_bad_debt(t)
+
+    def _check_no_hidden_bad_debt(self, step: int) -> None:
+        """A closed-out unit never holds negative collateral: its gap was paid or recorded as bad debt."""
+        pos = self.positions
+        crowd = self.kind == CROWD
+        closed = pos.size_lots == 0
+        tolerance = 1e-6
+        iso = ~np.isnan(pos.isolated_margin)
+        bad_iso = crowd & closed & iso & (pos.isolated_margin < -tolerance)
+        bad_cross = crowd & closed & ~iso & (self.accounts.wallet < -tolerance)
+        if bad_iso.any() or bad_cross.any():
+            raise AssertionError(f"step {step}: closed units with unrecorded negative equity")
 
     # --- running ---------------------------------------------------------------------------------------------
     def run(self, progress: Callable[[int], None] | None = None) -> RunTables:
