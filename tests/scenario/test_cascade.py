@@ -77,3 +77,21 @@ def test_bigger_funds_need_less_adl(base_summary) -> None:  # type: ignore[no-un
     rich = BASE.with_(venues__binance__insurance_fund__initial_usd=2e9)
     s = run(rich)
     assert s["adl"]["by_venue"].get("binance", 0.0) < base_summary["adl"]["by_venue"].get("binance", 0.0)
+
+
+def test_margin_top_ups_prevent_liquidations_and_count_as_inflows(base_summary) -> None:  # type: ignore[no-untyped-def]
+    none = run(BASE.with_(crowd__topup_share=0.0))
+    generous = run(BASE.with_(crowd__topup_share=1.0, crowd__topup_reserve_multiple=5.0))
+    assert none["topups"]["count"] == 0
+    assert generous["topups"]["usd"] > 0
+    assert generous["liquidations"]["count"] < none["liquidations"]["count"]
+    # Top-ups are declared external inflows: the conservation identity still holds to float error.
+    assert generous["invariants"]["money_conservation_max_abs_error_usd"] < 1e-5
+
+
+def test_stops_close_positions_before_liquidation() -> None:
+    without = run(BASE.with_(crowd__stop_share=0.0))
+    with_stops = run(BASE.with_(crowd__stop_share=1.0, crowd__stop_distance=0.02))
+    assert without["stops"]["count"] == 0
+    assert with_stops["stops"]["count"] > 0
+    assert with_stops["liquidations"]["notional_usd"] < without["liquidations"]["notional_usd"]

@@ -176,6 +176,20 @@ class Simulation:
         self._prev_mark = start.copy()
 
         self.crowd_ids = np.flatnonzero(self.kind == CROWD)
+        pad = n_acc - n_c
+        self.stop_price = np.concatenate([crowd.stop_price, np.full(pad, np.nan)])
+        self.topup_reserve = np.concatenate([crowd.topup_reserve, np.zeros(pad)])
+        self.topup_ratio = scenario.crowd.topup_margin_ratio
+        self._topup_tables = [
+            (
+                self.markets.tier_cap[m],
+                self.markets.tier_mmr[m] / self.topup_ratio,
+                self.markets.tier_cum[m] / self.topup_ratio,
+            )
+            for m in range(n_m)
+        ]
+        self.stops = {"count": 0, "notional_usd": 0.0}
+        self.topups = {"count": 0, "usd": 0.0}
         self.index = TriggerIndex(n_m, pos_market)
         self._lo = np.full(n_acc, -np.inf)
         self._hi = np.full(n_acc, np.inf)
@@ -216,12 +230,15 @@ class Simulation:
 
     # --- invariants ------------------------------------------------------------------------------------------
     def total_value(self) -> float:
-        """Accounts' collateral and PnL at mark, funds' equity and fee pools, less bad debt."""
+        """Accounts' collateral and PnL at mark, funds' equity and fee pools, less bad debt and external inflows
+        (margin top-ups from outside the venue): constant over a run."""
         pos = self.positions
         upnl = pos.size_lots * self.markets.lot_size[pos.market] * (self.markets.mark[pos.market] - pos.entry_price)
         accounts = self.accounts.wallet.sum() + np.nansum(pos.isolated_margin) + upnl.sum()
         funds = sum(self.funds.equity(f, self.markets.mark) for f in range(len(self.venues)))
-        return float(accounts + funds + self.ledger.fee_pool.sum() - self.ledger.bad_debt.sum())
+        return float(
+            accounts + funds + self.ledger.fee_pool.sum() - self.ledger.bad_debt.sum() - self.ledger.external_in
+        )
 
     def oi_imbalance(self) -> int:
         lots = np.bincount(self.positions.market, weights=self.positions.size_lots, minlength=self.markets.n)
@@ -357,12 +374,75 @@ class Simulation:
                        pos.size_lots, pos.entry_price, pos.isolated_margin, mk.lot_size, mk.mark, mk.tier_cap,
                        mk.tier_mmr, mk.tier_cum, self._lo, self._hi)  # fmt: skip
         ids = accounts.astype(np.int64)  # position id == account id
+        self._fold_triggers(ids)
         open_ = ids[self.positions.size_lots[ids] != 0]
         closed = ids[self.positions.size_lots[ids] == 0]
         if open_.size:
             self.index.set_bands(open_, self._lo[open_], self._hi[open_])
         if closed.size:
             self.index.deactivate(closed)
+
+    def _fold_triggers(self, ids: np.ndarray) -> None:
+        """Tighten each crowd position's band to its stop and to its top-up trigger (where MM / balance reaches the
+        top-up ratio: the liquidation-price solve with maintenance scaled by 1 / ratio)."""
+        from perpstress.mechanisms.margin_kernels import _liquidation_price
+
+        pos, mk = self.positions, self.markets
+        for p in ids[(self.kind[ids] == CROWD) & (self.positions.size_lots[ids] != 0)]:
+            q = pos.size_lots[p] * mk.lot_size[pos.market[p]]
+            long = q > 0
+            edges = [self.stop_price[p]]
+            if self.topup_reserve[p] > 0:
+                c = pos.isolated_margin[p] if not np.isnan(pos.isolated_margin[p]) else self.accounts.wallet[p]
+                caps, mmr, cum = self._topup_tables[pos.market[p]]
+                edges.append(_liquidation_price(1.0 if long else -1.0, abs(q), pos.entry_price[p], c, caps, mmr, cum))
+            for e in edges:
+                if e == e:  # not NaN
+                    if long:
+                        self._lo[p] = max(self._lo[p], e)
+                    else:
+                        self._hi[p] = min(self._hi[p], e)
+
+    def _stops_and_topups(self, fired: np.ndarray) -> None:
+        """Crowd behaviour at a trigger: a stop closes the position with a market order; a top-up adds margin from
+        the account's reserve (an external inflow) to bring MM / balance back to half the top-up ratio."""
+        pos, mk = self.positions, self.markets
+        for p in fired[self.kind[fired] == CROWD]:
+            p = int(p)
+            lots = int(pos.size_lots[p])
+            if lots == 0:
+                continue
+            m = int(pos.market[p])
+            mark = float(mk.mark[m])
+            stop = self.stop_price[p]
+            if stop == stop and (mark <= stop if lots > 0 else mark >= stop):
+                unit = self.accounting.unit_of(p)
+                fill = self.execution.execute(m, -lots, mark * (1 - np.sign(lots) * 0.05), False, p)
+                if fill.lots:
+                    self.accounting.close(*unit, p, fill.lots, fill.average_price)
+                    venue = int(mk.venue[m])
+                    notional = abs(fill.lots) * mk.lot_size[m] * fill.average_price
+                    fee = min(self.taker_fee[venue] * notional, max(self.accounting.unit_equity(*unit), 0.0))
+                    self.accounting.credit(*unit, -fee)
+                    self.ledger.fee_pool[venue] += fee
+                    self.stops["count"] += 1
+                    self.stops["notional_usd"] += notional
+                    self.liquidation.settle_gap(venue, *unit)  # a stop filled past bankruptcy: fund, then bad debt
+                if pos.size_lots[p] == 0:
+                    self.stop_price[p] = np.nan  # done; an unfilled stop keeps trying while the mark is past it
+                continue
+            if self.topup_reserve[p] > 0:
+                unit = self.accounting.unit_of(p)
+                equity = self.accounting.unit_equity(*unit)
+                mm = self.accounting.maintenance(p)
+                if equity <= 0 or mm / equity >= self.topup_ratio:
+                    add = min(self.topup_reserve[p], max(mm / (0.5 * self.topup_ratio) - equity, 0.0))
+                    if add > 0:
+                        self.accounting.credit(*unit, add)
+                        self.topup_reserve[p] -= add
+                        self.ledger.external_in += add
+                        self.topups["count"] += 1
+                        self.topups["usd"] += add
 
     def _liquidatable(self, candidates: np.ndarray) -> list[tuple[int, int]]:
         if candidates.size == 0:
@@ -387,6 +467,7 @@ class Simulation:
     def _phase_liquidation(self, clock: Clock) -> None:
         for _ in range(self.scenario.engine.max_cascade_rounds):
             fired = self.index.fired(self.markets.mark)
+            self._stops_and_topups(fired)
             candidates = np.concatenate([fired, self.maker_ids]).astype(np.int64)
             candidates = candidates[self.positions.size_lots[candidates] != 0]
             units = self._liquidatable(candidates)

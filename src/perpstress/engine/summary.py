@@ -70,6 +70,8 @@ def summarise(sim: Simulation, wall_seconds: float) -> dict[str, Any]:
             "by_market": _by([sim.market_keys[m] for m in adl.market], adl.notional_usd),
         },
         "insurance_funds": funds,
+        "stops": dict(sim.stops),
+        "topups": dict(sim.topups),
         "bad_debt_usd": float(sim.ledger.bad_debt.sum()),
         "open_interest": {
             key: {"start_usd": float(oi[0, m]), "end_usd": float(oi[-1, m])} for m, key in enumerate(sim.market_keys)
