@@ -12,7 +12,7 @@ their inventory into the books -> record.
 
 Assumptions stated plainly: the index is exogenous here (spot markets and endogenous indices come with the
 multi-venue layer); makers' fair value is the index; makers' ADL exposure is not yet fed back into their quoting;
-dYdX and Drift procedures are not run yet (scenarios naming them are refused).
+Drift's keeper takeover is not run yet (scenarios naming it are refused).
 """
 
 from __future__ import annotations

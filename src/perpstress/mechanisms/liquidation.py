@@ -14,8 +14,12 @@ order given (worst first), the venue's procedure from its preset runs:
   ``max_price_deviation`` from mark) for the whole position, or ``partial_fraction`` of it above
   ``partial_threshold_usd`` outside the cooldown. No fee.
 
-dYdX's fillable-price IOC and Drift's keeper takeover are configured in the presets but not yet run by this engine
-(a run that needs them is refused with a message).
+- ``fillable_price_ioc`` (dYdX v4): per block at most ``max_subaccounts_per_block`` units; an IOC at the fillable
+  price ``O * (1 -+ ABR * SMMR * MMF)`` for ``max_position_portion`` of one position within the notional caps; a fill
+  better than bankruptcy pays a fee (at most ``max_liquidation_fee_rate``) to the fund, a worse one is paid by the
+  fund (at most ``max_insurance_lost_per_block_usd``); nothing filled and negative net collateral -> deleveraging.
+
+Drift's keeper takeover is configured in its preset but not yet run by this engine (a run needing it is refused).
 
 Accounting. A position's value to its holder is cash plus ``size * (mark - entry)``; closing ``x`` at price ``P``
 moves ``x * (P - entry)`` into cash. Every close has a counterparty (the book's makers through :class:`Execution`,
@@ -33,6 +37,7 @@ from typing import Protocol
 import numpy as np
 
 from perpstress.config.venue import (
+    FillablePriceIoc,
     IocThenTakeover,
     MarketThenBackstop,
     TierStepThenTakeover,
@@ -119,7 +124,9 @@ class LiquidationEngine:
         accounting: Accounting | None = None,
     ) -> None:
         for v in venues:
-            if not isinstance(v.liquidation, IocThenTakeover | TierStepThenTakeover | MarketThenBackstop):
+            if not isinstance(
+                v.liquidation, IocThenTakeover | TierStepThenTakeover | MarketThenBackstop | FillablePriceIoc
+            ):
                 raise UsageError(
                     f"venue {v.name}: liquidation procedure {v.liquidation.procedure} is not run by the engine yet"
                 )
@@ -139,9 +146,13 @@ class LiquidationEngine:
         """Liquidate ``units`` ((account, -1) for cross, (account, position) for isolated) on ``venue``."""
         cfg = self.venues[venue]
         requests: list[AdlRequest] = []
+        proc = cfg.liquidation
+        if isinstance(proc, FillablePriceIoc):
+            units = units[: proc.max_subaccounts_per_block]  # per block; the rest wait for the next step
         for account, position in units:
-            proc = cfg.liquidation
-            if isinstance(proc, MarketThenBackstop):
+            if isinstance(proc, FillablePriceIoc):
+                requests += self._dydx(ts_ms, venue, proc, account, position)
+            elif isinstance(proc, MarketThenBackstop):
                 requests += self._hyperliquid(ts_ms, venue, proc, account, position)
             elif isinstance(proc, IocThenTakeover | TierStepThenTakeover):
                 for p in self.accounting.unit_positions(account, position):
@@ -249,6 +260,48 @@ class LiquidationEngine:
                 self.record.add(
                     ts, venue, m, account, side, -fill.lots, notional, fill.average_price, mark, "book", 0.0
                 )
+        return []
+
+    def _dydx(self, ts: int, venue: int, proc: FillablePriceIoc, account: int, position: int) -> list[AdlRequest]:
+        """dYdX v4: an IOC at the fillable price for a slice of one position; the fill's distance from bankruptcy
+        decides the fee to the fund (capped at ``max_liquidation_fee_rate``) or the fund's payment (capped per
+        block); nothing filled with negative net collateral means deleveraging."""
+        acc, mk = self.accounting, self.markets
+        ps = acc.unit_positions(account, position)
+        if not ps:
+            return []
+        tnc = acc.unit_equity(account, position)
+        tmmr = sum(acc.maintenance(q) for q in ps)
+        p = ps[0]
+        m = int(self.positions.market[p])
+        lots = int(self.positions.size_lots[p])
+        side = 1 if lots > 0 else -1
+        oracle = float(mk.mark[m])
+        notional = abs(acc.base(p)) * oracle
+        mmf = acc.maintenance(p) / notional if notional > 0 else 0.0
+        abr = float(np.clip(proc.bankruptcy_adjustment * (1.0 - tnc / tmmr), 0.0, 1.0)) if tmmr > 0 else 1.0
+        fillable = oracle * (1.0 - side * abr * proc.spread_to_maintenance_ratio * mmf)
+        slice_usd = min(proc.max_position_portion * notional, proc.max_notional_per_block_usd)
+        slice_usd = min(max(slice_usd, proc.min_position_notional_usd), notional)
+        send = -side * min(abs(lots), max(1, int(slice_usd / oracle / mk.lot_size[m])))
+        bp = acc.bankruptcy_price(account, position, p)
+        fill = self.execution.execute(m, send, fillable, False, account)
+        if fill.lots == 0:
+            return [AdlRequest(venue, m, account, p, lots, bp)] if tnc < 0 else []
+        acc.close(account, position, p, fill.lots, fill.average_price)
+        closed = abs(fill.lots) * mk.lot_size[m]
+        delta = side * (fill.average_price - bp) * closed  # > 0: closed better than bankruptcy
+        fund = self._fund(venue)
+        fee = 0.0
+        if delta > 0:
+            fee = min(delta, proc.max_liquidation_fee_rate * closed * fill.average_price)
+            acc.credit(account, position, -fee)
+            self.funds.deposit(fund, fee)
+        else:
+            paid = self.funds.pay(fund, m, min(-delta, proc.max_insurance_lost_per_block_usd))
+            acc.credit(account, position, paid)
+        self.record.add(ts, venue, m, account, side, -fill.lots, closed * fill.average_price, fill.average_price,
+                        oracle, "book", fee)  # fmt: skip
         return []
 
     def settle_gap(self, venue: int, account: int, position: int) -> list[AdlRequest]:

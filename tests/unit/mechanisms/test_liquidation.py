@@ -166,3 +166,28 @@ def test_okx_lowest_tiers_are_taken_over_whole() -> None:
     assert engine.positions.size_lots[0] == 0
     assert engine.funds.inventory[0, 0] == pytest.approx(10.0)
     assert book.maker_lots == 0
+
+
+def test_dydx_liquidates_a_tenth_at_the_fillable_price_and_charges_the_fee() -> None:
+    # dYdX BTC-USD: IMF 5 %, MMF 3 %. Long 10 @ 100,000 with 62,000; oracle 95,000: TNC 12,000, TMMR 28,500,
+    # ABR = 1 - 12,000/28,500 = 0.5789, fillable = 95,000 * (1 - 0.5789 * 1.5 * 0.03) = 92,525.
+    # 10 % of $950k is $95k (under the $100k block cap): 1 BTC.
+    book = LadderBook(bids=[(94_000.0, 100)], asks=[])
+    engine = world("dydx", "BTC-USD", 10, 100_000.0, 62_000.0, 95_000.0, 1e7, book)
+    before = total_value(engine, book)
+    assert engine.liquidate(0, 0, [(0, -1)]) == []
+    assert engine.positions.size_lots[0] == 9
+    bp = 100_000 - 62_000 / 10  # 93,800
+    fee = min((94_000 - bp) * 1, 0.015 * 94_000)  # better than bankruptcy by 200: the fee is that 200
+    assert engine.funds.balance[0] == pytest.approx(1e7 + fee)
+    assert total_value(engine, book) == pytest.approx(before)
+
+
+def test_dydx_fund_pays_a_fill_below_bankruptcy_and_no_fill_with_negative_tnc_deleverages() -> None:
+    book = LadderBook(bids=[(92_600.0, 100)], asks=[])  # inside the fillable price, below bankruptcy (93,800)
+    engine = world("dydx", "BTC-USD", 10, 100_000.0, 62_000.0, 95_000.0, 1e7, book)
+    engine.liquidate(0, 0, [(0, -1)])
+    assert engine.funds.balance[0] == pytest.approx(1e7 - (93_800 - 92_600))
+    empty = world("dydx", "BTC-USD", 10, 100_000.0, 62_000.0, 93_000.0, 1e7, LadderBook([], []))  # TNC < 0
+    requests = empty.liquidate(0, 0, [(0, -1)])
+    assert [(r.lots, r.bankruptcy_price) for r in requests] == [(10, pytest.approx(93_800.0))]
