@@ -95,3 +95,15 @@ def test_stops_close_positions_before_liquidation() -> None:
     assert without["stops"]["count"] == 0
     assert with_stops["stops"]["count"] > 0
     assert with_stops["liquidations"]["notional_usd"] < without["liquidations"]["notional_usd"]
+
+
+def test_makers_hit_by_adl_pull_their_quotes() -> None:
+    # Makers hold the crowd's net short, so a long crash makes them ADL winners. Sensitive makers withdraw.
+    # Volatility thresholds too high to bind, so only ADL exposure can make them withdraw.
+    calm_makers = BASE.with_(makers__withdraw_vol_multiple=1e6, makers__return_vol_multiple=1e5)
+    tolerant = run_scenario(calm_makers.with_(makers__adl_exposure_limit=1.0), scale=SCALE)
+    sensitive = run_scenario(calm_makers.with_(makers__adl_exposure_limit=0.01), scale=SCALE)
+    after = slice(90, None)  # after the news at 60 s
+    depth = lambda r: r.tables.timeseries["depth_ask_1pct_usd"][after].sum()  # noqa: E731
+    assert sensitive.summary["adl"]["count"] > 0
+    assert depth(sensitive) < depth(tolerant)

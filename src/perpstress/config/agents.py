@@ -40,7 +40,7 @@ class MarketMakerConfig(FrozenModel):
     withdraw_vol_multiple: float = Field(8.0, gt=1, description="withdraw when vol exceeds vol_ref times this")
     return_vol_multiple: float = Field(3.0, gt=0, description="come back only when vol is below vol_ref times this")
     adl_exposure_limit: float = Field(
-        0.5, gt=0, le=1, description="withdraw when this share of inventory sits at the top of ADL queues"
+        0.5, gt=0, le=1, description="withdraw when ADL has recently closed this share of the maker's position"
     )
     return_half_life_s: float = Field(300.0, gt=0, description="after a withdrawal, size returns with this half-life")
     markets: dict[str, MakerMarketOverride] = Field(default_factory=dict, description="per venue:SYMBOL sizes")

@@ -11,8 +11,8 @@ while marks keep moving, up to ``engine.max_cascade_rounds``) -> ADL of what fun
 their inventory into the books -> record.
 
 Assumptions stated plainly: the index is exogenous here (spot markets and endogenous indices come with the
-multi-venue layer); makers' fair value is the index; makers' ADL exposure is not yet fed back into their quoting;
-Drift's keeper takeover is not run yet (scenarios naming it are refused).
+multi-venue layer); makers' fair value is the index; a maker's ADL exposure is the share of its position ADL
+closed recently; Drift's keeper takeover is not run yet (scenarios naming it are refused).
 """
 
 from __future__ import annotations
@@ -145,6 +145,9 @@ class Simulation:
         self.noise_id = np.flatnonzero(self.kind == NOISE)  # one per market, in market order
         self.maker_cfg = [mk_cfg.for_market(keys[m]) for m in range(n_m)]
         self.maker_state = [MakerState(peak_equity=self.maker_cfg[m].capital_usd) for m in maker_market]
+        self.maker_adl_lots = np.zeros(n_acc)
+        """ADL'd lots against each maker, decaying with the volatility window: the maker's recent ADL exposure."""
+        self._adl_seen = 0
 
         limits = [
             FundLimits(
@@ -251,6 +254,13 @@ class Simulation:
         self.appetite = float(self.paths.appetite[clock.step])
 
     def _phase_makers(self, clock: Clock) -> None:
+        rec = self.adl.record
+        if len(rec.account) > self._adl_seen:  # ADL fills since the last step, against whom
+            hit = np.asarray(rec.account[self._adl_seen :], dtype=np.int64)
+            np.add.at(self.maker_adl_lots, hit, np.asarray(rec.lots[self._adl_seen :], dtype=float))
+            self._adl_seen = len(rec.account)
+        window = self.scenario.makers.vol_window_s if self.scenario.makers else 60.0
+        self.maker_adl_lots *= 0.5 ** (clock.step_s / window)
         vol = np.array([realised_vol(r, clock.step_s) for r in self._log_returns])
         for i, a in enumerate(self.maker_ids):
             m = int(self.positions.market[a])
@@ -258,7 +268,9 @@ class Simulation:
             mark = self.markets.mark[m]
             inventory = self.accounting.base(int(a)) * mark
             equity = self.accounting.unit_equity(int(a), -1)
-            self.maker_state[i] = update_state(cfg, self.maker_state[i], vol[m], equity, 0.0, clock.step_s)
+            held = abs(float(self.positions.size_lots[a]))
+            adl_share = self.maker_adl_lots[a] / max(held + self.maker_adl_lots[a], 1.0)
+            self.maker_state[i] = update_state(cfg, self.maker_state[i], vol[m], equity, adl_share, clock.step_s)
             ladder = quote(cfg, self.maker_state[i], float(self.index_now[m]), vol[m], inventory, self.appetite)
             self.books.replace_ladder(m, BID, int(a), ladder.bid_price, ladder.bid_size)
             self.books.replace_ladder(m, ASK, int(a), ladder.ask_price, ladder.ask_size)
