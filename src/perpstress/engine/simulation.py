@@ -1,7 +1,8 @@
 """The cascade simulation: builds the world from a scenario and runs DESIGN.md's step order on the kernel.
 
 World: one row per market (venue x symbol); one account and one position per crowd member, per market maker and
-market, and one noise-trader account per market (deep pockets, never liquidated); one insurance fund or backstop
+market, one noise-trader account per market and one keeper per Drift market (deep pockets, never liquidated); one
+insurance fund or backstop
 vault per venue; an order book per market. Position ids equal account ids (one position each), so the arrays need
 no indirection.
 
@@ -12,7 +13,7 @@ their inventory into the books -> record.
 
 Assumptions stated plainly: the index is exogenous here (spot markets and endogenous indices come with the
 multi-venue layer); makers' fair value is the index; a maker's ADL exposure is the share of its position ADL
-closed recently; Drift's keeper takeover is not run yet (scenarios naming it are refused).
+closed recently; Drift's keepers are exempt accounts with no capital limit.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from perpstress.config.scenario import Scenario
-from perpstress.config.venue import FundingCap, FundingMethod, PriceReference
+from perpstress.config.venue import FundingCap, FundingMethod, KeeperTakeover, PriceReference
 from perpstress.engine.kernel import Clock, Kernel
 from perpstress.errors import UsageError
 from perpstress.mechanisms import exogenous
@@ -42,7 +43,7 @@ from perpstress.state.orderbook import ASK, BID, OrderBooks
 from perpstress.state.portfolio import Accounts, Markets, Positions, group_by_account
 from perpstress.state.triggers import TriggerIndex
 
-CROWD, MAKER, NOISE = 0, 1, 2
+CROWD, MAKER, NOISE, KEEPER = 0, 1, 2, 3
 
 
 class BookExecution:
@@ -128,13 +129,20 @@ class Simulation:
             maker_lots[idx] = share
             maker_lots[idx[0]] += rest
         n_mk = maker_market.size
-        pos_market = np.concatenate([crowd.market, maker_market, np.arange(n_m)]).astype(np.int32)
-        size = np.concatenate([crowd.size_lots, maker_lots, np.zeros(n_m, np.int64)])
-        entry = np.concatenate([crowd.entry_price, start[maker_market], start])
-        iso = np.concatenate([np.where(crowd.isolated, crowd.margin, np.nan), np.full(n_mk + n_m, np.nan)])
+        keeper_market = np.array(
+            [m for m in range(n_m) if isinstance(self.venues[venue_of[m]].liquidation, KeeperTakeover)], dtype=np.int64
+        )
+        n_k = keeper_market.size
+        pos_market = np.concatenate([crowd.market, maker_market, np.arange(n_m), keeper_market]).astype(np.int32)
+        size = np.concatenate([crowd.size_lots, maker_lots, np.zeros(n_m + n_k, np.int64)])
+        entry = np.concatenate([crowd.entry_price, start[maker_market], start, start[keeper_market]])
+        iso = np.concatenate([np.where(crowd.isolated, crowd.margin, np.nan), np.full(n_mk + n_m + n_k, np.nan)])
         capital = np.array([mk_cfg.for_market(keys[m]).capital_usd for m in maker_market])
-        wallet = np.concatenate([np.where(crowd.isolated, 0.0, crowd.margin), capital, np.zeros(n_m)])  # noise: exempt
-        self.kind = np.concatenate([np.full(n_c, CROWD), np.full(n_mk, MAKER), np.full(n_m, NOISE)]).astype(np.int8)
+        # noise traders and keepers are exempt from liquidation and start at zero
+        wallet = np.concatenate([np.where(crowd.isolated, 0.0, crowd.margin), capital, np.zeros(n_m + n_k)])
+        self.kind = np.concatenate(
+            [np.full(n_c, CROWD), np.full(n_mk, MAKER), np.full(n_m, NOISE), np.full(n_k, KEEPER)]
+        ).astype(np.int8)
         n_acc = size.size
         acc_ids = np.arange(n_acc, dtype=np.int32)
         pos_start, pos_count = group_by_account(n_acc, acc_ids)
@@ -168,8 +176,10 @@ class Simulation:
         self.last_trade = np.full(n_m, np.nan)
         self.volume_usd = np.zeros(n_m)
         self.execution = BookExecution(self)
+        keeper_ids = np.flatnonzero(self.kind == KEEPER)
+        keepers = {int(m): int(k) for m, k in zip(keeper_market, keeper_ids, strict=True)}
         self.liquidation = LiquidationEngine(self.venues, self.markets, self.accounts, self.positions, self.funds,
-                                             self.execution, self.ledger, self.accounting)  # fmt: skip
+                                             self.execution, self.ledger, self.accounting, keepers)  # fmt: skip
         self.adl = AdlEngine(self.venues, self.accounting, rng)
         self.mark_engine = MarkEngine(self.venues, list(self.markets.venue), scenario.step_ms / 1000.0)
         self.funding_rate = np.zeros(n_m)
@@ -507,6 +517,11 @@ class Simulation:
 
     def _phase_funds(self, clock: Clock) -> None:
         frac = self.scenario.engine.fund_unwind_fraction
+        for k in np.flatnonzero((self.kind == KEEPER) & (self.positions.size_lots != 0)):  # keepers unwind too
+            km = int(self.positions.market[k])
+            held = int(self.positions.size_lots[k])
+            sell = -int(np.sign(held)) * min(abs(held), max(1, int(abs(held) * frac)))
+            self._taker_trade(int(k), km, sell, float(self.markets.mark[km]) * (1 + np.sign(sell) * 0.01))
         for f in range(len(self.venues)):
             for m in np.flatnonzero(self.funds.inventory[f]):
                 inv = self.funds.inventory[f, m]

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from perpstress.config.venue import AdlPrice, AdlRanking, ProRataAdl, RandomScanAdl, RankedQueueAdl, VenueConfig
-from perpstress.errors import UsageError
 from perpstress.mechanisms.accounting import Accounting
 from perpstress.mechanisms.liquidation import AdlRequest
 from perpstress.mechanisms.margin_kernels import isolated_balances, unit_balances
@@ -71,9 +70,7 @@ def round_to_lots(amounts: F64, caps: np.ndarray, total: int) -> np.ndarray:
 
 class AdlEngine:
     def __init__(self, venues: list[VenueConfig], accounting: Accounting, rng: np.random.Generator) -> None:
-        for v in venues:
-            if not isinstance(v.adl, RankedQueueAdl | RandomScanAdl | ProRataAdl):
-                raise UsageError(f"venue {v.name}: ADL rule {v.adl.rule} is not run by the engine yet")
+        # Drift's socialised loss closes nothing: the liquidation engine charges it (LiquidationEngine.socialise).
         self.venues = venues
         self.accounting = accounting
         self.rng = rng
@@ -165,7 +162,8 @@ class AdlEngine:
         acc = self.accounting
         pos, mk = acc.positions, acc.markets
         cfg = self.venues[request.venue].adl
-        assert isinstance(cfg, RankedQueueAdl | RandomScanAdl | ProRataAdl)  # checked in __init__
+        if not isinstance(cfg, RankedQueueAdl | RandomScanAdl | ProRataAdl):
+            return abs(request.lots)  # socialised-loss venues close nothing by ADL
         m = request.market
         mark = float(mk.mark[m])
         side = 1 if request.lots > 0 else -1

@@ -19,7 +19,10 @@ order given (worst first), the venue's procedure from its preset runs:
   better than bankruptcy pays a fee (at most ``max_liquidation_fee_rate``) to the fund, a worse one is paid by the
   fund (at most ``max_insurance_lost_per_block_usd``); nothing filled and negative net collateral -> deleveraging.
 
-Drift's keeper takeover is configured in its preset but not yet run by this engine (a run needing it is refused).
+- ``keeper_takeover`` (Drift v2): a keeper account takes a share of each position over at ``oracle -+ fee``, the
+  share ramping from ``initial_fraction`` to all over ``liquidation_duration_s`` (whole below ``whole_below_usd``);
+  the user pays the IF fee. A bankrupt remainder the fund cannot pay (within its per-market claim cap) is
+  socialised: charged to every open position in the market pro rata by size.
 
 Accounting. A position's value to its holder is cash plus ``size * (mark - entry)``; closing ``x`` at price ``P``
 moves ``x * (P - entry)`` into cash. Every close has a counterparty (the book's makers through :class:`Execution`,
@@ -39,7 +42,9 @@ import numpy as np
 from perpstress.config.venue import (
     FillablePriceIoc,
     IocThenTakeover,
+    KeeperTakeover,
     MarketThenBackstop,
+    SocialisedLossAdl,
     TierStepThenTakeover,
     VenueConfig,
 )
@@ -122,14 +127,11 @@ class LiquidationEngine:
         execution: Execution,
         ledger: Ledger,
         accounting: Accounting | None = None,
+        keepers: dict[int, int] | None = None,
     ) -> None:
         for v in venues:
-            if not isinstance(
-                v.liquidation, IocThenTakeover | TierStepThenTakeover | MarketThenBackstop | FillablePriceIoc
-            ):
-                raise UsageError(
-                    f"venue {v.name}: liquidation procedure {v.liquidation.procedure} is not run by the engine yet"
-                )
+            if isinstance(v.liquidation, KeeperTakeover) and keepers is None:
+                raise UsageError(f"venue {v.name}: keeper takeover needs keeper accounts")
         self.venues = venues
         self.markets = markets
         self.accounts = accounts
@@ -140,6 +142,10 @@ class LiquidationEngine:
         self.ledger = ledger
         self.record = LiquidationRecord()
         self.cooldown_until = np.zeros(accounts.n, dtype=np.int64)
+        self.keepers = keepers or {}
+        """Drift: the keeper account (its one position) that takes liquidations over, per market."""
+        self.liquidation_started = np.full(accounts.n, -1, dtype=np.int64)
+        self.socialised_usd = np.zeros(len(venues))
 
     # --- the procedures --------------------------------------------------------------------------------------
     def liquidate(self, ts_ms: int, venue: int, units: list[tuple[int, int]]) -> list[AdlRequest]:
@@ -152,6 +158,8 @@ class LiquidationEngine:
         for account, position in units:
             if isinstance(proc, FillablePriceIoc):
                 requests += self._dydx(ts_ms, venue, proc, account, position)
+            elif isinstance(proc, KeeperTakeover):
+                self._keeper(ts_ms, venue, proc, account, position)
             elif isinstance(proc, MarketThenBackstop):
                 requests += self._hyperliquid(ts_ms, venue, proc, account, position)
             elif isinstance(proc, IocThenTakeover | TierStepThenTakeover):
@@ -304,21 +312,68 @@ class LiquidationEngine:
                         oracle, "book", fee)  # fmt: skip
         return []
 
+    def _keeper(self, ts: int, venue: int, proc: KeeperTakeover, account: int, position: int) -> None:
+        """Drift v2: the keeper takes a ramping share of each position over at ``oracle -+ liquidator fee``; the
+        user also pays the IF fee (never more than it has)."""
+        acc, mk = self.accounting, self.markets
+        if self.liquidation_started[account] < 0:
+            self.liquidation_started[account] = ts
+        elapsed_s = (ts - self.liquidation_started[account]) / 1000.0
+        ramp = proc.initial_fraction + (elapsed_s / proc.liquidation_duration_s if proc.liquidation_duration_s else 1.0)
+        equity = acc.unit_equity(account, position)
+        maintenance = sum(acc.maintenance(q) for q in acc.unit_positions(account, position))
+        shortfall = maintenance * (1 + proc.margin_buffer_ratio) - equity
+        for p in acc.unit_positions(account, position):
+            m = int(self.positions.market[p])
+            lots = int(self.positions.size_lots[p])
+            side = 1 if lots > 0 else -1
+            oracle = float(mk.mark[m])
+            notional = abs(acc.base(p)) * oracle
+            share = 1.0 if notional < proc.whole_below_usd or shortfall < proc.whole_below_usd else min(ramp, 1.0)
+            take = -side * min(abs(lots), max(1, int(abs(lots) * share)))
+            price = oracle * (1.0 - side * proc.liquidator_fee_rate)
+            keeper = self.keepers[m]
+            acc.close(account, position, p, take, price)
+            acc.trade(keeper, -1, keeper, -take, price)
+            taken = abs(take) * mk.lot_size[m] * price
+            fee = min(proc.if_fee_rate * taken, max(acc.unit_equity(account, position), 0.0))
+            acc.credit(account, position, -fee)
+            self.funds.deposit(self._fund(venue), fee)
+            self.record.add(ts, venue, m, account, side, -take, taken, price, oracle, "keeper", fee)
+
+    def socialise(self, venue: int, market: int, loss: float) -> None:
+        """Drift's socialised loss: ``loss`` charged to every open position in ``market`` pro rata by size."""
+        pos, mk = self.positions, self.markets
+        ids = np.flatnonzero((pos.market == market) & (pos.size_lots != 0))
+        base = np.abs(pos.size_lots[ids]) * mk.lot_size[market]
+        if base.sum() == 0:
+            self.ledger.bad_debt[venue] += loss
+            return
+        charge = base * (loss / base.sum())
+        iso = ~np.isnan(pos.isolated_margin[ids])
+        pos.isolated_margin[ids[iso]] -= charge[iso]
+        np.subtract.at(self.accounts.wallet, pos.account[ids[~iso]], charge[~iso])
+        self.socialised_usd[venue] += loss
+
     def settle_gap(self, venue: int, account: int, position: int) -> list[AdlRequest]:
-        """A unit with nothing left open and negative collateral: the fund pays the gap, else it is bad debt."""
+        """A unit with nothing left open and negative collateral: the fund pays the gap (within its per-market claim
+        cap); the rest is socialised on Drift and recorded as bad debt elsewhere."""
         if self.accounting.unit_positions(account, position):
             return []
         gap = -self.accounting.collateral(account, position)
         if gap <= 0:
             return []
-        paid = self.funds.pay(self._fund(venue), 0, gap)
+        first = position if position >= 0 else int(self.accounts.pos_start[account])
+        market = int(self.positions.market[first])
+        paid = self.funds.pay(self._fund(venue), market, gap)
         self.accounting.credit(account, position, paid)
         uncovered = gap - paid
         if uncovered > 0:
-            self.ledger.bad_debt[venue] += uncovered
-            self.accounting.credit(
-                account, position, uncovered
-            )  # the loss leaves the account and is recorded as bad debt
+            self.accounting.credit(account, position, uncovered)  # the loss leaves the account:
+            if isinstance(self.venues[venue].adl, SocialisedLossAdl):
+                self.socialise(venue, market, uncovered)  # Drift: every open position in the market pays its share
+            else:
+                self.ledger.bad_debt[venue] += uncovered  # elsewhere it is recorded as bad debt
         return []
 
     def _fund(self, venue: int) -> int:

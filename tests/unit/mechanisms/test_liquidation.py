@@ -191,3 +191,62 @@ def test_dydx_fund_pays_a_fill_below_bankruptcy_and_no_fill_with_negative_tnc_de
     empty = world("dydx", "BTC-USD", 10, 100_000.0, 62_000.0, 93_000.0, 1e7, LadderBook([], []))  # TNC < 0
     requests = empty.liquidate(0, 0, [(0, -1)])
     assert [(r.lots, r.bankruptcy_price) for r in requests] == [(10, pytest.approx(93_800.0))]
+
+
+def drift_world(user_collateral: float, oracle: float, fund: float, other_lots: int = 0):  # type: ignore[no-untyped-def]
+    """Account 0: a long of 10 BTC-PERP at 100,000; account 1: the keeper; account 2: a short of ``other_lots``
+    (someone who shares a socialised loss)."""
+    venue = load_venue("drift")
+    markets = Markets.from_tables([0], [1.0], [0.01], [venue.perpetuals["BTC-PERP"].tier_table_for_size(10)])
+    markets.mark[:] = oracle
+    acc = np.arange(3, dtype=np.int32)
+    start, count = group_by_account(3, acc)
+    accounts = Accounts(np.zeros(3, np.int32), np.array([user_collateral, 0.0, 1e6]), start, count)
+    positions = Positions(acc, np.zeros(3, np.int32), np.array([10, 0, -other_lots], np.int64),
+                          np.array([100_000.0, oracle, oracle]), np.full(3, np.nan))  # fmt: skip
+    limits = FundLimits(per_market_claim_cap_usd=venue.insurance_fund.per_market_claim_cap_usd)
+    funds = InsuranceFunds.create([fund], 1, [limits])
+    engine = LiquidationEngine([venue], markets, accounts, positions, funds, LadderBook([], []),
+                               Ledger(np.zeros(1), np.zeros(1)), keepers={0: 1})  # fmt: skip
+    return engine
+
+
+def drift_value(engine: LiquidationEngine) -> float:
+    pos, mark = engine.positions, float(engine.markets.mark[0])
+    return float(engine.accounts.wallet.sum() + (pos.size_lots * (mark - pos.entry_price)).sum()
+                 + engine.funds.equity(0, engine.markets.mark) - engine.ledger.bad_debt.sum())  # fmt: skip
+
+
+def test_drift_keeper_takes_a_ramping_share_at_oracle_less_its_fee() -> None:
+    engine = drift_world(user_collateral=9_000.0, oracle=95_000.0, fund=1e6)
+    before = drift_value(engine)
+    engine.liquidate(0, 0, [(0, -1)])
+    # initial_fraction 10 %: 1 of 10 BTC at 95,000 x (1 - 1 %) = 94,050; the keeper now holds it.
+    assert engine.positions.size_lots[0] == 9
+    assert engine.positions.size_lots[1] == 1
+    assert engine.positions.entry_price[1] == pytest.approx(94_050.0)
+    engine.liquidate(300_000, 0, [(0, -1)])  # five minutes later the ramp allows 10 % + 50 %
+    assert engine.positions.size_lots[0] == 9 - int(9 * 0.6)
+    assert drift_value(engine) == pytest.approx(before)
+    assert engine.record.kind == ["keeper", "keeper"]
+
+
+def test_drift_socialises_what_the_fund_cannot_pay() -> None:
+    # A long bankrupt at the keeper's price (93,060 against 96,000 of bankruptcy); the fund holds 5,000 and pays it;
+    # the rest is charged to the open positions.
+    engine = drift_world(user_collateral=40_000.0, oracle=95_000.0, fund=5_000.0, other_lots=30)
+    engine.accounting.positions.size_lots[1] = 0
+    engine.positions.entry_price[0] = 100_000.0
+    engine.markets.mark[:] = 94_000.0
+    before = drift_value(engine)
+    engine.liquidation_started[0] = 0  # started an hour ago: the ramp allows the whole position
+    engine.liquidate(3_600_000, 0, [(0, -1)])
+    assert engine.positions.size_lots[0] == 0
+    assert engine.funds.balance[0] == pytest.approx(0.0)
+    assert engine.ledger.bad_debt[0] == 0.0
+    loss = engine.socialised_usd[0]
+    assert loss == pytest.approx(10 * (100_000 - 93_060) - 40_000 - 5_000)
+    # Every open position pays by size: the keeper now holds 10, the short 30 -> 1/4 and 3/4 of the loss.
+    assert engine.accounts.wallet[1] == pytest.approx(-loss * 10 / 40)
+    assert engine.accounts.wallet[2] == pytest.approx(1e6 - loss * 30 / 40)
+    assert drift_value(engine) == pytest.approx(before)
