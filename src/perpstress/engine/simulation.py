@@ -1,10 +1,9 @@
 """The cascade simulation: builds the world from a scenario and runs DESIGN.md's step order on the kernel.
 
 World: one row per market (venue x symbol); one account and one position per crowd member, per market maker and
-market, one noise-trader account per market and one keeper per Drift market (deep pockets, never liquidated); one
-insurance fund or backstop
-vault per venue; an order book per market. Position ids equal account ids (one position each), so the arrays need
-no indirection.
+market, one noise-trader account per market and one keeper per Drift market (deep pockets, never liquidated);
+one insurance fund or backstop vault per venue; an order book per market. Position ids equal account ids (one
+position each), so the arrays need no indirection.
 
 Step: index paths -> market makers quote -> noise takers trade -> marks -> funding samples and settlement ->
 margin check (trigger index for the crowd, every step for makers) -> liquidation procedure (rounds within the step
