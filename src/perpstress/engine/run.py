@@ -48,7 +48,7 @@ def events_table(sim: Simulation, record: dict[str, list[Any]]) -> pa.Table:
             cols[name] = pa.array([sim.market_keys[m] for m in values], type=pa.string())
         elif name == "kind":
             cols[name] = pa.array(values, type=pa.string())
-        elif name in {"ts_ms", "account", "bankrupt_account", "lots", "side"}:
+        elif name in {"ts_ms", "account", "bankrupt_account", "lots", "side", "maker"}:
             cols[name] = pa.array(values, type=pa.int64())
         else:
             cols[name] = pa.array(values, type=pa.float64())
@@ -75,6 +75,8 @@ def run_scenario(
             w.table("timeseries.parquet", timeseries_table(sim, tables))
             w.table("events/liquidations.parquet", events_table(sim, tables.liquidations))
             w.table("events/adl.parquet", events_table(sim, tables.adl))
+            if scenario.engine.record_trades:
+                w.table("events/trades.parquet", events_table(sim, tables.trades))
     return RunOutput(tables.summary, tables, path)
 
 

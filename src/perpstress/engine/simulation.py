@@ -61,8 +61,13 @@ class BookExecution:
         venue = int(sim.markets.venue[market])
         maker_rate = sim.maker_fee[venue]
         sign = 1 if lots > 0 else -1
+        trades = sim.trades if sim.scenario.engine.record_trades else None
         for owner, price, n in zip(owners, prices, filled, strict=True):
             o = int(owner)
+            if trades is not None:
+                for name, value in (("ts_ms", sim.now_ms), ("market", market), ("account", taker), ("maker", o),
+                                    ("lots", sign * int(n)), ("price", float(price))):  # fmt: skip
+                    trades[name].append(value)
             sim.accounting.trade(o, -1, o, -sign * int(n), float(price))
             fee = maker_rate * n * sim.markets.lot_size[market] * price
             sim.accounts.wallet[o] -= fee
@@ -80,6 +85,7 @@ class RunTables:
     timeseries: dict[str, np.ndarray]
     liquidations: dict[str, list[Any]]
     adl: dict[str, list[Any]]
+    trades: dict[str, list[Any]] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
 
 
@@ -173,6 +179,9 @@ class Simulation:
         self.taker_fee = np.array([v.fees.taker_rate for v in self.venues])
         self.books = OrderBooks(n_m, scenario.engine.book_capacity, self.markets.tick_size, self.markets.lot_size)
         self.last_trade = np.full(n_m, np.nan)
+        self.now_ms = scenario.ts_start_ms
+        self.trades: dict[str, list[Any]] = {k: [] for k in ("ts_ms", "market", "account", "maker", "lots", "price")}
+        """Every fill (taker signed: buy > 0), kept only when ``engine.record_trades`` is on."""
         self.volume_usd = np.zeros(n_m)
         self.execution = BookExecution(self)
         keeper_ids = np.flatnonzero(self.kind == KEEPER)
@@ -259,6 +268,7 @@ class Simulation:
 
     # --- phases ----------------------------------------------------------------------------------------------
     def _phase_exogenous(self, clock: Clock) -> None:
+        self.now_ms = clock.ts_ms
         self.index_now = self.paths.index[clock.step, self.asset_of]
         self.appetite = float(self.paths.appetite[clock.step])
 
@@ -582,6 +592,6 @@ class Simulation:
         wall = time.perf_counter() - started
         from perpstress.engine.summary import summarise
 
-        tables = RunTables(self.ts, self.liquidation.record.__dict__, self.adl.record.__dict__)
+        tables = RunTables(self.ts, self.liquidation.record.__dict__, self.adl.record.__dict__, self.trades)
         tables.summary = summarise(self, wall)
         return tables

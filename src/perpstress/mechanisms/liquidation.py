@@ -211,7 +211,8 @@ class LiquidationEngine:
         bp = self.accounting.bankruptcy_price(account, position, p)
         fund = self._fund(venue)
         size = lots * mk.lot_size[m]
-        if not self.funds.can_take_over(fund, m, size, bp):
+        drawn_down = self.funds.drawdown_triggered(fund, self.markets.mark)  # OKX, Bybit: ADL past the drawdown
+        if drawn_down or not self.funds.can_take_over(fund, m, size, bp):
             return [AdlRequest(venue, m, account, p, lots, bp)]
         self.accounting.close(account, position, p, -lots, bp)
         self.funds.take_over(fund, m, size, bp)

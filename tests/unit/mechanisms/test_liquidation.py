@@ -250,3 +250,15 @@ def test_drift_socialises_what_the_fund_cannot_pay() -> None:
     assert engine.accounts.wallet[1] == pytest.approx(-loss * 10 / 40)
     assert engine.accounts.wallet[2] == pytest.approx(1e6 - loss * 30 / 40)
     assert drift_value(engine) == pytest.approx(before)
+
+
+def test_okx_fund_past_its_drawdown_threshold_sends_takeovers_to_adl() -> None:
+    book = LadderBook(bids=[], asks=[])
+    engine = world("okx", "BTC-USDT-SWAP", 10, 100_000.0, 5_000.0, 100_000.0, 4e8, book)
+    engine.funds.limits[0].adl_drawdown_fraction = 0.3
+    engine.funds.limits[0].drawdown_window_ms = 8 * 3_600_000
+    engine.funds.observe(0, 0, engine.markets.mark)
+    engine.funds.pay(0, 0, 0.31 * 4e8)  # 31 % below its 8-hour peak
+    requests = engine.liquidate(1, 0, [(0, -1)])
+    assert [r.lots for r in requests] == [10]
+    assert engine.funds.inventory[0, 0] == 0.0
