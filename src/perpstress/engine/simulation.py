@@ -17,6 +17,7 @@ closed recently; Drift's keepers are exempt accounts with no capital limit.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -70,7 +71,7 @@ class BookExecution:
                     trades[name].append(value)
             sim.accounting.trade(o, -1, o, -sign * int(n), float(price))
             fee = maker_rate * n * sim.markets.lot_size[market] * price
-            sim.accounts.wallet[o] -= fee
+            sim.accounting.credit(o, -1, -fee)
             sim.ledger.fee_pool[venue] += fee
         total = int(filled.sum())
         sim.last_trade[market] = float(prices[-1])
@@ -255,10 +256,18 @@ class Simulation:
         (margin top-ups from outside the venue): constant over a run."""
         pos = self.positions
         upnl = pos.size_lots * self.markets.lot_size[pos.market] * (self.markets.mark[pos.market] - pos.entry_price)
-        accounts = self.accounts.wallet.sum() + np.nansum(pos.isolated_margin) + upnl.sum()
-        funds = sum(self.funds.equity(f, self.markets.mark) for f in range(len(self.venues)))
-        return float(
-            accounts + funds + self.ledger.fee_pool.sum() - self.ledger.bad_debt.sum() - self.ledger.external_in
+        funds = [self.funds.equity(f, self.markets.mark) for f in range(len(self.venues))]
+        # math.fsum: an exact sum, so the check measures the engine's bookkeeping, not its own rounding
+        return math.fsum(
+            [
+                math.fsum(self.accounts.wallet),
+                math.fsum(np.nan_to_num(pos.isolated_margin)),
+                math.fsum(upnl),
+                math.fsum(funds),
+                math.fsum(self.ledger.fee_pool),
+                -math.fsum(self.ledger.bad_debt),
+                -self.ledger.external_in,
+            ]
         )
 
     def oi_imbalance(self) -> int:
@@ -314,7 +323,7 @@ class Simulation:
             self.accounting.trade(account, -1, account, fill.lots, fill.average_price)
             venue = int(self.markets.venue[m])
             fee = self.taker_fee[venue] * abs(fill.lots) * self.markets.lot_size[m] * fill.average_price
-            self.accounts.wallet[account] -= fee
+            self.accounting.credit(account, -1, -fee)
             self.ledger.fee_pool[venue] += fee
 
     def _marks(self, clock: Clock, sample: bool) -> None:

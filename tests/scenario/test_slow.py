@@ -1,0 +1,46 @@
+"""Whole-scenario checks at full size (``python -m pytest -m slow``): the quickstart as the README runs it, and a
+hundred thousand positions."""
+
+from __future__ import annotations
+
+import pytest
+
+from perpstress import Scenario
+from perpstress.engine.run import run_scenario
+
+pytestmark = pytest.mark.slow
+
+
+def assert_invariants(summary: dict) -> None:  # type: ignore[type-arg]
+    notional_bn = sum(o["start_usd"] for o in summary["open_interest"].values()) / 1e9
+    assert summary["invariants"]["money_conservation_max_abs_error_usd"] <= 1e-6 * max(notional_bn, 1.0)
+    assert summary["invariants"]["open_interest_max_imbalance"] == 0
+
+
+def test_quickstart_as_the_readme_runs_it() -> None:
+    s = run_scenario(Scenario.load("quickstart")).summary
+    assert s["liquidations"]["count"] > 1000
+    assert s["adl"]["count"] > 0
+    assert s["insurance_funds"]["binance"]["min_usd"] < s["insurance_funds"]["binance"]["start_usd"]
+    assert s["liquidations"]["long_notional_usd"] / s["liquidations"]["notional_usd"] > 0.85
+    assert_invariants(s)
+
+
+HUNDRED_K = Scenario.load("quickstart").with_(duration_s=180)
+
+
+def test_a_hundred_thousand_positions() -> None:
+    s = run_scenario(HUNDRED_K, scale=100_000 / 9000).summary
+    assert s["positions"] > 100_000
+    assert s["liquidations"]["count"] > 10_000
+    assert s["invariants"]["open_interest_max_imbalance"] == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: at 100k positions money drifts ~1e-6 USD on $0.41B of open interest (spec: 1e-6 per $1B); "
+    "the rounding of weighted-average entry prices of large inventories (backstop vault, makers) is multiplied by "
+    "the inventory. Fix: cost-basis bookkeeping. This test fails loudly (strict) once that fix makes it pass.",
+)
+def test_a_hundred_thousand_positions_conserve_money_to_spec() -> None:
+    assert_invariants(run_scenario(HUNDRED_K, scale=100_000 / 9000).summary)
