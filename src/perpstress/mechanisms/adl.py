@@ -27,11 +27,14 @@ from perpstress.mechanisms.accounting import Accounting
 from perpstress.mechanisms.liquidation import AdlRequest
 from perpstress.mechanisms.margin_kernels import isolated_balances, unit_balances
 from perpstress.rules import adl as rules
+from perpstress.state.events import EventColumns
 from perpstress.state.portfolio import F64
 
 
 @dataclass
-class AdlRecord:
+class AdlRecord(EventColumns):
+    """One row per ADL fill: who was hit, by how much, at what price, and the loss versus closing at mark."""
+
     ts_ms: list[int] = field(default_factory=list)
     venue: list[int] = field(default_factory=list)
     market: list[int] = field(default_factory=list)
@@ -143,19 +146,9 @@ class AdlEngine:
         w_unit = acc.unit_of(p)
         acc.close(*w_unit, p, n * side, price)  # the winner's opposite position shrinks
         acc.close(*acc.unit_of(request.position), request.position, -n * side, price)
-        r = self.record
         base = n * mk.lot_size[m]
-        r.ts_ms.append(ts_ms)
-        r.venue.append(request.venue)
-        r.market.append(m)
-        r.bankrupt_account.append(request.account)
-        r.account.append(w_unit[0])
-        r.side.append(-side)
-        r.lots.append(n)
-        r.price.append(price)
-        r.mark.append(mark)
-        r.notional_usd.append(base * price)
-        r.loss_vs_mark_usd.append(-side * base * (mark - price))
+        self.record.add(ts_ms, request.venue, m, request.account, w_unit[0], -side, n, price, mark, base * price,
+                        -side * base * (mark - price))  # fmt: skip
 
     def execute(self, ts_ms: int, request: AdlRequest, previous_mark: F64, index: F64, fund_empty: bool) -> int:
         """Close ``request`` against winners; returns the lots left uncovered (no one left to take them)."""

@@ -51,6 +51,7 @@ from perpstress.config.venue import (
 from perpstress.errors import UsageError
 from perpstress.mechanisms.accounting import Accounting
 from perpstress.mechanisms.insurance import InsuranceFunds
+from perpstress.state.events import EventColumns
 from perpstress.state.portfolio import Accounts, Markets, Positions
 
 
@@ -82,7 +83,9 @@ class AdlRequest:
 
 
 @dataclass
-class LiquidationRecord:
+class LiquidationRecord(EventColumns):
+    """One row per liquidation fill, takeover, backstop or keeper transfer."""
+
     ts_ms: list[int] = field(default_factory=list)
     venue: list[int] = field(default_factory=list)
     market: list[int] = field(default_factory=list)
@@ -94,15 +97,6 @@ class LiquidationRecord:
     mark: list[float] = field(default_factory=list)
     kind: list[str] = field(default_factory=list)
     fee_usd: list[float] = field(default_factory=list)
-
-    def add(self, ts: int, venue: int, market: int, account: int, side: int, lots: int, notional: float,
-            price: float, mark: float, kind: str, fee: float) -> None:  # fmt: skip
-        for name, value in zip(
-            ("ts_ms", "venue", "market", "account", "side", "lots", "notional_usd", "price", "mark", "kind", "fee_usd"),
-            (ts, venue, market, account, side, lots, notional, price, mark, kind, fee),
-            strict=True,
-        ):
-            getattr(self, name).append(value)
 
 
 @dataclass
