@@ -43,9 +43,13 @@ class InsuranceFunds:
     inventory: F64
     """(n_funds, n_markets) taken-over position, signed base units."""
     entry_price: F64
-    """(n_funds, n_markets) average entry of the inventory."""
+    """(n_funds, n_markets) entry of the inventory: the first takeover's price (see ``cost_adjustment``)."""
     claimed: F64
     """(n_funds, n_markets) paid out per market so far (for per-market claim caps)."""
+    cost_adjustment: F64
+    """(n_funds, n_markets) value of the inventory beyond ``inventory * (mark - entry_price)``: each add books
+    ``size * (entry - price)`` here instead of re-averaging the entry (a rounded average times a large inventory
+    drifts money); it is realised into the balance pro rata as the inventory is sold."""
     limits: list[FundLimits]
     start_balance: F64 = field(default_factory=lambda: np.zeros(0))
     min_equity: F64 = field(default_factory=lambda: np.zeros(0))
@@ -60,6 +64,7 @@ class InsuranceFunds:
             inventory=np.zeros((n, n_markets)),
             entry_price=np.zeros((n, n_markets)),
             claimed=np.zeros((n, n_markets)),
+            cost_adjustment=np.zeros((n, n_markets)),
             limits=limits,
             start_balance=b.copy(),
             min_equity=b.copy(),
@@ -68,7 +73,7 @@ class InsuranceFunds:
 
     def equity(self, fund: int, mark: F64) -> float:
         """Balance plus the inventory's unrealised PnL at ``mark``."""
-        upnl = self.inventory[fund] * (mark - self.entry_price[fund])
+        upnl = self.inventory[fund] * (mark - self.entry_price[fund]) + self.cost_adjustment[fund]
         return float(self.balance[fund] + upnl.sum())
 
     def deposit(self, fund: int, amount: float) -> None:
@@ -113,18 +118,26 @@ class InsuranceFunds:
         inv = self.inventory[fund, market]
         entry = self.entry_price[fund, market]
         realised = 0.0
-        if inv == 0 or np.sign(inv) == np.sign(size):  # adding
-            new = inv + size
-            self.entry_price[fund, market] = (inv * entry + size * price) / new if new != 0 else 0.0
-            self.inventory[fund, market] = new
+        if inv == 0:
+            self.entry_price[fund, market] = price
+            self.inventory[fund, market] = size
+            return 0.0
+        if np.sign(inv) == np.sign(size):  # adding: keep the entry, book the price difference as cost adjustment
+            self.cost_adjustment[fund, market] += size * (entry - price)
+            self.inventory[fund, market] = inv + size
             return 0.0
         closing = min(abs(size), abs(inv)) * np.sign(size)
-        realised = -closing * (price - entry)  # closing a long (closing < 0) at price realises inv*(price - entry)
+        share = abs(closing) / abs(inv)
+        adjustment = self.cost_adjustment[fund, market] * share
+        self.cost_adjustment[fund, market] -= adjustment
+        realised = -closing * (price - entry) + adjustment  # closing a long (closing < 0) realises inv*(price - entry)
         self.balance[fund] += realised
         rest = inv + size
         self.inventory[fund, market] = rest
         if rest == 0:
             self.entry_price[fund, market] = 0.0
+            self.balance[fund] += self.cost_adjustment[fund, market]  # rounding leftovers, if any
+            self.cost_adjustment[fund, market] = 0.0
         elif np.sign(rest) != np.sign(inv):  # flipped through zero: the remainder opens at price
             self.entry_price[fund, market] = price
         return float(realised)

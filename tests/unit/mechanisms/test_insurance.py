@@ -17,17 +17,25 @@ def test_binance_takeover_limit_is_a_fraction_of_the_fund() -> None:
     assert funds.can_take_over(0, 0, -2.0, 100_000.0)  # reducing is always within the limit
 
 
-def test_inventory_realises_pnl_at_unwind() -> None:
+def test_inventory_is_valued_at_what_it_cost() -> None:
     funds = InsuranceFunds.create([100.0], 1, [FundLimits()])
     funds.take_over(0, 0, 2.0, 90.0)
-    funds.take_over(0, 0, 2.0, 110.0)
-    assert funds.entry_price[0, 0] == pytest.approx(100.0)
-    assert funds.equity(0, np.array([95.0])) == pytest.approx(100.0 - 20.0)
-    realised = funds.unwind(0, 0, -3.0, 95.0)
+    funds.take_over(0, 0, 2.0, 110.0)  # 4 units that cost 400 in all: worth 380 at 95
+    mark = np.array([95.0])
+    assert funds.inventory[0, 0] == pytest.approx(4.0)
+    assert funds.equity(0, mark) == pytest.approx(100.0 - 20.0)
+    # Taking over moves no cash; adding keeps the first entry and books the difference as a cost adjustment.
+    assert funds.balance[0] == pytest.approx(100.0)
+    assert funds.entry_price[0, 0] == pytest.approx(90.0)
+    assert funds.cost_adjustment[0, 0] == pytest.approx(-40.0)
+    realised = funds.unwind(0, 0, -3.0, 95.0)  # at the average cost of 100: 3 x (95 - 100)
     assert realised == pytest.approx(-15.0)
     assert funds.balance[0] == pytest.approx(85.0)
+    assert funds.equity(0, mark) == pytest.approx(80.0)  # selling at mark changes nothing in value
     assert funds.inventory[0, 0] == pytest.approx(1.0)
-    assert funds.entry_price[0, 0] == pytest.approx(100.0)
+    funds.unwind(0, 0, -1.0, 100.0)  # selling above mark gains the difference
+    assert funds.equity(0, mark) == pytest.approx(85.0)
+    assert funds.inventory[0, 0] == 0.0
 
 
 def test_drift_claim_cap_limits_payments_per_market() -> None:
