@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perpstress import Scenario
+from perpstress.engine.kernel import Clock
 from perpstress.engine.run import run_scenario
 from perpstress.engine.simulation import Simulation
 from perpstress.errors import DataError
@@ -103,3 +104,16 @@ def test_invariants_hold_whatever_the_parameters(seed: int, depth: float, fund: 
     notional_bn = sum(o["start_usd"] for o in s["open_interest"].values()) / 1e9
     assert s["invariants"]["money_conservation_max_abs_error_usd"] <= 1e-6 * max(notional_bn, 1.0)
     assert s["invariants"]["open_interest_max_imbalance"] == 0
+
+
+def test_a_liquidated_maker_has_its_orders_cancelled_first() -> None:
+    sim = Simulation(BASE, scale=0.05)
+    clock = Clock(step=0, ts_ms=BASE.ts_start_ms, step_ms=BASE.step_ms)
+    sim._phase_exogenous(clock)
+    sim._phase_makers(clock)
+    maker = int(sim.maker_ids[0])
+    m = int(sim.positions.market[maker])
+    assert any(owner == maker for *_, owner in sim.books.rows(m))
+    sim.accounts.wallet[maker] = -1e12  # hopelessly under water: liquidatable
+    sim._phase_liquidation(clock)
+    assert not any(owner == maker for *_, owner in sim.books.rows(m))

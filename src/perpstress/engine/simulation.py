@@ -518,6 +518,8 @@ class Simulation:
                 break
             events_before = len(self.liquidation.record.lots) + len(self.adl.record.lots)
             by_venue: dict[int, list[tuple[int, int]]] = {}
+            for account in {a for a, _ in units if self.kind[a] == MAKER}:
+                self.books.cancel_owner(account)  # every procedure starts by cancelling the account's open orders
             for unit in units:
                 by_venue.setdefault(int(self.accounts.venue[unit[0]]), []).append(unit)
             for venue, vunits in sorted(by_venue.items()):
