@@ -37,6 +37,9 @@ class MarketMakerConfig(FrozenModel):
     size_vol_elasticity: float = Field(1.0, ge=0, description="sizes scale as (vol_ref / vol) ** this")
     inventory_limit_usd: float = Field(gt=0, description="at this inventory the side that adds to it is pulled")
     loss_limit_usd: float = Field(gt=0, description="withdraw entirely when the drawdown reaches this")
+    inventory_skew_bps: float | None = Field(
+        None, ge=0, description="shift of the quotes' centre at the inventory limit; none: one half-spread"
+    )
     withdraw_vol_multiple: float = Field(8.0, gt=1, description="withdraw when vol exceeds vol_ref times this")
     return_vol_multiple: float = Field(3.0, gt=0, description="come back only when vol is below vol_ref times this")
     adl_exposure_limit: float = Field(
@@ -63,6 +66,15 @@ class MarketMakerConfig(FrozenModel):
         return self.model_copy(update=over.model_dump(exclude_none=True))
 
 
+class TakerMarketOverride(FrozenModel):
+    """Noise flow in one market (``venue:SYMBOL``, spot markets as ``venue:BASE/QUOTE``)."""
+
+    rate_per_s: float | None = Field(None, ge=0)
+    median_usd: float | None = Field(None, gt=0)
+    buy_bias: float = Field(0.0, ge=-0.5, le=0.5, description="extra probability of buying, calm or not")
+    sell_bias_after_shock: float | None = Field(None, ge=-0.5, le=0.5)
+
+
 class NoiseTakerConfig(FrozenModel):
     """Uninformed market orders: Poisson arrivals, log-normal sizes, buy or sell with equal odds."""
 
@@ -72,3 +84,81 @@ class NoiseTakerConfig(FrozenModel):
     sell_bias_after_shock: float = Field(
         0.0, ge=-0.5, le=0.5, description="extra probability of selling while risk appetite is below 1"
     )
+    markets: dict[str, TakerMarketOverride] = Field(default_factory=dict, description="per-market flow")
+
+    def for_market(self, key: str) -> tuple[float, float, float, float]:
+        """``(rate_per_s, median_usd, buy_bias, sell_bias_after_shock)`` in market ``key``."""
+        over = self.markets.get(key)
+        if over is None:
+            return self.rate_per_s, self.median_usd, 0.0, self.sell_bias_after_shock
+        return (
+            self.rate_per_s if over.rate_per_s is None else over.rate_per_s,
+            self.median_usd if over.median_usd is None else over.median_usd,
+            over.buy_bias,
+            self.sell_bias_after_shock if over.sell_bias_after_shock is None else over.sell_bias_after_shock,
+        )
+
+
+class BasisArbitrage(FrozenModel):
+    """A basis trader on one venue: short the perpetual and long spot when the perp is rich, the reverse when
+    cheap. Holds a futures account and a spot account on the venue, each with ``capital_usd``."""
+
+    perpetual: str = Field(description="venue:SYMBOL of the perpetual")
+    spot: str = Field(description="venue:BASE/QUOTE of the venue's spot market of the same asset")
+    capital_usd: float = Field(gt=0, description="capital in each of the two accounts, USD")
+    threshold_bps: float = Field(2.0, ge=0, description="edge required beyond both legs' taker fees")
+    clip_usd: float = Field(100_000.0, gt=0, description="largest trade per leg per step, USD")
+    max_leverage: float = Field(5.0, gt=0, description="the futures account stops adding at this leverage")
+    max_position_usd: float = Field(50e6, gt=0)
+
+
+class CrossVenueArbitrage(FrozenModel):
+    """A cross-venue trader: sells the dearer and buys the cheaper of two perpetuals on the same asset on two
+    venues, with ``capital_usd`` on each; rebalances margin between its accounts over the rail."""
+
+    legs: tuple[str, str] = Field(description="the two venue:SYMBOL perpetuals")
+    capital_usd: float = Field(gt=0, description="capital on each venue, USD")
+    threshold_bps: float = Field(2.0, ge=0, description="edge required beyond both legs' taker fees")
+    clip_usd: float = Field(100_000.0, gt=0)
+    max_leverage: float = Field(5.0, gt=0)
+    max_position_usd: float = Field(50e6, gt=0)
+    rebalance_margin_ratio: float = Field(
+        0.3, gt=0, lt=1, description="ask for margin from the other venue when MM / equity reaches this"
+    )
+
+
+class ArbitrageConfig(FrozenModel):
+    basis: tuple[BasisArbitrage, ...] = ()
+    cross_venue: tuple[CrossVenueArbitrage, ...] = ()
+
+
+class HedgedBook(FrozenModel):
+    """Owners hedged across two venues: long ``long`` and short ``short`` of equal base size, one account on each
+    venue. When a leg's MM / equity reaches ``topup_margin_ratio``, or its ADL rank enters the top
+    ``1 - adl_quantile`` of its queue, the owner moves margin to it from the other leg over the rail."""
+
+    long: str = Field(description="venue:SYMBOL of the long leg")
+    short: str = Field(description="venue:SYMBOL of the short leg")
+    owners: int = Field(10, ge=1, description="hedged owners at scale 1")
+    notional_usd: float = Field(gt=0, description="total notional per side across owners, USD")
+    leverage: float = Field(5.0, ge=1, description="each leg's initial leverage")
+    long_leverage: float | None = Field(None, ge=1, description="the long leg's, when it differs")
+    short_leverage: float | None = Field(None, ge=1, description="the short leg's, when it differs")
+    reserve_multiple: float = Field(1.0, ge=0, description="each leg's wallet holds initial margin x (1 + this)")
+    notional_sigma: float = Field(0.5, ge=0, description="log-sd of owners' sizes")
+    topup_margin_ratio: float = Field(0.5, gt=0, lt=1)
+    topup_fraction: float = Field(0.5, gt=0, le=1, description="share of the other leg's free margin moved")
+    adl_quantile: float | None = Field(
+        0.8, gt=0, lt=1, description="top up a winning leg whose ADL score ranks above this quantile; none: never"
+    )
+    check_interval_s: float = Field(5.0, gt=0, description="seconds between the owner's checks")
+
+    def leg_leverage(self) -> tuple[float, float]:
+        """(long, short) initial leverage."""
+        return (self.long_leverage or self.leverage, self.short_leverage or self.leverage)
+
+    @model_validator(mode="after")
+    def _two_venues(self) -> Self:
+        if self.long.split(":")[0] == self.short.split(":")[0]:
+            raise rule_error(".short", f"legs {self.long} and {self.short} are on the same venue")
+        return self

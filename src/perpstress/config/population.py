@@ -35,3 +35,7 @@ class CrowdConfig(FrozenModel):
     topup_share: float = Field(0.2, ge=0, le=1, description="fraction of accounts that top up margin")
     topup_margin_ratio: float = Field(0.8, gt=0, lt=1, description="top up when MM / balance reaches this")
     topup_reserve_multiple: float = Field(1.0, ge=0, description="reserve available to top up, x initial margin")
+    collateral: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="venue -> {asset: share}: share of the venue's cross accounts margined in that asset",
+    )

@@ -15,11 +15,12 @@ from typing import Any, Self
 import tomli_w
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from perpstress.config.agents import MarketMakerConfig, NoiseTakerConfig
+from perpstress.config.agents import ArbitrageConfig, HedgedBook, MarketMakerConfig, NoiseTakerConfig
 from perpstress.config.base import FrozenModel, rule_error
 from perpstress.config.population import CrowdConfig
+from perpstress.config.rails import RailsConfig
 from perpstress.config.shock import ShockConfig
-from perpstress.config.venue import VenueConfig, drop_none
+from perpstress.config.venue import CollateralMethod, VenueConfig, drop_none
 from perpstress.errors import ConfigError, PerpstressError
 
 
@@ -48,6 +49,9 @@ class Scenario(FrozenModel):
     crowd: CrowdConfig = Field(default_factory=CrowdConfig)
     makers: MarketMakerConfig | None = Field(None, description="market makers quoting every market")
     takers: NoiseTakerConfig = Field(default_factory=NoiseTakerConfig)
+    arbitrage: ArbitrageConfig = Field(default_factory=ArbitrageConfig, description="basis and cross-venue traders")
+    hedgers: tuple[HedgedBook, ...] = Field((), description="owners hedged across two venues")
+    rails: RailsConfig = Field(default_factory=RailsConfig, description="transfer routes between venues")
     engine: EngineConfig = Field(default_factory=EngineConfig)
 
     @field_validator("start")
@@ -63,15 +67,77 @@ class Scenario(FrozenModel):
         if self.duration_s * 1000 < self.step_ms:
             raise rule_error(".duration_s", f"duration {self.duration_s:g} s is shorter than one step")
         keys = {f"{v}:{s}" for v, venue in self.venues.items() for s in venue.markets()}
+        spot_keys = {f"{v}:{s}" for v, venue in self.venues.items() for s in venue.spot_markets()}
         for key in self.crowd.markets:
             if key not in keys:
                 raise rule_error(f".crowd.markets.{key}", f"no such market; the scenario has {', '.join(sorted(keys))}")
+        self._check_multi_venue(keys, spot_keys)
         if self.shock is not None:
             bases = {m.base for venue in self.venues.values() for m in venue.markets().values()}
+            bases |= {m.base for venue in self.venues.values() for m in venue.spot_markets().values()}
+            for venue_name, shares in self.crowd.collateral.items():
+                for asset in shares:
+                    rule = self.venues[venue_name].collateral[asset]
+                    bases.add(asset if rule.method is not CollateralMethod.CONVERSION_RATE else rule.underlying)
+                    if rule.method is CollateralMethod.MIX and rule.underlying != "USDT":
+                        bases.add(rule.underlying)
+            bases.discard("USDT")
             missing = sorted(bases - set(self.shock.assets))
             if missing:
                 raise rule_error(".shock.assets", f"no path for {', '.join(missing)} (every market's base needs one)")
         return self
+
+    def _check_multi_venue(self, keys: set[str], spot_keys: set[str]) -> None:
+        def known(key: str, where: str, pool: set[str]) -> None:
+            if key not in pool:
+                raise rule_error(where, f"no such market {key}; the scenario has {', '.join(sorted(pool)) or 'none'}")
+
+        for key in self.takers.markets:
+            known(key, f".takers.markets.{key}", keys | spot_keys)
+        if self.makers is not None:
+            for key in self.makers.markets:
+                known(key, f".makers.markets.{key}", keys | spot_keys)
+        for i, b in enumerate(self.arbitrage.basis):
+            known(b.perpetual, f".arbitrage.basis[{i}].perpetual", keys)
+            known(b.spot, f".arbitrage.basis[{i}].spot", spot_keys)
+            if b.perpetual.split(":")[0] != b.spot.split(":")[0]:
+                raise rule_error(f".arbitrage.basis[{i}].spot", f"{b.spot} is not on {b.perpetual}'s venue")
+        for i, c in enumerate(self.arbitrage.cross_venue):
+            for leg in c.legs:
+                known(leg, f".arbitrage.cross_venue[{i}].legs", keys)
+            if c.legs[0].split(":")[0] == c.legs[1].split(":")[0]:
+                raise rule_error(f".arbitrage.cross_venue[{i}].legs", "the two legs are on the same venue")
+        for i, h in enumerate(self.hedgers):
+            known(h.long, f".hedgers[{i}].long", keys)
+            known(h.short, f".hedgers[{i}].short", keys)
+        for route in self.rails.routes:
+            ends = route.split("->")
+            if len(ends) != 2 or any(e not in self.venues for e in ends):
+                raise rule_error(
+                    f".rails.routes.{route}",
+                    f'route must be "from->to" between venues of the scenario ({", ".join(self.venues)})',
+                )
+        for venue_name, shares in self.crowd.collateral.items():
+            if venue_name not in self.venues:
+                raise rule_error(f".crowd.collateral.{venue_name}", f"no such venue ({', '.join(self.venues)})")
+            venue = self.venues[venue_name]
+            if sum(shares.values()) > 1 + 1e-12:
+                raise rule_error(f".crowd.collateral.{venue_name}", "shares add up to more than 1")
+            for asset, share in shares.items():
+                where = f".crowd.collateral.{venue_name}.{asset}"
+                if not 0 <= share <= 1:
+                    raise rule_error(where, f"share {share:g} must be within [0, 1]")
+                if asset not in venue.collateral:
+                    accepted = ", ".join(sorted(venue.collateral)) or "none"
+                    raise rule_error(where, f"{venue_name} has no collateral rule for {asset} (accepted: {accepted})")
+                rule = venue.collateral[asset]
+                on_book = rule.method in (CollateralMethod.OWN_BOOK, CollateralMethod.MIX)
+                if on_book and rule.spot_symbol is not None and rule.spot_symbol not in venue.spot_symbols:
+                    raise rule_error(
+                        where,
+                        f"{venue_name} prices {asset} off its {rule.spot_symbol} book: add it to "
+                        f"venues.{venue_name}.spot_symbols",
+                    )
 
     def with_(self, **changes: Any) -> Self:
         """A copy with ``changes`` (``a__b=1`` sets ``a.b``), validated like a file; errors raise ConfigError."""

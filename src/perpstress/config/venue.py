@@ -273,6 +273,80 @@ class ProRataAdl(Sourced):
 AdlConfig = Annotated[RankedQueueAdl | RandomScanAdl | SocialisedLossAdl | ProRataAdl, Field(discriminator="rule")]
 
 
+class IndexMethod(StrEnum):
+    """How a venue combines its constituents' spot prices into an index (perpstress.rules.index)."""
+
+    WEIGHTED_MEAN = "weighted_mean"
+    """Binance, Bybit, OKX, Bitget: weighted average of constituents, outliers capped at the median's band."""
+    WEIGHTED_MEDIAN = "weighted_median"
+    """Hyperliquid's oracle: weighted median of venues' spot mids."""
+    MEDIAN = "median"
+    """dYdX, Drift (oracle networks): median of sources."""
+
+
+class IndexConfig(Sourced):
+    """The venue's spot index: which venues' spot prices it takes, with what weights, and how it guards them.
+
+    A constituent that is a venue of the scenario with a spot book for the asset contributes that book's mid; any
+    other constituent (a venue not modelled, e.g. Coinbase) tracks the exogenous fundamental value. A constituent
+    whose book has had no two-sided quote for ``stale_after_s`` gets weight 0; one that deviates from the median
+    of all constituents by more than ``outlier_band`` is capped at the band's edge (weighted-mean method).
+    """
+
+    method: IndexMethod = IndexMethod.WEIGHTED_MEAN
+    constituents: dict[str, float] = Field(
+        default_factory=lambda: {"external": 1.0}, description="source venue -> weight (not normalised)"
+    )
+    outlier_band: float = Field(0.03, gt=0, lt=1, description="cap a source this fraction away from the median")
+    outlier_band_by_asset: dict[str, float] = Field(default_factory=dict, description="e.g. BTC and ETH: 0.01")
+    stale_after_s: float = Field(300.0, gt=0, description="a source not updated this long gets weight 0")
+
+    @model_validator(mode="after")
+    def _weights_positive(self) -> Self:
+        for name, w in self.constituents.items():
+            if not w > 0:
+                raise rule_error(f".constituents.{name}", f"weight {w:g} must be positive")
+        if not self.constituents:
+            raise rule_error(".constituents", "an index needs at least one constituent")
+        return self
+
+    def band(self, asset: str) -> float:
+        return self.outlier_band_by_asset.get(asset, self.outlier_band)
+
+
+class CollateralMethod(StrEnum):
+    """How a venue prices a collateral asset for margin (shared/reference/exchange-rules.md sections 3.8, 7)."""
+
+    INDEX = "index"
+    """An external index of the asset: its fundamental value (robust to the venue's own book)."""
+    OWN_BOOK = "own_book"
+    """The mid of the venue's own spot book for the asset: depegs when that book is thin and sold."""
+    CONVERSION_RATE = "conversion_rate"
+    """``rate x`` the underlying's fundamental value (redemption or staking rate; Binance after 2025-10-14)."""
+    MIX = "mix"
+    """``book_weight x`` own book ``+ (1 - book_weight) x`` conversion rate (Binance wBETH/BNSOL before the fix)."""
+
+
+class CollateralRule(Sourced):
+    """One collateral asset on one venue: price method and haircut (``collateral ratio = 1 - haircut``)."""
+
+    method: CollateralMethod
+    haircut: float = Field(0.0, ge=0, lt=1, description="margin value = quantity x price x (1 - haircut)")
+    spot_symbol: str | None = Field(None, description="the venue's spot market of the asset (own_book, mix)")
+    underlying: str = Field("USDT", description="asset the conversion rate refers to (USDT = 1 USD)")
+    rate: float = Field(1.0, gt=0, description="units of the underlying per unit of collateral")
+    book_weight: float = Field(0.0, ge=0, le=1, description="mix: weight of the own book")
+    price_floor: float = Field(0.0, ge=0, description="minimum price used for margin (Binance's USDe floor)")
+
+    @model_validator(mode="after")
+    def _book_method_has_book(self) -> Self:
+        if self.method in (CollateralMethod.OWN_BOOK, CollateralMethod.MIX) and self.spot_symbol is None:
+            raise rule_error(".spot_symbol", f"method {self.method.value} prices off a spot book: name spot_symbol")
+        if self.method is CollateralMethod.MIX and not 0 < self.book_weight < 1:
+            raise rule_error(".book_weight", f"method mix needs 0 < book_weight < 1 (got {self.book_weight:g})")
+        return self
+
+
 class MarginMode(StrEnum):
     CROSS = "cross"
     ISOLATED = "isolated"
@@ -296,6 +370,11 @@ class VenueConfig(FrozenModel):
     perpetuals: dict[str, PerpetualMarket] = Field(min_length=1)
     spot: dict[str, SpotMarket] = Field(default_factory=dict)
     symbols: tuple[str, ...] | None = Field(None, description="keep only these perpetuals of the preset")
+    spot_symbols: tuple[str, ...] = Field((), description="spot markets of the venue simulated with their own books")
+    index: IndexConfig = Field(default_factory=IndexConfig, description="the venue's spot index for its perpetuals")
+    collateral: dict[str, CollateralRule] = Field(
+        default_factory=dict, description="non-USD collateral assets accepted, keyed by asset (USDE, WBETH ...)"
+    )
     notes: str = ""
 
     @model_validator(mode="before")
@@ -316,6 +395,24 @@ class VenueConfig(FrozenModel):
         for key, market in self.perpetuals.items():
             if key != market.symbol:
                 raise rule_error(f".perpetuals.{key}.symbol", f"symbol {market.symbol!r} differs from its key {key!r}")
+        for key, spot in self.spot.items():
+            if key != spot.symbol:
+                raise rule_error(f".spot.{key}.symbol", f"symbol {spot.symbol!r} differs from its key {key!r}")
+        missing_spot = [s for s in self.spot_symbols if s not in self.spot]
+        if missing_spot:
+            known = ", ".join(sorted(self.spot)) or "none"
+            raise rule_error(
+                ".spot_symbols", f"{', '.join(missing_spot)} not among this venue's spot markets ({known})"
+            )
+        for asset, rule in self.collateral.items():
+            if rule.spot_symbol is not None and rule.spot_symbol not in self.spot:
+                known = ", ".join(sorted(self.spot)) or "none"
+                raise rule_error(f".collateral.{asset}.spot_symbol", f"no spot market {rule.spot_symbol} ({known})")
+            if rule.spot_symbol is not None and self.spot[rule.spot_symbol].base != asset:
+                raise rule_error(
+                    f".collateral.{asset}.spot_symbol",
+                    f"{rule.spot_symbol} trades {self.spot[rule.spot_symbol].base}, not {asset}",
+                )
         if self.symbols is not None:
             missing = [s for s in self.symbols if s not in self.perpetuals]
             if missing:
@@ -332,6 +429,8 @@ class VenueConfig(FrozenModel):
             ("liquidation", self.liquidation),
             ("insurance_fund", self.insurance_fund),
             ("adl", self.adl),
+            ("index", self.index),
+            *((f"collateral.{asset}", rule) for asset, rule in self.collateral.items()),
         ]
 
     def markets(self) -> dict[str, PerpetualMarket]:
@@ -339,6 +438,10 @@ class VenueConfig(FrozenModel):
         if self.symbols is None:
             return dict(self.perpetuals)
         return {s: self.perpetuals[s] for s in self.symbols}
+
+    def spot_markets(self) -> dict[str, SpotMarket]:
+        """The spot markets simulated with books (those named in ``spot_symbols``)."""
+        return {s: self.spot[s] for s in self.spot_symbols}
 
     def market(self, symbol: str) -> PerpetualMarket:
         from perpstress.errors import UnknownNameError

@@ -48,11 +48,49 @@ def events_table(sim: Simulation, record: dict[str, list[Any]]) -> pa.Table:
             cols[name] = pa.array([sim.market_keys[m] for m in values], type=pa.string())
         elif name == "kind":
             cols[name] = pa.array(values, type=pa.string())
-        elif name in {"ts_ms", "account", "bankrupt_account", "lots", "side", "maker"}:
+        elif name in {"src_venue", "dst_venue"}:
+            cols[name] = pa.array([venue_names[v] for v in values], type=pa.string())
+        elif name in {"other_market"}:
+            cols[name] = pa.array([sim.market_keys[m] for m in values], type=pa.string())
+        elif name in {"purpose"}:
+            cols[name] = pa.array(values, type=pa.string())
+        elif name in {"ts_ms", "account", "bankrupt_account", "lots", "side", "maker", "transfer", "owner",
+                      "src_account", "dst_account", "sent_ms", "landed_ms", "other_account"}:  # fmt: skip
             cols[name] = pa.array(values, type=pa.int64())
         else:
             cols[name] = pa.array(values, type=pa.float64())
     return pa.table(cols)
+
+
+def transfers_table(sim: Simulation) -> pa.Table:
+    """Every transfer, with its delay (requested to landed; NaN while still in transit at the end)."""
+    table = events_table(sim, sim.rails.record.__dict__)
+    rec = sim.rails.record
+    delay = [
+        (end - start) / 1000.0 if end >= 0 else float("nan")
+        for start, end in zip(rec.ts_ms, rec.landed_ms, strict=True)
+    ]
+    route = [f"{sim.venue_names[a]}->{sim.venue_names[b]}" for a, b in zip(rec.src_venue, rec.dst_venue, strict=True)]
+    return table.append_column("delay_s", pa.array(delay, type=pa.float64())).append_column(
+        "route", pa.array(route, type=pa.string())
+    )
+
+
+def collateral_table(sim: Simulation) -> pa.Table:
+    """Per step and collateral pair (asset on a venue): the venue's margin price and the reference price."""
+    steps, n_pairs, _ = sim.collateral_ts.shape
+    ts_ms = sim.scenario.ts_start_ms + np.arange(steps, dtype=np.int64) * sim.scenario.step_ms
+    pairs = sim.collateral.pairs
+    return pa.table(
+        {
+            "ts_ms": np.repeat(ts_ms, n_pairs),
+            "venue": np.tile(np.array([sim.venue_names[p.venue] for p in pairs]), steps),
+            "asset": np.tile(np.array([p.asset for p in pairs]), steps),
+            "method": np.tile(np.array([p.rule.method.value for p in pairs]), steps),
+            "price": sim.collateral_ts[:, :, 0].reshape(-1),
+            "reference_price": sim.collateral_ts[:, :, 1].reshape(-1),
+        }
+    )
 
 
 def run_scenario(
@@ -75,6 +113,10 @@ def run_scenario(
             w.table("timeseries.parquet", timeseries_table(sim, tables))
             w.table("events/liquidations.parquet", events_table(sim, tables.liquidations))
             w.table("events/adl.parquet", events_table(sim, tables.adl))
+            w.table("events/transfers.parquet", transfers_table(sim))
+            w.table("events/hedges.parquet", events_table(sim, sim.hedges.record.__dict__))
+            if sim.collateral.pairs:
+                w.table("events/collateral.parquet", collateral_table(sim))
             if scenario.engine.record_trades:
                 w.table("events/trades.parquet", events_table(sim, tables.trades))
     return RunOutput(tables.summary, tables, path)

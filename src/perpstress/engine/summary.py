@@ -46,6 +46,37 @@ def summarise(sim: Simulation, wall_seconds: float) -> dict[str, Any]:
             "min_usd": float(min(series.min(), sim.funds.start_balance[f])),
         }
     oi = ts["open_interest_usd"]
+    perps = range(sim.n_perpetual)
+    by_venue: dict[str, dict[str, float]] = {}
+    for f, name in enumerate(venue_names):
+        mine = np.asarray(liq.venue) == f
+        adl_mine = np.asarray(adl.venue, dtype=np.int64) == f
+        liq_usd = float(liq_notional[mine].sum())
+        by_venue[name] = {
+            "liquidations_count": int(mine.sum()),
+            "liquidated_usd": liq_usd,
+            "long_share": float(liq_notional[mine & (liq_side > 0)].sum() / liq_usd) if liq_usd else 0.0,
+            "adl_count": int(adl_mine.sum()),
+            "adl_usd": float(np.asarray(adl.notional_usd)[adl_mine].sum()) if adl_mine.any() else 0.0,
+            "bad_debt_usd": float(sim.ledger.bad_debt[f]),
+            "fees_usd": float(sim.ledger.fee_pool[f]),
+            "open_interest_start_usd": float(sum(oi[0, m] for m in perps if sim.markets.venue[m] == f)),
+            "open_interest_end_usd": float(sum(oi[-1, m] for m in perps if sim.markets.venue[m] == f)),
+            **{f"insurance_fund_{k}": v for k, v in funds[name].items()},
+        }
+    hold = sim.collateral
+    collateral = {
+        f"{p.asset}@{venue_names[p.venue]}": {
+            "method": p.rule.method.value,
+            "min_price": float(np.nanmin(sim.collateral_ts[:, i, 0])),
+            "min_reference_price": float(np.nanmin(sim.collateral_ts[:, i, 1])),
+            "liquidations_caused": int(hold.caused[i]),
+            "holders": int(np.unique(hold.account[hold.pair == i]).size),
+        }
+        for i, p in enumerate(hold.pairs)
+    }
+    hedges = sim.hedges
+    broken = hedges.broken_notional
     return {
         "scenario": sc.name,
         "seed": sc.seed,
@@ -74,11 +105,29 @@ def summarise(sim: Simulation, wall_seconds: float) -> dict[str, Any]:
         "topups": dict(sim.topups),
         "bad_debt_usd": float(sim.ledger.bad_debt.sum()),
         "open_interest": {
-            key: {"start_usd": float(oi[0, m]), "end_usd": float(oi[-1, m])} for m, key in enumerate(sim.market_keys)
+            key: {"start_usd": float(oi[0, m]), "end_usd": float(oi[-1, m])}
+            for m, key in enumerate(sim.market_keys)
+            if m < sim.n_perpetual
+        },
+        "by_venue": by_venue,
+        "transfers": sim.rails.summary(sim.now_ms),
+        "hedges": {
+            "accounts": int(hedges.n),
+            "broken": len(broken),
+            "broken_notional_usd": float(sum(broken.values())),
+            "topups": int(hedges.topups),
+            "break_events": len(hedges.record.ts_ms),
+        },
+        "collateral": collateral,
+        "arbitrage": {
+            "traders": len(sim.arbitrageurs),
+            "trades": int(sum(t.trades for t in sim.arbitrageurs)),
+            "capital_bound_steps": int(sum(t.capital_bound_steps for t in sim.arbitrageurs)),
         },
         "prices": prices,
         "invariants": {
             "money_conservation_max_abs_error_usd": float(sim.max_value_error),
             "open_interest_max_imbalance": int(sim.max_oi_imbalance),
+            "collateral_units_max_abs_error": float(sim.max_units_error),
         },
     }

@@ -127,6 +127,23 @@ class AdlEngine:
                 left += want
         return left
 
+    def rank_percentile(self, m: int, position: int, side: int, sample: int = 5_000) -> float | None:
+        """Where ``position`` (on ``side``) stands in its venue's ADL queue for market ``m``: the share of the
+        winning positions on its side it outranks, in [0, 1]; None when it is not in profit or the venue does not
+        rank (the indicator venues publish). More than ``sample`` candidates are sampled evenly, deterministically.
+        """
+        cfg = self.venues[int(self.accounting.markets.venue[m])].adl
+        if not isinstance(cfg, RankedQueueAdl):
+            return None
+        cand = self._candidates(m, -side, profitable=True)
+        if position not in set(cand.tolist()):
+            return None
+        if cand.size > sample:
+            cand = np.union1d(cand[:: cand.size // sample], [position])
+        scores = self._scores(cfg.ranking, cand)
+        own = scores[int(np.flatnonzero(cand == position)[0])]
+        return float((scores < own).sum() / max(cand.size - 1, 1))
+
     def _candidates(self, m: int, side: int, profitable: bool) -> np.ndarray:
         """Open positions in market ``m`` on the side opposite ``side`` (in profit at mark if ``profitable``)."""
         acc = self.accounting

@@ -81,7 +81,8 @@ def quote(
     thin = stress ** (-cfg.size_vol_elasticity)
     half = cfg.half_spread_bps * 1e-4 * widen
     spacing = cfg.level_spacing_bps * 1e-4 * widen
-    skew = -np.clip(inventory_usd / cfg.inventory_limit_usd, -1.0, 1.0) * half  # long inventory: quote lower
+    full_skew = half if cfg.inventory_skew_bps is None else cfg.inventory_skew_bps * 1e-4
+    skew = -np.clip(inventory_usd / cfg.inventory_limit_usd, -1.0, 1.0) * full_skew  # long inventory: quote lower
     k = np.arange(cfg.levels, dtype=np.float64)
     shape = (k + 1.0) / ((k + 1.0).sum())  # more size further out, as observed books do
     side_usd = cfg.depth_usd * thin * appetite * state.ramp

@@ -16,6 +16,7 @@ def sourced_sections(venue: VenueConfig) -> list[tuple[str, Sourced]]:
     for symbol, market in venue.perpetuals.items():
         sections.append((f"perpetuals.{symbol}", market))
         sections += [(f"perpetuals.{symbol}.margin_tiers[{i}]", t) for i, t in enumerate(market.margin_tiers)]
+    sections += [(f"spot.{symbol}", market) for symbol, market in venue.spot.items()]
     return sections
 
 

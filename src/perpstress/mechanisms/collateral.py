@@ -1,0 +1,150 @@
+"""Non-USD collateral: holdings, each venue's valuation method, and the revaluation that moves margin balances.
+
+Rule (perpstress.config.venue.CollateralRule; shared/reference/exchange-rules.md sections 3.8 and 7): an account's
+margin balance counts ``quantity x price x (1 - haircut)`` of each collateral asset it holds, where ``price`` is
+the venue's own: an external index (the asset's fundamental value), the mid of the venue's own spot book, a
+conversion rate times the underlying's fundamental value, or a weighted mix of own book and conversion rate, never
+below ``price_floor``. The *reference* price is the asset's fundamental value (what USDe traded at elsewhere).
+
+Bookkeeping: the haircut value of an account's holdings sits inside its cross wallet (``Accounts.wallet``), so
+every margin check, bankruptcy price and ADL score sees it unchanged. Each step the holdings are revalued and the
+change is added to the wallets; :attr:`value` holds what is in them, so the USD money check subtracts it and the
+holdings are conserved separately, in units of each asset.
+
+Assumptions: collateral backs cross accounts only. A liquidated account's collateral is sold into the venue's own
+spot book when it has one (IOC down to ``max_sale_discount`` below the book's best bid; no fee); what is left, and
+collateral with no book on the venue, is converted off-book at its haircut margin price (the venue's auto-exchange
+against liquidity outside the simulation: a declared external flow, USD in and units out).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from perpstress.config.venue import CollateralMethod, CollateralRule
+from perpstress.state.portfolio import F64, I64
+
+
+@dataclass(frozen=True)
+class CollateralPair:
+    """One (venue, asset) rule in use, with the indices the engine resolved for it."""
+
+    venue: int
+    asset: str
+    rule: CollateralRule
+    spot_market: int
+    """Market row of the venue's spot book of the asset, -1 when none is simulated."""
+    asset_path: int
+    """Column of the asset's fundamental value in the exogenous paths."""
+    underlying_path: int
+    """Column of the underlying's fundamental value, -1 for USDT (1 USD)."""
+
+    @property
+    def label(self) -> str:
+        return self.asset
+
+
+class CollateralHoldings:
+    """Rows ``(account, pair, quantity)``; ``value`` is each row's haircut USD value currently in the wallet."""
+
+    max_sale_discount = 0.5
+    """A liquidation sells collateral down to this fraction below the book's mid (an aggressive IOC)."""
+
+    def __init__(self, pairs: list[CollateralPair], account: I64, pair: I64, quantity: F64) -> None:
+        self.pairs = pairs
+        self.account = np.asarray(account, dtype=np.int64)
+        self.pair = np.asarray(pair, dtype=np.int64)
+        self.quantity = np.asarray(quantity, dtype=np.float64)
+        self.value = np.zeros(self.account.size)
+        self.price = np.full(len(pairs), np.nan)
+        """Current margin price of each pair."""
+        self.reference = np.full(len(pairs), np.nan)
+        self.min_price = np.full(len(pairs), np.inf)
+        self.caused = np.zeros(len(pairs), dtype=np.int64)
+        """Liquidations that would not have happened with the pair valued at its reference price."""
+        self._rows_of: dict[int, list[int]] = {}
+        for r, a in enumerate(self.account):
+            self._rows_of.setdefault(int(a), []).append(r)
+        self.holders = np.unique(self.account)
+        self._book_price = np.full(len(pairs), np.nan)
+        self.external_units: dict[str, float] = {}
+        """Units converted off-book, by asset (they left the simulation)."""
+
+    def rows_of(self, account: int) -> list[int]:
+        return self._rows_of.get(account, [])
+
+    def prices(self, fundamental: F64, mid: F64, last: F64) -> None:
+        """Each pair's margin and reference price from the fundamental paths and the books' mids (last trade when
+        a side is empty, the previous book price when there is neither)."""
+        for i, p in enumerate(self.pairs):
+            rule = p.rule
+            under = 1.0 if p.underlying_path < 0 else float(fundamental[p.underlying_path])
+            conversion = rule.rate * under
+            own_value = float(fundamental[p.asset_path]) if p.asset_path >= 0 else conversion
+            self.reference[i] = conversion if rule.method is CollateralMethod.CONVERSION_RATE else own_value
+            if p.spot_market >= 0:
+                book = mid[p.spot_market]
+                if not np.isfinite(book):
+                    book = last[p.spot_market]
+                if np.isfinite(book):
+                    self._book_price[i] = book
+            book_price = self._book_price[i] if np.isfinite(self._book_price[i]) else self.reference[i]
+            if rule.method is CollateralMethod.INDEX:
+                price = own_value
+            elif rule.method is CollateralMethod.OWN_BOOK:
+                price = float(book_price)
+            elif rule.method is CollateralMethod.CONVERSION_RATE:
+                price = rule.rate * under
+            else:
+                price = rule.book_weight * float(book_price) + (1 - rule.book_weight) * rule.rate * under
+            self.price[i] = max(price, rule.price_floor)
+            self.min_price[i] = min(self.min_price[i], self.price[i])
+
+    def haircut_price(self) -> F64:
+        return np.array([self.price[i] * (1 - p.rule.haircut) for i, p in enumerate(self.pairs)])
+
+    def revalue(self, wallet: F64) -> np.ndarray:
+        """Move each holder's wallet by the change in its holdings' value; returns the accounts whose value moved."""
+        if self.account.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        new = self.quantity * self.haircut_price()[self.pair]
+        delta = new - self.value
+        moved = np.abs(delta) > 1e-9 * np.maximum(np.abs(self.value), 1.0)
+        np.add.at(wallet, self.account, delta)
+        self.value = new
+        return np.unique(self.account[moved])
+
+    def shortfall_at_reference(self, account: int) -> float:
+        """How much more margin the account would have with its collateral valued at the reference prices."""
+        extra = 0.0
+        for r in self.rows_of(account):
+            p = self.pairs[self.pair[r]]
+            extra += self.quantity[r] * (self.reference[self.pair[r]] - self.price[self.pair[r]]) * (1 - p.rule.haircut)
+        return extra
+
+    def sold(self, row: int, quantity: float, proceeds: float, wallet: F64) -> None:
+        """``quantity`` of row ``row`` sold for ``proceeds`` USD: the wallet swaps the haircut value for cash."""
+        share = quantity / self.quantity[row] if self.quantity[row] > 0 else 1.0
+        removed = self.value[row] * share
+        wallet[self.account[row]] += proceeds - removed
+        self.value[row] -= removed
+        self.quantity[row] -= quantity
+
+    def convert_off_book(self, row: int) -> float:
+        """Convert what is left of ``row`` at its haircut margin value (the wallet already holds that value, so it
+        is unchanged); returns the USD that came in from outside."""
+        usd = float(self.value[row])
+        asset = self.pairs[self.pair[row]].asset
+        self.external_units[asset] = self.external_units.get(asset, 0.0) + float(self.quantity[row])
+        self.value[row] = 0.0
+        self.quantity[row] = 0.0
+        return usd
+
+    def units_by_asset(self) -> dict[str, float]:
+        """Units held as collateral plus units that left through off-book conversion, by asset."""
+        out: dict[str, float] = dict(self.external_units)
+        for i, p in enumerate(self.pairs):
+            out[p.asset] = out.get(p.asset, 0.0) + float(self.quantity[self.pair == i].sum())
+        return out
