@@ -209,3 +209,71 @@ def test_arbitrage_holds_the_basis_in_its_band_until_capital_binds() -> None:
     assert np.nanpercentile(ample, 95) <= BAND  # a capitalised basis trader holds it inside
     starved = basis_gap(50_000.0)
     assert np.nanmedian(starved) > BAND  # one that runs out of capital does not
+
+
+def cross_venue_scenario(rail: dict[str, Any]) -> dict[str, Any]:
+    """Calm: buyers on Binance's perpetual and sellers on Bybit's open a gap; a cross-venue trader with little
+    capital on Binance and plenty on Bybit sells Binance and buys Bybit, moving capital to Binance over the rail."""
+    flow = {"rate_per_s": 2.0, "median_usd": 100_000.0}
+    return {
+        "name": "cross-venue",
+        "seed": 8,
+        "start": "2025-10-10T12:00:00Z",
+        "duration_s": 400,
+        "venues": {
+            "binance": {"preset": "binance", "symbols": ["BTCUSDT"]},
+            "bybit": {"preset": "bybit", "symbols": ["BTCUSDT"]},
+        },
+        "shock": {
+            "kind": "jump_regime",
+            "calm_vol": 0.0001,
+            "at_s": 10_000,
+            "jump": 0.0,
+            "stress_vol": 0.0001,
+            "half_life_s": 60,
+            "assets": {"BTC": {"start_price": 100_000.0}},
+        },
+        "makers": {
+            "per_market": 2,
+            "capital_usd": 50e6,
+            "depth_usd": 1e6,
+            "inventory_limit_usd": 3e6,
+            "loss_limit_usd": 10e6,
+            "levels": 15,
+            "inventory_skew_bps": 60.0,
+        },
+        "takers": {
+            "rate_per_s": 0.0,
+            "markets": {"binance:BTCUSDT": {**flow, "buy_bias": 0.45}, "bybit:BTCUSDT": {**flow, "buy_bias": -0.45}},
+        },
+        "arbitrage": {
+            "cross_venue": [
+                {
+                    "legs": ["binance:BTCUSDT", "bybit:BTCUSDT"],
+                    "capital_usd": 10e6,
+                    "capital_split": [0.02, 1.0],
+                    "clip_usd": 1_000_000.0,
+                    "max_leverage": 5.0,
+                }
+            ]
+        },
+        "rails": {"default": rail},
+    }
+
+
+def cross_gap(rail: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
+    out = run_scenario(Scenario.from_dict(cross_venue_scenario(rail)))
+    ts = out.tables.timeseries
+    return np.asarray(ts["best_bid"][120:, 0] / ts["best_ask"][120:, 1] - 1), out.summary
+
+
+def test_cross_venue_arbitrage_breaks_when_its_rail_binds() -> None:
+    band = 0.0005 + 0.00055 + 2e-4  # Binance and Bybit taker fees and the threshold
+    fast, fast_summary = cross_gap({"latency_median_s": 2.0, "latency_sigma": 0.0, "congestion": 0.0})
+    assert fast_summary["transfers"]["landed"] >= 1
+    assert np.nanpercentile(fast, 95) <= band  # capital arrives where the trade needs it
+    halted, halted_summary = cross_gap(
+        {"latency_median_s": 2.0, "disruptions": [{"from_s": 0, "to_s": 10_000, "halted": True}]}
+    )
+    assert halted_summary["transfers"]["landed"] == 0
+    assert np.nanmedian(halted) > band  # the same trader, stuck on the small side, lets the gap open

@@ -51,6 +51,17 @@ def run(
     table.add_row("bad debt", f"${s['bad_debt_usd']:,.0f}")
     worst = min(s["prices"].items(), key=lambda kv: kv[1]["max_drawdown"])
     table.add_row("worst drawdown", f"{worst[0]} {worst[1]['max_drawdown']:.1%}")
+    for key, c in s.get("collateral", {}).items():
+        table.add_row(f"collateral {key}", f"min {c['min_price']:.4g} ({c['method']}), {c['liquidations_caused']:,} "
+                      "liquidations caused")  # fmt: skip
+    hedges = s.get("hedges", {})
+    if hedges.get("accounts"):
+        table.add_row("hedged owners broken", f"{hedges['broken']:,} of {hedges['accounts']:,} "
+                      f"(${hedges['broken_notional_usd']:,.0f} unhedged)")  # fmt: skip
+    transfers = s.get("transfers", {})
+    if transfers.get("count"):
+        table.add_row("transfers", f"{transfers['count']:,}, {transfers['delayed_count']:,} delayed, "
+                      f"longest {transfers['max_delay_s']:,.0f} s")  # fmt: skip
     inv = s["invariants"]
     table.add_row("money conservation error", f"${inv['money_conservation_max_abs_error_usd']:.2e}")
     table.add_row("open interest imbalance", f"{inv['open_interest_max_imbalance']} lots")

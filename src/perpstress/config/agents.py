@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from perpstress.config.base import FrozenModel, rule_error
 
@@ -118,6 +118,9 @@ class CrossVenueArbitrage(FrozenModel):
 
     legs: tuple[str, str] = Field(description="the two venue:SYMBOL perpetuals")
     capital_usd: float = Field(gt=0, description="capital on each venue, USD")
+    capital_split: tuple[float, float] = Field(
+        (1.0, 1.0), description="multipliers of capital_usd on the first and second leg's venue"
+    )
     threshold_bps: float = Field(2.0, ge=0, description="edge required beyond both legs' taker fees")
     clip_usd: float = Field(100_000.0, gt=0)
     max_leverage: float = Field(5.0, gt=0)
@@ -125,6 +128,13 @@ class CrossVenueArbitrage(FrozenModel):
     rebalance_margin_ratio: float = Field(
         0.3, gt=0, lt=1, description="ask for margin from the other venue when MM / equity reaches this"
     )
+
+    @field_validator("capital_split")
+    @classmethod
+    def _positive_split(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if min(value) <= 0:
+            raise ValueError("capital_split multipliers must be positive")
+        return value
 
 
 class ArbitrageConfig(FrozenModel):
@@ -145,6 +155,7 @@ class HedgedBook(FrozenModel):
     long_leverage: float | None = Field(None, ge=1, description="the long leg's, when it differs")
     short_leverage: float | None = Field(None, ge=1, description="the short leg's, when it differs")
     reserve_multiple: float = Field(1.0, ge=0, description="each leg's wallet holds initial margin x (1 + this)")
+    leverage_sigma: float = Field(0.0, ge=0, description="log-sd of owners' leverage around the book's (both legs)")
     notional_sigma: float = Field(0.5, ge=0, description="log-sd of owners' sizes")
     topup_margin_ratio: float = Field(0.5, gt=0, lt=1)
     topup_fraction: float = Field(0.5, gt=0, le=1, description="share of the other leg's free margin moved")

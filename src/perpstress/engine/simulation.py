@@ -344,10 +344,12 @@ class Simulation:
             lots_long = np.maximum(1, np.round(base / self.markets.lot_size[ml])).astype(np.int64)
             lots_short = np.maximum(1, np.round(lots_long * self.markets.lot_size[ml] / self.markets.lot_size[ms]))
             lev_long, lev_short = h.leg_leverage()
+            spread = np.exp(h.leverage_sigma * rng.standard_normal(n)) if h.leverage_sigma > 0 else np.ones(n)
             for i in range(n):
                 market += [ml, ms]
                 size += [int(lots_long[i]), -int(lots_short[i])]
-                wallet += [notional[i] / lev * (1.0 + h.reserve_multiple) for lev in (lev_long, lev_short)]
+                legs = (max(lev_long * spread[i], 1.0), max(lev_short * spread[i], 1.0))
+                wallet += [notional[i] / lev * (1.0 + h.reserve_multiple) for lev in legs]
                 owner += [first + i, first + i]
                 book += [b, b]
             first += n
@@ -391,7 +393,7 @@ class Simulation:
             k += 2
         for c in self.scenario.arbitrage.cross_venue:
             out["market"] += [ids[c.legs[0]], ids[c.legs[1]]]
-            out["capital"] += [c.capital_usd, c.capital_usd]
+            out["capital"] += [c.capital_usd * c.capital_split[0], c.capital_usd * c.capital_split[1]]
             out["owner"] += [k, k]
             out["spec"].append(("cross", c))
             k += 2
@@ -672,9 +674,13 @@ class Simulation:
         if not self.collateral.pairs:
             self._collateral_watch = np.zeros(0, dtype=np.int64)
             return
+        hold = self.collateral
+        flat = np.flatnonzero((hold.quantity > 0) & (self.positions.size_lots[hold.account] == 0))
+        for r in flat:  # an account whose position is gone (stop, ADL) repays its USD loan: collateral to cash
+            self.ledger.external_in += hold.convert_off_book(int(r))
         bid, ask = self.books.best_bid_ask()
-        self.collateral.prices(self.paths.index[self.kernel_step], 0.5 * (bid + ask), self.last_trade)
-        moved = self.collateral.revalue(self.accounts.wallet)
+        hold.prices(self.paths.index[self.kernel_step], 0.5 * (bid + ask), self.last_trade)
+        moved = hold.revalue(self.accounts.wallet)
         self._collateral_watch = moved
         crowd = moved[self.kind[moved] == CROWD]
         if crowd.size:
@@ -804,8 +810,6 @@ class Simulation:
                     self.liquidation.settle_gap(venue, *unit)  # a stop filled past bankruptcy: fund, then bad debt
                 if pos.size_lots[p] == 0:
                     self.stop_price[p] = np.nan  # done; an unfilled stop keeps trying while the mark is past it
-                    for r in self.collateral.rows_of(p):  # a closed account repays its USD loan: collateral to cash
-                        self.ledger.external_in += self.collateral.convert_off_book(r)
                 continue
             if self.topup_reserve[p] > 0:
                 unit = self.accounting.unit_of(p)
@@ -863,9 +867,13 @@ class Simulation:
             for venue, vunits in sorted(by_venue.items()):
                 requests = self.liquidation.liquidate(clock.ts_ms, venue, vunits)
                 fund_empty = self.funds.balance[venue] <= 0.01 * max(self.funds.start_balance[venue], 1.0)
+                hit_from = len(self.adl.record.account)
                 self.adl.execute_batch(clock.ts_ms, requests, self.mark_engine.previous, self.index_now, fund_empty)
                 for req in requests:
                     self.liquidation.settle_gap(venue, *self.accounting.unit_of(req.position))
+                for hit in set(self.adl.record.account[hit_from:]):  # a winner closed at a bankruptcy price far
+                    self.liquidation.settle_gap(venue, *self.accounting.unit_of(int(hit)))  # past mark can go under
+                self._record_adl_closes(hit_from)
             touched = np.array(sorted(liquidated), dtype=np.int64)
             touched = np.concatenate([touched, np.array(self.adl.record.account[adl_before:], dtype=np.int64)])
             self._reband(np.unique(touched[self.kind[touched] == CROWD]))
@@ -875,6 +883,20 @@ class Simulation:
                 break  # nothing filled or closed: another round would find the same units and the same books
             self._revalue_collateral()
             self._marks(clock, sample=False)
+
+    def _record_adl_closes(self, adl_from: int) -> None:
+        """The liquidated side of ADL fills is a liquidation too (venues count it so): one row of kind ``adl`` per
+        bankrupt unit and market, at the fills' average price, so liquidation totals include what ADL closed."""
+        adl, liq = self.adl.record, self.liquidation.record
+        closes: dict[tuple[int, int, int, int], list[float]] = {}
+        for i in range(adl_from, len(adl.lots)):
+            key = (int(adl.venue[i]), int(adl.market[i]), int(adl.bankrupt_account[i]), -int(adl.side[i]))
+            row = closes.setdefault(key, [0.0, 0.0, float(adl.mark[i])])
+            row[0] += adl.lots[i]
+            row[1] += adl.notional_usd[i]
+        for (venue, market, account, side), (lots, notional, mark) in closes.items():
+            price = notional / (lots * float(self.markets.lot_size[market]))
+            liq.add(self.now_ms, venue, market, account, side, side * int(lots), notional, price, mark, "adl", 0.0)
 
     def _note_hedge_fills(self, liq_from: int, adl_from: int) -> None:
         liq, adl = self.liquidation.record, self.adl.record

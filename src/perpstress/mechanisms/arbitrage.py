@@ -6,7 +6,9 @@ positive: it sells the dear leg and buys the cheap one with IOC orders limited s
 ``clip_usd`` per step, and only while its futures accounts stay below ``max_leverage`` (and, for the spot leg of a
 basis trade, while its spot account has the cash to buy or the coins to sell). When the gap has closed to less
 than half the fees it unwinds a clip. A cross-venue trader whose account on one venue reaches
-``rebalance_margin_ratio`` (MM / equity) asks for half the other account's free margin over the transfer rail.
+``rebalance_margin_ratio`` (MM / equity), or has less than a clip of room left, asks for half the other
+account's free margin (wallet above initial margin at ``max_leverage``) over the transfer rail, one transfer at a
+time.
 
 Assumptions: the second leg is sent right after the first fills, for the base quantity the first filled; what it
 cannot fill stays unhedged until the next step's unwind. Traders see only the two books (no latency, no queue).
@@ -112,10 +114,11 @@ def _rebalance(world: TradingWorld, leg: ArbLegs) -> None:
     assert leg.rebalance_ratio is not None
     for weak, strong in ((leg.account_a, leg.account_b), (leg.account_b, leg.account_a)):
         eq = world.equity(weak)
-        if world.in_transit_to(weak) > 0 or eq <= 0:
+        if world.in_transit_to(weak) > 0 or world.in_transit_to(strong) > 0:
             continue
-        if world.maintenance(weak) / eq >= leg.rebalance_ratio:
+        room = min(eq * leg.max_leverage, leg.max_position_usd) - world.notional(weak)
+        if eq <= 0 or world.maintenance(weak) / eq >= leg.rebalance_ratio or room < leg.clip_usd:
             free = min(world.wallet(strong), world.equity(strong)) - world.notional(strong) / leg.max_leverage
-            if free > 0:
+            if free > leg.clip_usd / leg.max_leverage:
                 world.transfer(leg.owner, strong, weak, 0.5 * free, "arbitrage_rebalance")
             return
