@@ -37,6 +37,11 @@ class MarketMakerConfig(FrozenModel):
     size_vol_elasticity: float = Field(1.0, ge=0, description="sizes scale as (vol_ref / vol) ** this")
     inventory_limit_usd: float = Field(gt=0, description="at this inventory the side that adds to it is pulled")
     loss_limit_usd: float = Field(gt=0, description="withdraw entirely when the drawdown reaches this")
+    requote_bps: float = Field(
+        0.0,
+        ge=0,
+        description="requote only when fair value moved this much (or fills, vol, inventory moved); 0: always",
+    )
     inventory_skew_bps: float | None = Field(
         None, ge=0, description="shift of the quotes' centre at the inventory limit; none: one half-spread"
     )

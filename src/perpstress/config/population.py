@@ -39,3 +39,42 @@ class CrowdConfig(FrozenModel):
         default_factory=dict,
         description="venue -> {asset: share}: share of the venue's cross accounts margined in that asset",
     )
+
+
+class PopulationMarket(FrozenModel):
+    """One market's observable aggregates (``venue:SYMBOL``)."""
+
+    open_interest_usd: float = Field(gt=0, description="open interest at the start, one side, USD (exact)")
+    crowd_short_share: float = Field(
+        0.6, ge=0, le=1, description="share of the short side the crowd holds; makers and hedgers hold the rest"
+    )
+    long_short_account_ratio: float = Field(
+        2.0, gt=0, description="crowd long accounts per short account (the long/short ratio venues publish)"
+    )
+    account_weight: float = Field(1.0, gt=0, description="relative number of accounts per USD of open interest")
+
+
+class PopulationConfig(FrozenModel):
+    """A crowd built from public aggregates (perpstress.population.generator): exact open interest per market, a
+    heavy-tailed leverage distribution with a crowded high-leverage long segment, entries spread along the
+    preceding days' price path, margin modes, stops and top-ups, collateral shares per venue."""
+
+    accounts: int = Field(ge=2, description="crowd accounts across all markets at scale 1")
+    markets: dict[str, PopulationMarket] = Field(min_length=1, description="keyed by venue:SYMBOL")
+    notional_sigma: float = Field(1.8, ge=0, description="log-sd of position notional (heavy tail)")
+    leverage_median: float = Field(8.0, ge=1)
+    leverage_sigma: float = Field(0.6, ge=0)
+    crowded_long_share: float = Field(0.25, ge=0, le=1, description="share of long accounts in the crowded segment")
+    crowded_leverage_median: float = Field(40.0, ge=1, description="their median leverage (capped by the tier)")
+    entry_path: tuple[float, ...] = Field(
+        (1.0,), min_length=1, description="prices relative to the start along the preceding days (entries sample it)"
+    )
+    entry_dispersion: float = Field(0.005, ge=0, description="log-sd around the sampled path price")
+    beta_to_path: dict[str, float] = Field(
+        default_factory=dict, description="per base asset: exponent applied to the path's ratios (alts moved more)"
+    )
+    isolated_share: float = Field(0.3, ge=0, le=1)
+    stop_share: float = Field(0.1, ge=0, le=1)
+    stop_distance: float = Field(0.05, gt=0, lt=1)
+    topup_share: float = Field(0.2, ge=0, le=1, description="top-ups trigger at crowd.topup_margin_ratio")
+    topup_reserve_multiple: float = Field(1.0, ge=0)

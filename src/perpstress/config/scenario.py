@@ -17,7 +17,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from perpstress.config.agents import ArbitrageConfig, HedgedBook, MarketMakerConfig, NoiseTakerConfig
 from perpstress.config.base import FrozenModel, rule_error
-from perpstress.config.population import CrowdConfig
+from perpstress.config.population import CrowdConfig, PopulationConfig
 from perpstress.config.rails import RailsConfig
 from perpstress.config.shock import ShockConfig
 from perpstress.config.venue import CollateralMethod, VenueConfig, drop_none
@@ -47,6 +47,9 @@ class Scenario(FrozenModel):
     venues: dict[str, VenueConfig] = Field(min_length=1)
     shock: ShockConfig | None = Field(None, description="the exogenous news; none means calm index paths")
     crowd: CrowdConfig = Field(default_factory=CrowdConfig)
+    population: PopulationConfig | None = Field(
+        None, description="a crowd generated from public aggregates (besides or instead of crowd.markets)"
+    )
     makers: MarketMakerConfig | None = Field(None, description="market makers quoting every market")
     takers: NoiseTakerConfig = Field(default_factory=NoiseTakerConfig)
     arbitrage: ArbitrageConfig = Field(default_factory=ArbitrageConfig, description="basis and cross-venue traders")
@@ -72,6 +75,14 @@ class Scenario(FrozenModel):
             if key not in keys:
                 raise rule_error(f".crowd.markets.{key}", f"no such market; the scenario has {', '.join(sorted(keys))}")
         self._check_multi_venue(keys, spot_keys)
+        if self.population is not None:
+            for key in self.population.markets:
+                if key not in keys:
+                    raise rule_error(
+                        f".population.markets.{key}", f"no such market; the scenario has {', '.join(sorted(keys))}"
+                    )
+                if key in self.crowd.markets:
+                    raise rule_error(f".population.markets.{key}", "also in crowd.markets: give a market one crowd")
         if self.shock is not None:
             bases = {m.base for venue in self.venues.values() for m in venue.markets().values()}
             bases |= {m.base for venue in self.venues.values() for m in venue.spot_markets().values()}

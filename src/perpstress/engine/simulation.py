@@ -31,7 +31,14 @@ from typing import Any
 import numpy as np
 
 from perpstress.config.scenario import Scenario
-from perpstress.config.venue import CollateralMethod, FundingCap, FundingMethod, KeeperTakeover, PriceReference
+from perpstress.config.venue import (
+    CollateralMethod,
+    FundingCap,
+    FundingMethod,
+    KeeperTakeover,
+    MarkMethod,
+    PriceReference,
+)
 from perpstress.engine.kernel import Clock, Kernel
 from perpstress.errors import UsageError
 from perpstress.mechanisms import arbitrage, exogenous, hedging
@@ -42,10 +49,11 @@ from perpstress.mechanisms.indices import IndexEngine
 from perpstress.mechanisms.insurance import FundLimits, InsuranceFunds
 from perpstress.mechanisms.liquidation import Fill, Ledger, LiquidationEngine
 from perpstress.mechanisms.margin_kernels import isolated_balances, position_bands, unit_balances
-from perpstress.mechanisms.market_makers import MakerState, quote, realised_vol, update_state
+from perpstress.mechanisms.market_makers import MakerState, quote, update_state
 from perpstress.mechanisms.prices import MarkEngine
 from perpstress.mechanisms.transfers import TransferRails
-from perpstress.population.crowd import generate_crowd
+from perpstress.population.crowd import CrowdPositions, generate_crowd
+from perpstress.population.generator import generate_population
 from perpstress.rules import funding as funding_rules
 from perpstress.rules.margin import TierTable
 from perpstress.state.orderbook import ASK, BID, OrderBooks
@@ -78,6 +86,7 @@ class BookExecution:
         trades = sim.trades if sim.scenario.engine.record_trades else None
         for owner, price, n in zip(owners, prices, filled, strict=True):
             o = int(owner)
+            sim.maker_filled[o] = True
             if trades is not None:
                 for name, value in (("ts_ms", sim.now_ms), ("market", market), ("account", taker), ("maker", o),
                                     ("lots", sign * int(n)), ("price", float(price))):  # fmt: skip
@@ -151,8 +160,17 @@ class Simulation:
         crowd = generate_crowd(scenario.crowd, {k: i for i, k in enumerate(keys)}, start, self.markets.lot_size,
                                tables, rng, scale)  # fmt: skip
         mk_cfg = scenario.makers
-        n_c = crowd.market.size
         hedge = self._hedged_positions(start, rng, scale)
+        if scenario.population is not None:
+            hedged: dict[int, tuple[int, int]] = {}
+            for m_h, lots_h in zip(hedge["market"], hedge["size"], strict=True):
+                long_h, short_h = hedged.get(int(m_h), (0, 0))
+                hedged[int(m_h)] = (long_h + max(int(lots_h), 0), short_h + max(-int(lots_h), 0))
+            generated = generate_population(scenario.population, {k: i for i, k in enumerate(keys)}, bases, start,
+                                            self.markets.lot_size, tables, hedged, rng, scale)  # fmt: skip
+            crowd = CrowdPositions(*(np.concatenate([getattr(crowd, f), getattr(generated, f)])
+                                     for f in CrowdPositions.__dataclass_fields__))  # fmt: skip
+        n_c = crowd.market.size
         net = np.bincount(crowd.market, weights=crowd.size_lots, minlength=n_m).astype(np.int64)
         net += np.bincount(hedge["market"], weights=hedge["size"], minlength=n_m).astype(np.int64)
         maker_market = np.repeat(np.arange(n_m), mk_cfg.per_market)
@@ -217,6 +235,9 @@ class Simulation:
         """Non-crowd accounts margin-checked every step."""
         self.maker_cfg = [mk_cfg.for_market(keys[m]) for m in range(n_m)]
         self.maker_state = [MakerState(peak_equity=self.maker_cfg[m].capital_usd) for m in maker_market]
+        self.maker_filled = np.zeros(n_acc, dtype=bool)
+        """Set when a maker's order fills; the maker requotes at its next turn."""
+        self._last_quote = [(np.nan, np.nan, np.nan, np.nan, np.nan)] * len(self.maker_ids)
         self.maker_adl_lots = np.zeros(n_acc)
         """ADL'd lots against each maker, decaying with the volatility window: the maker's recent ADL exposure."""
         self._adl_seen = 0
@@ -249,6 +270,14 @@ class Simulation:
                                              self.execution, self.ledger, self.accounting, keepers)  # fmt: skip
         self.adl = AdlEngine(self.venues, self.accounting, rng)
         self.mark_engine = MarkEngine(self.venues, list(self.markets.venue), scenario.step_ms / 1000.0)
+        self._peers = [
+            (m, np.flatnonzero((self.asset_of == self.asset_of[m]) & (self.markets.venue != self.markets.venue[m])
+                               & ~self.is_spot))
+            for m in range(self.n_perpetual)
+            if self.venues[venue_of[m]].mark.method is MarkMethod.HYPERLIQUID_MEDIAN
+        ]  # fmt: skip
+        self._peers = [(m, same) for m, same in self._peers if same.size]
+        self._funding_interval_ms = np.array([self.venues[v].funding.interval_hours * 3_600_000 for v in venue_of])
         self.index_engine = IndexEngine(self.venues, venue_of, bases, ~self.is_spot, spot_book_of, scenario.step_ms)
         self.fundamental = start.copy()
         self.index_now = start.copy()
@@ -563,7 +592,8 @@ class Simulation:
             self._adl_seen = len(rec.account)
         window = self.scenario.makers.vol_window_s if self.scenario.makers else 60.0
         self.maker_adl_lots *= 0.5 ** (clock.step_s / window)
-        vol = np.array([realised_vol(r, clock.step_s) for r in self._log_returns])
+        vol = np.sqrt(np.mean(self._log_returns**2, axis=1) / clock.step_s)  # realised vol per market
+        last = self._last_quote
         for i, a in enumerate(self.maker_ids):
             m = int(self.positions.market[a])
             cfg = self.maker_cfg[m]
@@ -572,9 +602,21 @@ class Simulation:
             equity = self.accounting.unit_equity(int(a), -1)
             held = abs(float(self.positions.size_lots[a]))
             adl_share = self.maker_adl_lots[a] / max(held + self.maker_adl_lots[a], 1.0)
-            self.maker_state[i] = update_state(cfg, self.maker_state[i], vol[m], equity, adl_share, clock.step_s)
+            old = self.maker_state[i]
+            state = update_state(cfg, old, vol[m], equity, adl_share, clock.step_s)
+            self.maker_state[i] = state
             fair = float(self.fundamental[m] if self.is_spot[m] else self.index_now[m])
-            ladder = quote(cfg, self.maker_state[i], fair, vol[m], inventory, self.appetite)
+            if cfg.requote_bps > 0 and not self.maker_filled[a] and state.active == old.active:
+                # requote only when something a maker watches has moved (its fills, fair value, vol, inventory,
+                # appetite, the return ramp): the book keeps its previous ladder otherwise
+                f0, v0, i0, ap0, r0 = last[i]
+                if (abs(fair - f0) <= cfg.requote_bps * 1e-4 * f0 and abs(vol[m] - v0) <= 0.1 * max(v0, cfg.vol_ref)
+                        and abs(inventory - i0) <= 0.02 * cfg.inventory_limit_usd and abs(self.appetite - ap0) <= 0.01
+                        and abs(state.ramp - r0) <= 0.02):  # fmt: skip
+                    continue
+            self.maker_filled[a] = False
+            last[i] = (fair, float(vol[m]), inventory, self.appetite, state.ramp)
+            ladder = quote(cfg, state, fair, vol[m], inventory, self.appetite)
             self.books.replace_ladder(m, BID, int(a), ladder.bid_price, ladder.bid_size)
             self.books.replace_ladder(m, ASK, int(a), ladder.ask_price, ladder.ask_size)
 
@@ -645,12 +687,10 @@ class Simulation:
         bid, ask = self.books.best_bid_ask()
         mid = 0.5 * (bid + ask)
         peer = np.full(self.markets.n, np.nan)
-        for m in range(self.n_perpetual):
-            same = (self.asset_of == self.asset_of[m]) & (self.markets.venue != self.markets.venue[m]) & ~self.is_spot
-            if same.any() and not np.all(np.isnan(mid[same])):
+        for m, same in self._peers:  # Hyperliquid's third input: other venues' perp mids of the same asset
+            if not np.all(np.isnan(mid[same])):
                 peer[m] = np.nanmedian(mid[same])
-        interval = np.array([self.venues[v].funding.interval_hours * 3_600_000 for v in self.markets.venue])
-        to_funding = (interval - (clock.ts_ms % interval)) / 1000.0
+        to_funding = (self._funding_interval_ms - (clock.ts_ms % self._funding_interval_ms)) / 1000.0
         marks = self.mark_engine.step(clock.step, self.index_now, bid, ask, self.last_trade, self.funding_rate,
                                       to_funding, peer, sample=sample)  # fmt: skip
         self.markets.mark[:] = np.where(np.isnan(marks), self.index_now, marks)

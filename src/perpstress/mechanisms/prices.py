@@ -39,6 +39,7 @@ class MarkEngine:
         self._ring = np.zeros((n, width))
         self._ring_n = np.zeros(n, dtype=np.int64)
         self._ring_i = np.zeros(n, dtype=np.int64)
+        self._ring_sum = np.zeros(n)
         self._ema_basis = np.zeros((n, 2))  # numerator, denominator
         self._ema_book = np.zeros((n, 2))
         self.mark = np.full(n, np.nan)
@@ -66,11 +67,16 @@ class MarkEngine:
         mid = 0.5 * (best_bid + best_ask)
         basis = np.where(np.isnan(mid), 0.0, mid - index)
         take = (step % self.sample_every == 0) & sample
-        for m in np.flatnonzero(take):
-            self._ring[m, self._ring_i[m]] = basis[m]
-            self._ring_i[m] = (self._ring_i[m] + 1) % self.window[m]
-            self._ring_n[m] = min(self._ring_n[m] + 1, self.window[m])
-        ma = np.array([self._ring[m, : self._ring_n[m]].mean() if self._ring_n[m] else 0.0 for m in range(len(index))])
+        rows = np.flatnonzero(take)
+        if rows.size:  # one sample per market into its ring; the ring's sum is kept as it goes
+            slot = self._ring_i[rows]
+            full = self._ring_n[rows] >= self.window[rows]
+            self._ring_sum[rows] -= np.where(full, self._ring[rows, slot], 0.0)
+            self._ring[rows, slot] = basis[rows]
+            self._ring_sum[rows] += basis[rows]
+            self._ring_i[rows] = (slot + 1) % self.window[rows]
+            self._ring_n[rows] = np.minimum(self._ring_n[rows] + 1, self.window[rows])
+        ma = np.where(self._ring_n > 0, self._ring_sum / np.maximum(self._ring_n, 1), 0.0)
         book_med = rules.median_of_three(best_bid, best_ask, self.last_trade)
         num, den = rules.ema_update(self._ema_basis[:, 0], self._ema_basis[:, 1], basis, self.step_s, self.tau)
         self._ema_basis[:, 0], self._ema_basis[:, 1] = num, den

@@ -1,0 +1,79 @@
+"""Derive the October 2025 scenario's calibration figures from ../shared/data (prints them; the scenario file
+records each with this script named as its source). Run: ``python scripts/derive_oct2025.py [DATA_DIR]``.
+
+- entry path: BTC mark every hour from 2025-10-01 to 2025-10-10 20:00 relative to 20:30 on 10 Oct (where the
+  crowd's entries came from: ten days of positions opened along the path);
+- normal-time volatility of long-tail perpetuals (NEAR, FIL in September) and of BTC on 10 Oct before 20:50, per
+  square-root second, from 1-minute closes;
+- BTCUSDT ask depth within 1 % before the crash, at the low and after (bookDepth);
+- funding rates in force on 10 Oct for the symbols in the file;
+- USDe on Binance's spot book: low and its time.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+
+def closes(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with path.open() as f:
+        rows = [r for r in csv.reader(f) if r and r[0].isdigit()]
+    return np.array([int(r[0]) for r in rows]), np.array([float(r[4]) for r in rows])
+
+
+def ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def main(data: Path) -> None:
+    b = data / "binance"
+    t, px = closes(b / "BTCUSDT-5m-markOrIndexPrice_2025-10-01_2025-12-30.csv")
+    ref_i = int(np.searchsorted(t, ms("2025-10-10T20:30:00")))
+    ref = px[ref_i]
+    hours = np.arange(ms("2025-10-01T00:00:00"), ms("2025-10-10T20:00:00") + 1, 3_600_000)
+    idx = np.clip(np.searchsorted(t, hours), 0, t.size - 1)
+    ratios = px[idx] / ref
+    print(f"BTC mark at 2025-10-10 20:30: {ref:.1f}")
+    print("entry_path (hourly ratio to 20:30, 2025-10-01..10 20:00):", ", ".join(f"{r:.4f}" for r in ratios[::6]))
+    print(f"  entry ratio quantiles 5/50/95: {np.percentile(ratios, [5, 50, 95]).round(4).tolist()}")
+    for name in ("NEARUSDT-1m-2025-09.csv", "FILUSDT-1m-2025-09.csv"):
+        _, c = closes(b / name)
+        r = np.diff(np.log(c))
+        print(f"{name}: calm vol per sqrt(s) {r.std() / np.sqrt(60):.2e}")
+    t1, c1 = closes(b / "BTCUSDT-1m-2025-10-10_2030-2300UTC.csv")
+    calm = t1 < ms("2025-10-10T20:50:00")
+    r = np.diff(np.log(c1[calm]))
+    with (b / "BTCUSDT-1m-2025-10-10_2030-2300UTC.csv").open() as f:
+        low_rows = [(float(r[3]), int(r[0])) for r in csv.reader(f) if r and r[0].isdigit()]
+    low_px, low_t = min(low_rows)
+    print(f"BTC 1-minute low {low_px:.1f} in the {datetime.fromtimestamp(low_t / 1000, UTC):%H:%M} bar")
+    print(f"BTC 20:30-20:50 vol per sqrt(s) {r.std() / np.sqrt(60):.2e}; low {c1.min():.1f} at "
+          f"{datetime.fromtimestamp(t1[np.argmin(c1)] / 1000, UTC):%H:%M}")  # fmt: skip
+    with (b / "BTCUSDT-bookDepth-2025-10-10.csv").open() as f:
+        rows = [r for r in csv.DictReader(f) if float(r["percentage"]) == 1.0]
+    for hhmm in ("20:30", "21:22", "22:30"):
+        target = f"2025-10-10 {hhmm}"
+        row = min(rows, key=lambda r: abs(datetime.fromisoformat(r["timestamp"]) - datetime.fromisoformat(target)))
+        print(f"BTCUSDT ask depth within 1% at {row['timestamp']}: ${float(row['notional']) / 1e6:,.0f}M")
+    with gzip.open(b / "funding_all.csv.gz", "rt") as f:
+        rates: dict[str, float] = {}
+        for r in csv.DictReader(f):
+            if int(r["calc_time"]) <= ms("2025-10-10T16:00:00"):
+                rates[r["symbol"]] = float(r["last_funding_rate"])
+    for sym in ("BTCUSDT", "ETHUSDT", "SOLUSDT", "DOGEUSDT", "XRPUSDT"):
+        if sym in rates:
+            print(f"funding {sym} at 2025-10-10 16:00: {rates[sym]:.6f}")
+    with (b / "USDEUSDT-1m-binance-spot_2025-10-09_2025-10-12.csv").open() as f:
+        lows = [(float(r["low"]), int(r["open_time_ms"])) for r in csv.DictReader(f)]
+    low, at = min(lows)
+    print(f"USDe on Binance spot: low {low} at {datetime.fromtimestamp(at / 1000, UTC):%Y-%m-%d %H:%M}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1].parent / "shared" / "data")
