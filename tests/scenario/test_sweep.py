@@ -77,14 +77,39 @@ def test_the_html_report_shows_every_cell(serial: SweepResult) -> None:
     assert page.count("<tr>") == 1 + 2 * 5  # header + 2 cells x 5 policy metrics (no hedges yet)
 
 
+def _processes(match: bytes) -> list[int]:
+    """Pids whose command line starts with ``match`` (Ray names a busy worker ``ray::<function>``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes().startswith(match):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray not installed (pip install 'perpstress[ray]')")
-def test_local_ray_with_two_workers_gives_the_same_tables(serial: SweepResult, tmp_path: Path) -> None:
-    result = run_sweep(plan(), tmp_path / "ray", executor="ray", workers=2)
+def test_local_ray_with_two_workers_gives_the_same_tables_even_with_a_worker_killed(
+    serial: SweepResult, tmp_path: Path
+) -> None:
+    killed: list[int] = []
+
+    def kill_a_busy_worker(done: int, total: int) -> None:
+        if done == 1 and not killed and Path("/proc/self/cmdline").exists():
+            for pid in _processes(b"ray::execute")[:1]:  # a worker mid-run: Ray must retry its task
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+    result = run_sweep(plan(), tmp_path / "ray", executor="ray", workers=2, progress=kill_a_busy_worker)
     assert result.executor == "ray"
     assert result.executed == 6
     assert not result.failures
     for name in ("results.parquet", "cells.parquet"):
         assert (tmp_path / "ray" / name).read_bytes() == (serial.root / name).read_bytes(), name
+    if Path("/proc/self/cmdline").exists():
+        assert killed, "no busy Ray worker found to kill"
 
 
 def test_summaries_only_and_resume_reuse_finished_runs(serial: SweepResult, tmp_path: Path) -> None:

@@ -81,7 +81,11 @@ def run_sweep(
             progress(done, len(unique))
 
     tasks = [RunTask(r.key, plan.cell_values[r.cell], r.seed, plan.scale, summaries_only) for r in todo]
-    failures = execute_runs(chosen, plan.base, tasks, on_done, workers=n_workers, address=address)
+    try:
+        failures = execute_runs(chosen, plan.base, tasks, on_done, workers=n_workers, address=address)
+    except KeyboardInterrupt:  # keep the tables in step with the finished runs; --resume does the rest
+        rebuild_tables(plan, store, summaries_only, write_report=False)
+        raise
     result = rebuild_tables(plan, store, summaries_only, write_report=report)
     result.executor = chosen
     result.executed = done - reused
