@@ -51,8 +51,6 @@ def write_report_html(path: Path, plan: SweepPlan, results: pa.Table, cells: pa.
                     line={"width": 1},
                     showlegend=False,
                     hovertext=labels[c],
-                    offsetgroup=str(c),
-                    legendgroup=str(c),
                 ),
                 row=i,
                 col=1,
