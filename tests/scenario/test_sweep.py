@@ -53,9 +53,8 @@ def test_a_serial_sweep_writes_one_row_per_run(serial: SweepResult) -> None:
         assert {"summary.json", "scenario.toml", "timeseries.parquet"} <= {p.name for p in run.iterdir()}
         assert (run / "events" / "adl.parquet").is_file()
         assert Scenario.load(run / "scenario.toml").seed in results.column("seed").to_pylist()
-    # The same seed in both cells: the same shock path, so prices agree before any fund matters.
     by_cell = results.to_pydict()
-    assert by_cell["liquidations_count"][0] > 0
+    assert min(by_cell["liquidations_count"]) > 0  # every run saw the cascade
     cells = pq.read_table(root / "cells.parquet").to_pydict()
     assert cells["runs"] == [3, 3]
     for c in range(2):
