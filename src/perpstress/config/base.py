@@ -23,8 +23,11 @@ class FrozenModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, use_enum_values=False)
 
     def with_(self, **changes: Any) -> Self:
-        """A copy with ``changes`` applied and validated again (dotted paths allowed: ``a__b=1`` is ``a.b``)."""
-        data = self.model_dump(mode="python", by_alias=True)
+        """A copy with ``changes`` applied and validated again (dotted paths allowed: ``a__b=1`` is ``a.b``).
+
+        The copy starts from the serialised form (JSON types, unset optionals left out), the form a scenario file
+        round-trips through, so validating it again reproduces the model exactly (same ``stable_hash``)."""
+        data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
         for key, value in changes.items():
             set_dotted(data, key.replace("__", "."), value)
         return type(self).model_validate(data)

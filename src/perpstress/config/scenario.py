@@ -246,6 +246,8 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
             "wealth_pro_rata",
             "capped_pro_rata",
             "risk_aware_pro_rata",
+            "jump_regime",
+            "replay",
         } or part.startswith("function-"):
             continue  # discriminated-union tags pydantic inserts into the path
         else:

@@ -1,0 +1,117 @@
+"""A sweep's plan: the grid's cells times N seeds, each run keyed by a stable hash of what it computes.
+
+Seeds. The N seeds of a sweep are the children of ``numpy.random.SeedSequence(seed_base).spawn(N)``; child ``i``
+becomes the scenario's integer seed as its first 64-bit state word shifted right by one bit
+(``child.generate_state(1, numpy.uint64)[0] >> 1``, 63 bits, so it fits TOML and Parquet's signed 64-bit integers).
+The run's engine then seeds its generator with ``SeedSequence(seed)``. Spawned children are independent streams;
+child ``i`` does not depend on N, so a sweep with more seeds extends one with fewer (and ``--resume`` reuses the
+runs already done). Every cell uses the same N seeds: the cells are compared on common random numbers (the same
+shock paths and crowd draws), which makes differences between policies far less noisy than independent seeds.
+
+Keys. A run's key is the SHA-256 of its resolved scenario's ``stable_hash()`` (seed included), the crowd
+``scale`` and the perpstress version, cut to 20 hex digits (80 bits). Equal keys mean equal outputs; a changed
+value, seed, scale or version gives a new key, so a resumed sweep never reuses a run computed differently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from perpstress.config.scenario import Scenario
+from perpstress.errors import UsageError
+from perpstress.sweep.grid import Grid, validate_grid
+
+KEY_HEX_DIGITS = 20
+
+
+def spawn_seeds(seed_base: int, n: int) -> list[int]:
+    """The integer seeds of ``n`` runs: ``SeedSequence(seed_base).spawn(n)``, 63 bits of each child's state."""
+    if n < 1:
+        raise UsageError(f"--seeds {n}: a sweep needs at least one seed")
+    if seed_base < 0:
+        raise UsageError(f"seed base {seed_base}: must be >= 0 (numpy SeedSequence entropy)")
+    children = np.random.SeedSequence(seed_base).spawn(n)
+    return [int(child.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for child in children]
+
+
+def run_key(scenario: Scenario, scale: float) -> str:
+    """Stable key of one run: what it computes (resolved scenario with its seed, crowd scale, engine version)."""
+    from perpstress import __version__
+
+    blob = json.dumps(
+        {"scenario": scenario.stable_hash(), "scale": float(scale), "perpstress": __version__}, sort_keys=True
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:KEY_HEX_DIGITS]
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    key: str
+    cell: int
+    seed_index: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """Everything a sweep will run, validated: ``cells[c]`` is the scenario of cell ``c`` (base seed)."""
+
+    base: Scenario
+    grid: Grid
+    cell_values: tuple[dict[str, Any], ...]
+    cells: tuple[Scenario, ...]
+    seed_base: int
+    seeds: tuple[int, ...]
+    scale: float
+    runs: tuple[PlannedRun, ...]
+
+    def scenario(self, run: PlannedRun) -> Scenario:
+        return self.cells[run.cell].model_copy(update={"seed": run.seed})
+
+    def unique_runs(self) -> list[PlannedRun]:
+        """Runs to compute: the first of each key (two cells may resolve to the same scenario)."""
+        seen: set[str] = set()
+        out = []
+        for run in self.runs:
+            if run.key not in seen:
+                seen.add(run.key)
+                out.append(run)
+        return out
+
+    def manifest(self) -> dict[str, Any]:
+        """The plan as JSON (``sweep.json``): enough to see what a directory holds and to rebuild its tables."""
+        from perpstress import __version__
+
+        return {
+            "scenario": self.base.name,
+            "base_config_hash": self.base.stable_hash(),
+            "grid_file": self.grid.source,
+            "grid": self.grid.to_json(),
+            "seed_base": self.seed_base,
+            "seeds": list(self.seeds),
+            "scale": self.scale,
+            "perpstress": __version__,
+            "cells": [self.grid.label(v) for v in self.cell_values],
+            "runs": [{"key": r.key, "cell": r.cell, "seed_index": r.seed_index, "seed": r.seed} for r in self.runs],
+        }
+
+
+def plan_sweep(
+    base: Scenario, grid: Grid, seeds: int, *, scale: float = 1.0, seed_base: int | None = None
+) -> SweepPlan:
+    """Validate every cell and key every run. ``seed_base`` defaults to the base scenario's seed."""
+    if not scale > 0:
+        raise UsageError(f"--scale {scale}: must be > 0")
+    base_seed = base.seed if seed_base is None else seed_base
+    seed_list = spawn_seeds(base_seed, seeds)
+    cells = validate_grid(base, grid)
+    runs = []
+    for c, cell in enumerate(cells):
+        for i, seed in enumerate(seed_list):
+            runs.append(PlannedRun(run_key(cell.model_copy(update={"seed": seed}), scale), c, i, seed))
+    return SweepPlan(base, grid, tuple(grid.cells()), tuple(cells), base_seed, tuple(seed_list), scale, tuple(runs))

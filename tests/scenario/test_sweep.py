@@ -1,0 +1,188 @@
+"""Small whole sweeps: serial vs Ray vs a process pool with a worker killed and resumed give the same tables.
+
+The scenario is the quickstart cut to 40 simulated seconds with the shock at 5 s and a tenth of the crowd (about
+0.5 s a run); 2 grid cells x 3 seeds.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from perpstress import Scenario
+from perpstress.errors import UsageError
+from perpstress.sweep import SweepPlan, SweepResult, parse_grid, plan_sweep, run_sweep
+
+TINY = Scenario.load("quickstart").with_(name="tiny", duration_s=40, shock__at_s=5, shock__drift_s=20)
+SCALE = 0.1
+SEEDS = 3
+GRID_TEXT = '[grid]\n"venues.binance.insurance_fund.initial_usd" = [1e6, 8e6]\n'
+GRID = parse_grid({"grid": {"venues.binance.insurance_fund.initial_usd": [1e6, 8e6]}}, "grid.toml")
+
+
+def plan() -> SweepPlan:
+    return plan_sweep(TINY, GRID, SEEDS, scale=SCALE)
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory: pytest.TempPathFactory) -> SweepResult:
+    return run_sweep(plan(), tmp_path_factory.mktemp("serial") / "sweep", executor="serial")
+
+
+def test_a_serial_sweep_writes_one_row_per_run(serial: SweepResult) -> None:
+    root = serial.root
+    assert serial.executed == 6
+    assert serial.reused == 0
+    assert not serial.failures
+    assert serial.missing == 0
+    results = pq.read_table(root / "results.parquet")
+    assert results.num_rows == 6
+    assert results.column("cell").to_pylist() == [0, 0, 0, 1, 1, 1]
+    assert results.column("venues.binance.insurance_fund.initial_usd").to_pylist() == [1e6] * 3 + [8e6] * 3
+    assert results.column("seed").to_pylist()[:3] == list(plan().seeds)
+    for key in results.column("run_key").to_pylist():
+        run = root / "runs" / key
+        assert {"summary.json", "scenario.toml", "timeseries.parquet"} <= {p.name for p in run.iterdir()}
+        assert (run / "events" / "adl.parquet").is_file()
+        assert Scenario.load(run / "scenario.toml").seed in results.column("seed").to_pylist()
+    by_cell = results.to_pydict()
+    assert min(by_cell["liquidations_count"]) > 0  # every run saw the cascade
+    cells = pq.read_table(root / "cells.parquet").to_pydict()
+    assert cells["runs"] == [3, 3]
+    for c in range(2):
+        values = [v for v, cell in zip(by_cell["adl_usd"], by_cell["cell"], strict=True) if cell == c]
+        assert cells["adl_usd_mean"][c] == pytest.approx(sum(values) / 3)
+        assert cells["adl_usd_ci95_low"][c] <= cells["adl_usd_mean"][c] <= cells["adl_usd_ci95_high"][c]
+    # A bigger Binance fund never draws it down more and takes no more ADL there, run for run.
+    small, big = by_cell["adl_usd_binance"][:3], by_cell["adl_usd_binance"][3:]
+    assert all(b <= s for s, b in zip(small, big, strict=True))
+    assert sum(big) < sum(small)
+
+
+def test_the_html_report_shows_every_cell(serial: SweepResult) -> None:
+    if serial.report is None:
+        pytest.skip(f"plotly missing: {serial.report_problem}")
+    page = serial.report.read_text(encoding="utf-8")
+    assert "sweep-distributions" in page
+    assert "venues.binance.insurance_fund.initial_usd=8000000" in page
+    assert page.count("<tr>") == 1 + 2 * 5  # header + 2 cells x 5 policy metrics (no hedges yet)
+
+
+def _processes(match: bytes) -> list[int]:
+    """Pids whose command line starts with ``match`` (Ray names a busy worker ``ray::<function>``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes().startswith(match):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray not installed (pip install 'perpstress[ray]')")
+def test_local_ray_with_two_workers_gives_the_same_tables_even_with_a_worker_killed(
+    serial: SweepResult, tmp_path: Path
+) -> None:
+    killed: list[int] = []
+
+    def kill_a_busy_worker(done: int, total: int) -> None:
+        if done == 1 and not killed and Path("/proc/self/cmdline").exists():
+            for pid in _processes(b"ray::execute")[:1]:  # a worker mid-run: Ray must retry its task
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+    result = run_sweep(plan(), tmp_path / "ray", executor="ray", workers=2, progress=kill_a_busy_worker)
+    assert result.executor == "ray"
+    assert result.executed == 6
+    assert not result.failures
+    for name in ("results.parquet", "cells.parquet"):
+        assert (tmp_path / "ray" / name).read_bytes() == (serial.root / name).read_bytes(), name
+    if Path("/proc/self/cmdline").exists():
+        assert killed, "no busy Ray worker found to kill"
+
+
+def test_summaries_only_and_resume_reuse_finished_runs(serial: SweepResult, tmp_path: Path) -> None:
+    out = tmp_path / "summaries"
+    first = run_sweep(plan(), out, executor="serial", summaries_only=True, report=False)
+    assert first.executed == 6
+    for run in (out / "runs").iterdir():
+        assert [p.name for p in run.iterdir()] == ["summary.json"]
+    assert (out / "results.parquet").read_bytes() == (serial.root / "results.parquet").read_bytes()
+    with pytest.raises(UsageError, match="pass --resume"):
+        run_sweep(plan(), out, executor="serial", summaries_only=True)
+    (out / "runs" / ".deadbeef.partial-1").mkdir()  # what a killed driver leaves mid-rename
+    again = run_sweep(plan(), out, executor="serial", summaries_only=True, resume=True, report=False)
+    assert (again.executed, again.reused) == (0, 6)
+    assert not (out / "runs" / ".deadbeef.partial-1").exists()
+    assert (out / "results.parquet").read_bytes() == (serial.root / "results.parquet").read_bytes()
+    # Asking for full run directories later re-runs what only has a summary.
+    one = next((out / "runs").iterdir())
+    (one / "summary.json").unlink()
+    fuller = run_sweep(plan(), out, executor="serial", summaries_only=True, resume=True, report=False)
+    assert (fuller.executed, fuller.reused) == (1, 5)
+
+
+def _spawned_workers(parent: int) -> list[int]:
+    """Pids of the multiprocessing workers (spawn start method) whose parent is ``parent``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == parent and b"spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds worker processes through /proc")
+def test_a_worker_killed_mid_sweep_then_resume_gives_the_same_table(serial: SweepResult, tmp_path: Path) -> None:
+    scenario_file = tmp_path / "tiny.toml"
+    scenario_file.write_text(TINY.to_toml(), encoding="utf-8")
+    (tmp_path / "grid.toml").write_text(GRID_TEXT, encoding="utf-8")
+    out = tmp_path / "killed"
+    args = [sys.executable, "-m", "perpstress", "sweep", str(scenario_file), "--grid", str(tmp_path / "grid.toml"),
+            "--seeds", str(SEEDS), "--scale", str(SCALE), "--out", str(out), "--executor", "process",
+            "--workers", "2", "--no-report"]  # fmt: skip
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killed = None
+    try:
+        deadline = time.monotonic() + 240
+        while killed is None and time.monotonic() < deadline and proc.poll() is None:
+            if (out / "runs").is_dir() and any((out / "runs").glob("*/summary.json")):
+                workers = _spawned_workers(proc.pid)
+                if workers:
+                    killed = workers[0]
+                    os.kill(killed, signal.SIGKILL)
+            time.sleep(0.02)
+        stdout, stderr = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert killed is not None, f"no worker to kill: {stderr}"
+    assert proc.returncode == 2, stdout + stderr
+    assert "worker process died" in stderr
+    assert "--resume" in stderr
+    assert "Traceback" not in stderr
+    partial = pq.read_table(out / "results.parquet")
+    assert 1 <= partial.num_rows < 6
+    assert not list((out / "runs").glob(".*"))  # nothing half-written
+    resumed = run_sweep(plan(), out, executor="serial", resume=True, report=False)
+    assert resumed.reused == partial.num_rows
+    assert resumed.executed == 6 - partial.num_rows
+    assert (out / "results.parquet").read_bytes() == (serial.root / "results.parquet").read_bytes()
+    assert (out / "cells.parquet").read_bytes() == (serial.root / "cells.parquet").read_bytes()

@@ -1,0 +1,90 @@
+"""Results rows from summaries (optional sections included), and per-cell statistics against a reference."""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from perpstress import Scenario
+from perpstress.sweep import parse_grid, plan_sweep
+from perpstress.sweep.cells import cells_table, describe, policy_metrics, t975
+from perpstress.sweep.metrics import results_table, summary_row
+
+SUMMARY: dict[str, Any] = {
+    "liquidations": {"count": 3, "notional_usd": 900.0, "long_notional_usd": 600.0, "short_notional_usd": 300.0,
+                     "by_venue": {"a": 900.0}},
+    "adl": {"count": 2, "notional_usd": 50.0, "by_venue": {"b": 50.0}},
+    "insurance_funds": {"a": {"start_usd": 100.0, "end_usd": 90.0, "min_usd": 80.0},
+                        "b": {"start_usd": 10.0, "end_usd": -5.0, "min_usd": -7.0}},
+    "bad_debt_usd": 4.0,
+    "prices": {"a:X": {"max_drawdown": -0.1}, "b:Y": {"max_drawdown": -0.3}},
+    "invariants": {"money_conservation_max_abs_error_usd": 1e-7, "open_interest_max_imbalance": 0},
+}  # fmt: skip
+
+
+def test_summary_row_flattens_the_headline_numbers() -> None:
+    row = summary_row(SUMMARY)
+    assert row["liquidated_usd"] == 900.0
+    assert row["liquidated_long_usd"] == 600.0
+    assert row["adl_usd"] == 50.0
+    assert row["adl_count"] == 2
+    assert row["fund_drawdown_usd"] == pytest.approx(20.0 + 17.0)
+    assert row["fund_drawdown_usd_b"] == pytest.approx(17.0)
+    assert row["liquidated_usd_b"] == 0.0
+    assert row["adl_usd_b"] == 50.0
+    assert row["worst_price_drawdown"] == -0.3
+    assert "hedges_broken" not in row
+
+
+def test_newer_summary_sections_are_optional_columns() -> None:
+    newer = copy.deepcopy(SUMMARY)
+    newer["hedges"] = {"count": 12, "broken": {"count": 5, "notional_usd": 1e6}, "label": "text is skipped"}
+    newer["transfers"] = {"delayed": 3}
+    row = summary_row(newer)
+    assert row["hedges_broken"] == 5  # hedges.broken given as a table: its count
+    assert row["hedges_broken_notional_usd"] == 1e6
+    assert row["transfers_delayed"] == 3
+    assert "hedges_label" not in row
+    newer["hedges"] = {"broken": 7}
+    assert summary_row(newer)["hedges_broken"] == 7
+
+
+def test_results_table_is_sorted_and_holds_the_union_of_columns() -> None:
+    grid = parse_grid({"grid": {"venues.binance.insurance_fund.initial_usd": [1e6, 2e6]}}, "g")
+    plan = plan_sweep(Scenario.load("quickstart"), grid, 2)
+    with_hedges = copy.deepcopy(SUMMARY)
+    with_hedges["hedges"] = {"broken": 1}
+    summaries = {r.key: (with_hedges if r.cell == 1 and r.seed_index == 0 else SUMMARY) for r in plan.runs}
+    del summaries[plan.runs[1].key]  # one run missing: no row for it
+    table = results_table(plan, summaries)
+    assert table.num_rows == 3
+    assert table.column("cell").to_pylist() == [0, 1, 1]
+    assert table.column("seed_index").to_pylist() == [0, 0, 1]
+    assert table.column("venues.binance.insurance_fund.initial_usd").to_pylist() == [1e6, 2e6, 2e6]
+    assert table.column("hedges_broken").to_pylist() == [None, 1, None]
+    assert ("hedges_broken", "broken hedges") in policy_metrics(table)
+    cells = cells_table(plan, table)
+    assert cells.column("runs").to_pylist() == [1, 2]
+    assert cells.column("hedges_broken_mean").to_pylist() == [None, 1.0]
+    assert cells.column("liquidated_usd_ci95_low").to_pylist()[0] is None  # one run: no interval
+
+
+def test_describe_matches_a_reference_computation() -> None:
+    values = np.array([3.0, 9.0, 4.0, 10.0, 7.5])
+    s = describe(values)
+    assert s.n == 5
+    assert s.mean == pytest.approx(6.7)
+    assert s.p50 == 7.5
+    assert s.p5 == pytest.approx(3.0 + 0.2 * 1.0)
+    half = 2.7764451051977934 * values.std(ddof=1) / math.sqrt(5)
+    assert (s.ci95_low, s.ci95_high) == pytest.approx((6.7 - half, 6.7 + half))
+
+
+def test_t_quantiles_match_scipy() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    for df in (1, 2, 5, 29, 30, 31, 50, 200, 5000):
+        assert t975(df) == pytest.approx(stats.t.ppf(0.975, df), abs=1e-7)
