@@ -47,7 +47,8 @@ def test_own_book_collateral_needs_its_book_simulated() -> None:
 
 def test_collateral_a_venue_does_not_accept() -> None:
     text = problems(demo(**{"crowd.collateral.bybit": {"WBETH": 0.1}}))
-    assert "crowd.collateral.bybit.WBETH: bybit has no collateral rule for WBETH (accepted: BTC, ETH, USDC, USDE)" in text
+    rule = "bybit has no collateral rule for WBETH (accepted: BTC, ETH, USDC, USDE)"
+    assert f"crowd.collateral.bybit.WBETH: {rule}" in text
 
 
 def test_rail_routes_name_venues_of_the_scenario() -> None:
