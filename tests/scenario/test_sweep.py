@@ -73,7 +73,7 @@ def test_the_html_report_shows_every_cell(serial: SweepResult) -> None:
     page = serial.report.read_text(encoding="utf-8")
     assert "sweep-distributions" in page
     assert "venues.binance.insurance_fund.initial_usd=8000000" in page
-    assert page.count("<tr>") == 1 + 2 * 5  # header + 2 cells x 5 policy metrics (no hedges yet)
+    assert page.count("<tr>") == 1 + 2 * 6  # header + 2 cells x 6 policy metrics (broken hedges included)
 
 
 def _processes(match: bytes) -> list[int]:

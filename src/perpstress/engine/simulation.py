@@ -235,6 +235,7 @@ class Simulation:
         """Non-crowd accounts margin-checked every step."""
         self.maker_cfg = [mk_cfg.for_market(keys[m]) for m in range(n_m)]
         self.maker_state = [MakerState(peak_equity=self.maker_cfg[m].capital_usd) for m in maker_market]
+        self.maker_start_lots = self.positions.size_lots[self.maker_ids].copy()
         self.maker_filled = np.zeros(n_acc, dtype=bool)
         """Set when a maker's order fills; the maker requotes at its next turn."""
         self._last_quote = [(np.nan, np.nan, np.nan, np.nan, np.nan)] * len(self.maker_ids)
@@ -598,7 +599,11 @@ class Simulation:
             m = int(self.positions.market[a])
             cfg = self.maker_cfg[m]
             mark = self.markets.mark[m]
-            inventory = self.accounting.base(int(a)) * mark
+            # the position a maker starts with stands for the hedged book of the other side; its quoting risk is
+            # what it has taken on since
+            inventory = float(
+                (self.positions.size_lots[a] - self.maker_start_lots[i]) * self.markets.lot_size[m] * mark
+            )
             equity = self.accounting.unit_equity(int(a), -1)
             held = abs(float(self.positions.size_lots[a]))
             adl_share = self.maker_adl_lots[a] / max(held + self.maker_adl_lots[a], 1.0)
