@@ -11,11 +11,27 @@ import sys
 
 import typer
 
-from perpstress.cli import config_commands, margin_command, run_command, sweep_command
+from perpstress.cli import (
+    compare_command,
+    config_commands,
+    margin_command,
+    report_command,
+    run_command,
+    sweep_command,
+)
 from perpstress.cli.app import app, err_console
 from perpstress.errors import ConfigError, PerpstressError
 
-__all__ = ["app", "config_commands", "main", "margin_command", "run_command", "sweep_command"]
+__all__ = [
+    "app",
+    "compare_command",
+    "config_commands",
+    "main",
+    "margin_command",
+    "report_command",
+    "run_command",
+    "sweep_command",
+]
 
 
 def main() -> None:

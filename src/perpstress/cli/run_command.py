@@ -23,8 +23,15 @@ def run(
     out: Annotated[Path | None, typer.Option(help="run directory to write [default: runs/NAME-seedN]")] = None,
     scale: Annotated[float, typer.Option(help="scale the number of crowd accounts (not their notional)")] = 1.0,
     overwrite: Annotated[bool, typer.Option(help="replace an existing run directory")] = False,
+    report: Annotated[
+        bool, typer.Option("--report", help="also write RUN_DIR/report.html (needs the report extra)")
+    ] = False,
 ) -> None:
     """Simulate a scenario: prices, market makers, liquidations, insurance funds and ADL, step by step."""
+    if report:
+        from perpstress.outputs.report import require_plotly
+
+        require_plotly()  # before the run, not after it
     sc = Scenario.load(scenario)
     if seed is not None:
         sc = sc.with_(seed=seed)
@@ -67,3 +74,8 @@ def run(
     table.add_row("open interest imbalance", f"{inv['open_interest_max_imbalance']} lots")
     console.print(table)
     console.print(f"wrote {result.path}")
+    if report and result.path is not None:
+        from perpstress.outputs.report import write_report
+
+        page = write_report(result.path)
+        console.print(f"wrote {page} ({page.stat().st_size / 1e6:.1f} MB)")

@@ -1,0 +1,172 @@
+"""Assembling one self-contained HTML page: plotly.js inline once, cards, sections, tables and a small stylesheet.
+
+The page makes no network request: plotly.js is embedded in a ``<script>`` in the head, fonts are the system's
+(no web fonts), there are no images other than what Plotly draws. Chart divs have fixed ids, so the same run
+gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from perpstress.outputs.headline import Headline, HeadlineDiff
+
+PLOTLY_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
+
+CSS = """
+:root { --ink:#1f2937; --muted:#6b7280; --line:#e5e7eb; --bg:#f6f7f9; --good:#15803d; --bad:#b91c1c;
+        --accent:#1d4ed8; }
+* { box-sizing: border-box; }
+body { margin:0; background:var(--bg); color:var(--ink);
+       font: 14px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+header { background:#111827; color:#f9fafb; padding:22px 32px 18px; }
+header h1 { margin:0; font-size:22px; font-weight:600; letter-spacing:.01em; }
+header .sub { color:#cbd5e1; margin-top:4px; font-size:13px; }
+header .sub code { color:#e5e7eb; }
+nav { background:#1f2937; padding:8px 32px; position:sticky; top:0; z-index:10; display:flex; flex-wrap:wrap;
+      gap:4px 18px; font-size:13px; }
+nav a { color:#d1d5db; text-decoration:none; }
+nav a:hover { color:#fff; text-decoration:underline; }
+main { max-width:1360px; margin:0 auto; padding:20px 32px 40px; }
+.cards { display:grid; grid-template-columns:repeat(auto-fill, minmax(210px, 1fr)); gap:12px; margin-bottom:22px; }
+.card { background:#fff; border:1px solid var(--line); border-radius:8px; padding:12px 14px 11px;
+        border-top:4px solid #94a3b8; }
+.card.good { border-top-color:var(--good); }
+.card.bad { border-top-color:var(--bad); }
+.card .label { color:var(--muted); font-size:12px; text-transform:uppercase; letter-spacing:.04em; }
+.card .value { font-size:24px; font-weight:650; margin:2px 0 1px; white-space:nowrap; overflow:hidden;
+               text-overflow:ellipsis; font-variant-numeric:tabular-nums; }
+.card.bad .value { color:var(--bad); }
+.card .detail { color:var(--muted); font-size:12px; }
+section { background:#fff; border:1px solid var(--line); border-radius:8px; padding:16px 18px 8px;
+          margin-bottom:18px; }
+section h2 { font-size:17px; margin:0 0 2px; }
+section p.intro { color:var(--muted); margin:0 0 6px; max-width:980px; }
+section p.note { color:var(--muted); font-style:italic; margin:4px 0 10px; }
+table.data { border-collapse:collapse; width:100%; margin:6px 0 12px; font-variant-numeric:tabular-nums; }
+table.data th, table.data td { text-align:left; padding:6px 10px; border-bottom:1px solid var(--line); }
+table.data th { color:var(--muted); font-weight:600; font-size:12px; text-transform:uppercase;
+                letter-spacing:.03em; }
+table.data td.num { text-align:right; }
+.pass { color:var(--good); font-weight:600; }
+.fail { color:var(--bad); font-weight:600; }
+.good { color:var(--good); }
+.bad { color:var(--bad); }
+footer { color:var(--muted); font-size:12px; text-align:center; padding:10px 0 30px; }
+"""
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of the page: a heading, a sentence saying how to read it, then a chart, an HTML block or a note."""
+
+    id: str
+    title: str
+    intro: str = ""
+    figure: Any = None
+    body: str = ""
+    note: str = ""
+
+
+def esc(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def cards(headlines: Sequence[Headline]) -> str:
+    """The headline numbers as a grid of cards (numbers marked ``card=False`` are left to the other cards)."""
+    out = ['<div class="cards">']
+    for h in headlines:
+        if not h.card:
+            continue
+        out.append(
+            f'<div class="card {h.tone}" data-key="{esc(h.key)}"><div class="label">{esc(h.label)}</div>'
+            f'<div class="value" title="{esc(h.text)}">{esc(h.text)}</div><div class="detail">{esc(h.detail)}</div>'
+            "</div>"
+        )
+    out.append("</div>")
+    return "\n".join(out)
+
+
+def validation_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Validation rows ``{target, tolerance, simulated, pass, source}`` as a table; other keys are shown too."""
+    fixed = ["target", "simulated", "tolerance", "pass", "source"]
+    extra = [k for row in rows for k in row if k not in fixed]
+    cols = [c for c in fixed if any(c in r for r in rows)] + list(dict.fromkeys(extra))
+    head = "".join(f"<th>{esc(c)}</th>" for c in cols)
+    body = []
+    for row in rows:
+        cells = []
+        for c in cols:
+            v = row.get(c, "")
+            if c == "pass":
+                cells.append(f'<td class="{"pass" if v else "fail"}">{"pass" if v else "FAIL"}</td>')
+            elif isinstance(v, int | float) and not isinstance(v, bool):
+                cells.append(f'<td class="num">{_number(float(v))}</td>')
+            else:
+                cells.append(f"<td>{esc(v if not isinstance(v, dict | list) else _compact(v))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f'<table class="data validation"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _number(v: float) -> str:
+    """``12,000,000,000``, ``101,000``, ``0.05``: thousands separated, small values to 6 significant digits."""
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.6g}"
+
+
+def _compact(v: object) -> str:
+    import json
+
+    return json.dumps(v, separators=(", ", ": "))
+
+
+def comparison_table(diffs: Sequence[HeadlineDiff], label_a: str, label_b: str) -> str:
+    """Headline numbers of two runs side by side with B's change against A, coloured good or bad."""
+    head = f"<th></th><th>A: {esc(label_a)}</th><th>B: {esc(label_b)}</th><th>B - A</th>"
+    body = "".join(
+        f"<tr><td>{esc(d.label)}</td><td class='num'>{esc(d.text_a)}</td><td class='num'>{esc(d.text_b)}</td>"
+        f"<td class='num {d.verdict if d.verdict != 'neutral' else ''}'>{esc(d.change)}</td></tr>"
+        for d in diffs
+    )
+    return f'<table class="data compare"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def page(title: str, subtitle: str, top: str, sections: Sequence[Section], plotly_js: str, footer: str) -> str:
+    """The whole page. ``subtitle`` and ``top`` are HTML (already escaped); ``plotly_js`` is plotly.min.js."""
+    nav = "".join(f'<a href="#{esc(s.id)}">{esc(s.title)}</a>' for s in sections)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{esc(title)}</title>",
+        f"<style>{CSS}</style>",
+        f'<script type="text/javascript">{plotly_js}</script>',
+        "</head><body>",
+        f'<header><h1>{esc(title)}</h1><div class="sub">{subtitle}</div></header>',
+        f"<nav>{nav}</nav>",
+        "<main>",
+        top,
+    ]
+    for s in sections:
+        parts.append(f'<section id="{esc(s.id)}"><h2>{esc(s.title)}</h2>')
+        if s.intro:
+            parts.append(f'<p class="intro">{s.intro}</p>')
+        if s.figure is not None:
+            parts.append(
+                s.figure.to_html(
+                    full_html=False,
+                    include_plotlyjs=False,
+                    div_id=f"chart-{s.id}",
+                    config=PLOTLY_CONFIG,
+                    default_width="100%",
+                )
+            )
+        if s.body:
+            parts.append(s.body)
+        if s.note:
+            parts.append(f'<p class="note">{esc(s.note)}</p>')
+        parts.append("</section>")
+    parts += ["</main>", f"<footer>{footer}</footer>", "</body></html>", ""]
+    return "\n".join(parts)

@@ -1,0 +1,295 @@
+"""What goes on the report page and the comparison page, in which order, with which words (needs Plotly)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import plotly
+import plotly.offline
+
+import perpstress
+from perpstress.outputs.headline import compare_headlines, headline_numbers, percent, usd
+from perpstress.outputs.report import charts
+from perpstress.outputs.report.data import RunData, column, markets
+from perpstress.outputs.report.html import Section, cards, comparison_table, esc, page, validation_table
+
+
+def _utc(ms: float) -> str:
+    return datetime.fromtimestamp(ms / 1000.0, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _subtitle(run: RunData) -> str:
+    s = run.summary
+    t = column(run.timeseries, "ts_ms")
+    parts = []
+    steps = s.get("steps")
+    if steps:
+        step_s = float(s.get("simulated_seconds", 0.0)) / steps
+        parts.append(f"{steps:,} steps of {step_s:g} s")
+    if len(t):
+        parts.append(f"{_utc(float(t.min()))} to {_utc(float(t.max()))}")
+    if "accounts" in s:
+        parts.append(f"{s['accounts']:,} accounts")
+    if "config_hash" in s:
+        parts.append(f"config <code>{esc(str(s['config_hash'])[:12])}</code>")
+    if run.path is not None:
+        parts.append(f"run <code>{esc(run.path.name)}</code>")
+    return " &middot; ".join(parts)
+
+
+def _footer() -> str:
+    return (
+        f"perpstress {esc(perpstress.__version__)} &middot; Plotly {esc(plotly.__version__)} embedded: this page "
+        "works offline &middot; all times UTC"
+    )
+
+
+def _market_table(summary: Mapping[str, Any]) -> str:
+    """Per market: mark start, low and end, worst drawdown, liquidated and ADL notional, open interest."""
+    prices = summary.get("prices") or {}
+    liq = (summary.get("liquidations") or {}).get("by_market", {})
+    adl = (summary.get("adl") or {}).get("by_market", {})
+    oi = summary.get("open_interest") or {}
+    keys = list(dict.fromkeys([*prices, *liq, *adl, *oi]))
+    if not keys:
+        return ""
+    head = ("market", "mark start", "low", "end", "worst drawdown", "liquidated", "ADL", "open interest")
+    rows = []
+    for k in keys:
+        p = prices.get(k, {})
+        o = oi.get(k, {})
+        venue = k.split(":", 1)[0]
+        dot = f'<span style="color:{charts.venue_colour(venue)}">&#9679;</span> '
+        dd = p.get("max_drawdown")
+        cells = [
+            f"<td>{dot}{esc(k)}</td>",
+            *(f'<td class="num">{p[f]:,.6g}</td>' if f in p else "<td></td>" for f in ("start", "min", "end")),
+            f'<td class="num {"bad" if dd is not None and dd < -0.2 else ""}">{percent(dd)}</td>',
+            f'<td class="num">{usd(liq.get(k, 0.0))}</td>',
+            f'<td class="num">{usd(adl.get(k, 0.0))}</td>',
+            f'<td class="num">{usd(o.get("start_usd"))} &rarr; {usd(o.get("end_usd"))}</td>' if o else "<td></td>",
+        ]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    th = "".join(f"<th>{h}</th>" for h in head)
+    return f'<table class="data markets"><thead><tr>{th}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def report_page(run: RunData) -> str:
+    """The report of one run: headline cards, a market table, then one section per chart the run has data for."""
+    ts = run.timeseries
+    liq = run.event("liquidations")
+    adl = run.event("adl")
+    t = column(ts, "ts_ms")
+    span = (float(t.min()), float(t.max())) if len(t) else None
+    sections = [
+        Section(
+            "markets",
+            "Markets at a glance",
+            "Mark price path, liquidations, ADL and open interest "
+            "(start &rarr; end) per market; drawdowns worse than 20% in red.",
+            body=_market_table(run.summary),
+        )
+    ]
+    sections.append(
+        Section(
+            "prices",
+            "Price paths",
+            "Index (grey, dotted), mark (dark) and last trade (blue) per market. Margin is checked against the "
+            "mark. Red markers are bursts of liquidated longs, green of shorts; a marker's area is the notional "
+            "liquidated in its window. Drag to zoom (all plots follow), double-click to reset.",
+            charts.price_paths(ts, liq),
+        )
+    )
+    if liq is not None:
+        sections.append(
+            Section(
+                "liquidations",
+                "Liquidations over time",
+                "Notional liquidated per window by venue: longs above the line, shorts "
+                "(hatched) below. Hover for the count.",
+                charts.liquidations_over_time(liq, time_range=span),
+            )
+        )
+    elif "liquidations" in run.events:
+        sections.append(Section("liquidations", "Liquidations over time", note="No liquidations in this run."))
+    if adl is not None:
+        sections.append(
+            Section(
+                "adl",
+                "Auto-deleveraging",
+                "Positions closed against bankrupt ones when the "
+                "insurance fund could not (or by rule would not) absorb the loss.",
+                charts.adl_events(adl, time_range=span),
+            )
+        )
+    elif "adl" in run.events:
+        sections.append(Section("adl", "Auto-deleveraging", note="No ADL in this run."))
+    sections.append(
+        Section(
+            "funds",
+            "Insurance funds",
+            "Each venue's fund: fees and liquidation surplus in, "
+            "bankruptcy gaps out. Below zero the venue absorbed more than the fund held.",
+            charts.insurance_funds(ts),
+        )
+    )
+    sections.append(
+        Section(
+            "open-interest",
+            "Open interest",
+            "One side's open interest per perpetual market, "
+            "one plot per venue; it falls as positions are liquidated, ADL'd or closed.",
+            charts.open_interest(ts),
+        )
+    )
+    sections.append(
+        Section(
+            "depth",
+            "Order-book depth",
+            "Resting bids (green) and asks (red) within 1% of the "
+            "mid price: the liquidity a liquidation order can hit before moving the price 1%.",
+            charts.depth(ts),
+        )
+    )
+    sections += _optional_sections(run)
+    top = cards(headline_numbers(run.summary, run.validation))
+    title = f"perpstress report: {run.title}"
+    return page(title, _subtitle(run), top, sections, plotly.offline.get_plotlyjs(), _footer())
+
+
+def _optional_sections(run: RunData) -> list[Section]:
+    out = []
+    collateral = run.event("collateral")
+    if collateral is not None:
+        fig = charts.collateral_prices(collateral)
+        out.append(
+            Section(
+                "collateral",
+                "Collateral prices",
+                "Collateral as each venue values it, against its reference price, for assets that depegged on a venue.",
+                fig,
+                note=""
+                if fig is not None
+                else f"No collateral asset fell more than "
+                f"{charts.DEPEG_THRESHOLD:.0%} below its reference in this run.",
+            )
+        )
+    hedges = run.event("hedges")
+    if hedges is not None:
+        out.append(
+            Section(
+                "hedges",
+                "Broken hedges",
+                "Hedged books that lost a leg: one side liquidated or ADL'd while the other stayed open.",
+                charts.broken_hedges(hedges),
+            )
+        )
+    transfers = run.event("transfers")
+    if transfers is not None:
+        out.append(
+            Section(
+                "transfers",
+                "Transfer delays",
+                "Collateral moved between venues is unusable until it lands; congestion stretches the delay.",
+                charts.transfer_delays(transfers),
+            )
+        )
+    if run.validation:
+        passed = sum(1 for r in run.validation if r.get("pass"))
+        out.append(
+            Section(
+                "validation",
+                "Validation",
+                f"Simulated figures against real ones from the cited "
+                f"sources: {passed} of {len(run.validation)} within tolerance.",
+                body=validation_table(run.validation),
+            )
+        )
+    return out
+
+
+def compare_page(a: RunData, b: RunData) -> str:
+    """Two runs compared: their headline numbers side by side, then charts overlaid (A solid, B dashed)."""
+    labels = ("A", "B")
+    ts = [a.timeseries, b.timeseries]
+    ma, mb = markets(a.timeseries), markets(b.timeseries)
+    common = [m for m in ma if m in mb]
+    only_a = [m for m in ma if m not in mb]
+    only_b = [m for m in mb if m not in ma]
+    market_note = f"Markets in both runs: {esc(', '.join(common) or 'none')}."
+    if only_a:
+        market_note += f" Only in A: {esc(', '.join(only_a))}."
+    if only_b:
+        market_note += f" Only in B: {esc(', '.join(only_b))}."
+    diffs = compare_headlines(headline_numbers(a.summary, a.validation), headline_numbers(b.summary, b.validation))
+    top = (
+        '<section id="headline"><h2>Headline numbers</h2><p class="intro">B against A; green where B lost less, '
+        f"red where it lost more.</p>{comparison_table(diffs, a.title, b.title)}"
+        f'<p class="intro">{market_note}</p></section>'
+    )
+    events = {n: [a.event(n), b.event(n)] for n in ("liquidations", "adl")}
+    sections = [
+        Section(
+            "prices",
+            "Price paths",
+            "Mark price per market both runs have: run A solid, run B dashed.",
+            charts.price_paths(ts, labels=labels) if common else None,
+            note="" if common else "The runs have no market in common.",
+        ),
+        Section(
+            "liquidations",
+            "Liquidations",
+            "Cumulative liquidated notional per venue: A solid, B dashed.",
+            charts.cumulative_notional(
+                events["liquidations"], labels, "Liquidated notional per venue, cumulative, USD: A solid, B dashed"
+            ),
+        ),
+        Section(
+            "liquidations-by-market",
+            "Liquidations by market",
+            "Total liquidated notional per market, A plain, B hatched.",
+            charts.notional_by_market(events["liquidations"], labels, "Liquidated notional per market, USD"),
+        ),
+        Section(
+            "adl",
+            "Auto-deleveraging",
+            "Cumulative ADL notional per venue: A solid, B dashed.",
+            charts.cumulative_notional(
+                events["adl"], labels, "Auto-deleveraged notional per venue, cumulative, USD: A solid, B dashed"
+            ),
+        ),
+        Section(
+            "adl-by-market",
+            "ADL by market",
+            "Total ADL notional per market, A plain, B hatched.",
+            charts.notional_by_market(events["adl"], labels, "Auto-deleveraged notional per market, USD"),
+        ),
+        Section(
+            "funds",
+            "Insurance funds",
+            "Fund balance per venue: A solid, B dashed.",
+            charts.insurance_funds(ts, labels=labels),
+        ),
+        Section(
+            "open-interest",
+            "Open interest",
+            "Markets both runs have: A solid, B dashed.",
+            charts.open_interest(ts, labels=labels),
+        ),
+        Section(
+            "depth",
+            "Order-book depth",
+            "Depth within 1% of mid, markets both runs have: A solid, B dashed.",
+            charts.depth(ts, labels=labels),
+        ),
+    ]
+    ca, cb = a.event("collateral"), b.event("collateral")
+    if ca is not None and cb is not None:
+        fig = charts.collateral_prices([ca, cb], labels=labels)
+        if fig is not None:
+            sections.append(Section("collateral", "Collateral prices", "Depegged collateral: A solid, B dashed.", fig))
+    title = f"perpstress comparison: {a.title} vs {b.title}"
+    subtitle = f"A: {_subtitle(a)}<br>B: {_subtitle(b)}"
+    return page(title, subtitle, top, sections, plotly.offline.get_plotlyjs(), _footer())

@@ -1,0 +1,161 @@
+"""The report and comparison pages in a real browser: headless Chromium (Debian's) driven by Playwright.
+
+For each page: every Plotly chart has rendered (a ``.main-svg`` of non-zero size with drawn traces in its plot
+area), the console shows no error, the page requests nothing but its own file, and a full-page screenshot is a
+real picture (decoded in the browser: many colours, much of it not background). Skips, saying why, when
+``/usr/bin/chromium`` or the playwright package is missing; ``.ci/run`` installs Chromium so CI runs it.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)"
+    ),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright Python package (dev extra)")
+
+CHART_STATE_JS = """
+() => Array.from(document.querySelectorAll('.plotly-graph-div')).map(div => {
+  const svg = div.querySelector('.main-svg');
+  const box = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
+  const drawn = Array.from(div.querySelectorAll(
+      '.scatterlayer .trace path.js-line, .scatterlayer .trace .points path, .barlayer .trace .point path'))
+    .filter(p => (p.getAttribute('d') || '').length > 4 && p.getBBox().width + p.getBBox().height > 0).length;
+  return {id: div.id, width: box.width, height: box.height, drawn: drawn, traces: (div.data || []).length};
+})
+"""
+
+DECODE_PNG_JS = """
+async (b64) => {
+  const img = new Image();
+  img.src = 'data:image/png;base64,' + b64;
+  await img.decode();
+  const canvas = document.createElement('canvas');
+  canvas.width = img.width; canvas.height = img.height;
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(img, 0, 0);
+  const data = ctx.getImageData(0, 0, img.width, img.height).data;
+  const colours = new Set();
+  let painted = 0, sampled = 0;
+  for (let i = 0; i < data.length; i += 4 * 7) {
+    const r = data[i], g = data[i + 1], b = data[i + 2];
+    colours.add((r << 16) | (g << 8) | b);
+    sampled += 1;
+    // background: page grey (#f6f7f9) and white
+    if (!((r >= 244 && g >= 245 && b >= 247))) painted += 1;
+  }
+  return {width: img.width, height: img.height, colours: colours.size, painted: painted / sampled};
+}
+"""
+
+
+@dataclass
+class Visit:
+    """What a page did in the browser."""
+
+    charts: list[dict[str, Any]]
+    console_errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    screenshot: dict[str, Any] = field(default_factory=dict)
+    sections: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        yield b
+        b.close()
+
+
+def visit(browser: Any, page_path: Path, png: Path) -> Visit:
+    """Open ``page_path`` over file://, wait for every chart, record errors and requests, screenshot it."""
+    url = page_path.resolve().as_uri()
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    result = Visit(charts=[])
+    page.on("console", lambda m: result.console_errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: result.console_errors.append(str(e)))
+    page.on("request", lambda r: result.requests.append(r.url))
+    # Anything but the page itself is refused (and recorded above), so a stray fetch fails the test, not the network.
+    context.route("**/*", lambda route: route.continue_() if route.request.url == url else route.abort())
+    page.goto(url, wait_until="load")
+    with contextlib.suppress(sync_api.TimeoutError):  # assert_rendered names the charts that never drew
+        page.wait_for_function(
+            "Array.from(document.querySelectorAll('.plotly-graph-div')).every(d => d.querySelector('.main-svg'))",
+            timeout=20_000,
+        )
+    page.wait_for_timeout(300)
+    result.charts = page.evaluate(CHART_STATE_JS)
+    result.sections = page.evaluate("Array.from(document.querySelectorAll('section')).map(s => s.id)")
+    page.screenshot(path=str(png), full_page=True)
+    decoder = context.new_page()
+    result.screenshot = decoder.evaluate(DECODE_PNG_JS, base64.b64encode(png.read_bytes()).decode())
+    context.close()
+    return result
+
+
+def assert_rendered(v: Visit, expected_charts: set[str]) -> None:
+    ids = {c["id"] for c in v.charts}
+    assert expected_charts <= ids, f"missing charts: {expected_charts - ids}"
+    for c in v.charts:
+        assert c["width"] > 300, f"{c['id']} has no size: {c}"
+        assert c["height"] > 150, f"{c['id']} has no size: {c}"
+        assert c["traces"] > 0, f"{c['id']} has no data"
+        assert c["drawn"] > 0, f"{c['id']} drew nothing in its plot area: {c}"
+    assert v.console_errors == []
+    assert v.requests[0].startswith("file://")
+    assert set(v.requests) == {v.requests[0]}, f"requests beyond the page itself: {v.requests}"
+    shot = v.screenshot
+    assert shot["width"] == 1400
+    assert shot["height"] > 2000
+    assert shot["colours"] > 200  # charts, text and cards, not a blank or single-colour page
+    assert shot["painted"] > 0.02
+
+
+CORE = {"chart-prices", "chart-liquidations", "chart-adl", "chart-funds", "chart-open-interest", "chart-depth"}
+
+
+def test_quickstart_report_renders_offline(browser: Any, quickstart_run: Path, tmp_path: Path) -> None:
+    from perpstress.outputs.report import write_report
+
+    v = visit(browser, write_report(quickstart_run, tmp_path / "report.html"), tmp_path / "report.png")
+    assert_rendered(v, CORE)
+    assert len(v.charts) == len(CORE)
+
+
+def test_report_with_every_optional_section_renders(
+    browser: Any, make_run: Callable[..., Path], tmp_path: Path
+) -> None:
+    from perpstress.outputs.report import write_report
+    from perpstress.outputs.report.charts import SMALL_MULTIPLES_MAX
+
+    run_dir = make_run(n_markets=SMALL_MULTIPLES_MAX + 2)  # per-market charts switch to a dropdown
+    v = visit(browser, write_report(run_dir), tmp_path / "full.png")
+    assert_rendered(v, CORE | {"chart-collateral", "chart-hedges", "chart-transfers"})
+    assert "validation" in v.sections
+
+
+def test_comparison_renders_offline(browser: Any, quickstart_run: Path, tmp_path: Path) -> None:
+    from perpstress.config.scenario import Scenario
+    from perpstress.engine.run import run_scenario
+    from perpstress.outputs.report import write_compare
+
+    bigger = Scenario.load("quickstart").with_(venues__hyperliquid__insurance_fund__initial_usd=20e6)
+    b = run_scenario(bigger, tmp_path / "bigger-fund", scale=0.1).path
+    assert b is not None
+    v = visit(browser, write_compare(quickstart_run, b, tmp_path / "compare.html"), tmp_path / "compare.png")
+    assert_rendered(v, CORE | {"chart-liquidations-by-market", "chart-adl-by-market"})
