@@ -63,7 +63,8 @@ def events_table(sim: Simulation, record: dict[str, list[Any]]) -> pa.Table:
 
 
 def transfers_table(sim: Simulation) -> pa.Table:
-    """Every transfer, with its delay (requested to landed; NaN while still in transit at the end)."""
+    """Every transfer: ``requested_ms`` (= ``ts_ms``), ``sent_ms``, ``landed_ms`` (-1 while in transit), ``amount_usd``,
+    ``route`` and ``delay_s`` (requested to landed; NaN while still in transit at the end)."""
     table = events_table(sim, sim.rails.record.__dict__)
     rec = sim.rails.record
     delay = [
@@ -71,9 +72,10 @@ def transfers_table(sim: Simulation) -> pa.Table:
         for start, end in zip(rec.ts_ms, rec.landed_ms, strict=True)
     ]
     route = [f"{sim.venue_names[a]}->{sim.venue_names[b]}" for a, b in zip(rec.src_venue, rec.dst_venue, strict=True)]
-    return table.append_column("delay_s", pa.array(delay, type=pa.float64())).append_column(
-        "route", pa.array(route, type=pa.string())
-    )
+    table = table.rename_columns(["amount_usd" if c == "usd" else c for c in table.column_names])
+    table = table.append_column("requested_ms", pa.array(rec.ts_ms, type=pa.int64()))
+    table = table.append_column("delay_s", pa.array(delay, type=pa.float64()))
+    return table.append_column("route", pa.array(route, type=pa.string()))
 
 
 def collateral_table(sim: Simulation) -> pa.Table:
