@@ -120,7 +120,8 @@ def main() -> None:
     lines += ["[crowd]", "topup_margin_ratio = 0.8", "", "[crowd.collateral.binance]",
               "USDE = 0.05  # share of Binance cross accounts margined in USDe (assumed, UNCONFIRMED)", ""]  # fmt: skip
     lines += ["[population]", "accounts = 2_000_000  # crowd accounts at scale 1 (~1.6M were liquidated, 2nd)",
-              "leverage_median = 8.0", "leverage_sigma = 0.6", "crowded_long_share = 0.3",
+              "leverage_median = 10.0", "leverage_sigma = 0.5", "leverage_size_elasticity = 0.35",
+              "crowded_long_share = 0.3",
               "crowded_leverage_median = 40.0", "entry_dispersion = 0.004",
               f"entry_path = {ENTRY_PATH}", ""]  # fmt: skip
     lines += ["[population.beta_to_path]"] + [f"{a} = {b}" for a, b in BETA.items()] + [""]

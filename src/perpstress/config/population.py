@@ -64,6 +64,9 @@ class PopulationConfig(FrozenModel):
     notional_sigma: float = Field(1.8, ge=0, description="log-sd of position notional (heavy tail)")
     leverage_median: float = Field(8.0, ge=1)
     leverage_sigma: float = Field(0.6, ge=0)
+    leverage_size_elasticity: float = Field(
+        0.0, ge=0, description="leverage x (notional / median notional) ** -this: large accounts lever less"
+    )
     crowded_long_share: float = Field(0.25, ge=0, le=1, description="share of long accounts in the crowded segment")
     crowded_leverage_median: float = Field(40.0, ge=1, description="their median leverage (capped by the tier)")
     entry_path: tuple[float, ...] = Field(

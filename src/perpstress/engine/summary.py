@@ -88,6 +88,7 @@ def summarise(sim: Simulation, wall_seconds: float) -> dict[str, Any]:
         "positions": int(sim.positions.n),
         "liquidations": {
             "count": len(liq.lots),
+            "accounts": len(set(liq.account)),
             "notional_usd": float(liq_notional.sum()),
             "long_notional_usd": float(liq_notional[liq_side > 0].sum()),
             "short_notional_usd": float(liq_notional[liq_side < 0].sum()),

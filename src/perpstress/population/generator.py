@@ -4,7 +4,8 @@ Per market the crowd holds the whole long side of the configured open interest (
 ``crowd_short_share`` of the short side; market makers take the net, so both sides equal the open interest to one
 lot. Accounts are shared among markets by open interest (times ``account_weight``), split long and short by the
 published long/short account ratio; notionals are log-normal with a heavy tail, rescaled so each side's total is
-exact. Leverage is log-normal around ``leverage_median``, with ``crowded_long_share`` of long accounts around
+exact. Leverage is log-normal around ``leverage_median``, lower for large accounts (``leverage_size_elasticity``),
+with ``crowded_long_share`` of long accounts around
 ``crowded_leverage_median`` (the crowded high-leverage longs of October 10), capped by each position's tier.
 Entries sample the preceding days' path (``entry_path``, prices relative to the start; alts raise it to their
 ``beta_to_path``) with a small dispersion. ``scale`` scales accounts, not notional: a small run is a miniature.
@@ -69,7 +70,8 @@ def generate_population(
         cap = max_leverage(tables[m], notional_entry)
         crowded = (side > 0) & (rng.random(n) < config.crowded_long_share)
         median = np.where(crowded, config.crowded_leverage_median, config.leverage_median)
-        lev = np.clip(median * np.exp(config.leverage_sigma * rng.standard_normal(n)), 1.0, cap)
+        size_factor = (notional_entry / np.median(notional_entry)) ** -config.leverage_size_elasticity
+        lev = np.clip(median * size_factor * np.exp(config.leverage_sigma * rng.standard_normal(n)), 1.0, cap)
         margin = notional_entry / lev
         stop = np.where(rng.random(n) < config.stop_share, entry * (1 - side * config.stop_distance), np.nan)
         topup = np.where(rng.random(n) < config.topup_share, margin * config.topup_reserve_multiple, 0.0)
