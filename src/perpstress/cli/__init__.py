@@ -11,18 +11,30 @@ import sys
 
 import typer
 
-from perpstress.cli import config_commands, margin_command, run_command
+from perpstress.cli import (
+    config_commands,
+    margin_command,
+    positions_command,
+    run_command,
+)
 from perpstress.cli.app import app, err_console
-from perpstress.errors import ConfigError, PerpstressError
+from perpstress.errors import ConfigError, DataError, PerpstressError
 
-__all__ = ["app", "config_commands", "main", "margin_command", "run_command"]
+__all__ = [
+    "app",
+    "config_commands",
+    "main",
+    "margin_command",
+    "positions_command",
+    "run_command",
+]
 
 
 def main() -> None:
     """Entry point of the ``perpstress`` script."""
     try:
         app(standalone_mode=True, prog_name="perpstress")
-    except ConfigError as exc:
+    except (ConfigError, DataError) as exc:  # one line per problem
         for line in exc.problems:
             err_console.print(f"error: {line}", markup=False, highlight=False)
         sys.exit(2)
