@@ -13,6 +13,7 @@ import typer
 
 from perpstress.cli import (
     config_commands,
+    map_command,
     margin_command,
     positions_command,
     run_command,
@@ -24,6 +25,7 @@ __all__ = [
     "app",
     "config_commands",
     "main",
+    "map_command",
     "margin_command",
     "positions_command",
     "run_command",
