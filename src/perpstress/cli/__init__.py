@@ -17,6 +17,7 @@ from perpstress.cli import (
     margin_command,
     positions_command,
     run_command,
+    validate_command,
 )
 from perpstress.cli.app import app, err_console
 from perpstress.errors import ConfigError, DataError, PerpstressError
@@ -29,6 +30,7 @@ __all__ = [
     "margin_command",
     "positions_command",
     "run_command",
+    "validate_command",
 ]
 
 
