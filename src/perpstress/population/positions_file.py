@@ -296,6 +296,7 @@ def _validate(
 
     problems = _Problems(source, where)
     good: list[tuple[int, str, str, _MarketInfo, int, float, bool, float, str]] = []
+    cross_rows: list[_CrossRow] = []
     seen: dict[tuple[str, str, str], int] = {}
     n_rows = 0
     for line, row in rows:
@@ -389,6 +390,12 @@ def _validate(
                 ok = False
             else:
                 seen[ident] = line
+        if mode_text == "cross" and venue_name in scenario.venues and account and collateral is not None:
+            initial_margin = None
+            if ok and info is not None and entry is not None:
+                notional = lots * info.lot * entry
+                initial_margin = notional / float(info.table.max_leverage[int(tier_index(info.table, notional))])
+            cross_rows.append(_CrossRow(line, (venue_name, account), collateral, asset, initial_margin))
         if ok and info is not None and size is not None and entry is not None and collateral is not None:
             side = 1 if side_text == "long" else -1
             good.append((line, venue_name, account, info, side * lots, entry, mode_text == "isolated", collateral,
@@ -396,48 +403,55 @@ def _validate(
 
     if n_rows == 0:
         problems.lines.append((0, f"{source}: no positions: the file has a header and no data rows"))
-    _check_cross_accounts(problems, good, where)
+    _check_cross_accounts(problems, cross_rows, where)
     problems.raise_if_any()
     return _build(source, keys, good)
 
 
-def _check_cross_accounts(
-    problems: _Problems, good: list[tuple[int, str, str, _MarketInfo, int, float, bool, float, str]], where: str
-) -> None:
-    """One wallet per cross account, repeated on each cross row, covering the initial margin at maximum leverage."""
-    first: dict[tuple[str, str], tuple[int, float, str]] = {}
-    initial: dict[tuple[str, str], float] = {}
+@dataclass(frozen=True)
+class _CrossRow:
+    """A cross row whose account and collateral parsed; ``initial_margin`` None when the rest of it did not."""
+
+    line: int
+    account: tuple[str, str]
+    wallet: float
+    asset: str
+    initial_margin: float | None
+
+
+def _check_cross_accounts(problems: _Problems, rows: list[_CrossRow], where: str) -> None:
+    """One wallet per cross account, repeated on each cross row, covering the initial margin at maximum leverage
+    (checked when every cross row of the account is otherwise valid)."""
+    first: dict[tuple[str, str], _CrossRow] = {}
+    initial: dict[tuple[str, str], float | None] = {}
     lines: dict[tuple[str, str], list[int]] = {}
     bad: set[tuple[str, str]] = set()
-    for line, venue, account, info, lots, entry, isolated, collateral, asset in good:
-        if isolated:
-            continue
-        acct = (venue, account)
-        notional = abs(lots) * info.lot * entry
-        k = int(tier_index(info.table, notional))
-        initial[acct] = initial.get(acct, 0.0) + notional / float(info.table.max_leverage[k])
-        lines.setdefault(acct, []).append(line)
+    for row in rows:
+        acct = row.account
+        im = initial.get(acct, 0.0)
+        initial[acct] = None if im is None or row.initial_margin is None else im + row.initial_margin
+        lines.setdefault(acct, []).append(row.line)
         if acct not in first:
-            first[acct] = (line, collateral, asset)
+            first[acct] = row
             continue
-        line0, wallet0, asset0 = first[acct]
-        if not math.isclose(collateral, wallet0, rel_tol=1e-12, abs_tol=0.0):
-            msg = f"{collateral:,.2f} differs from {wallet0:,.2f} on {where} {line0}: a cross account's wallet must be"
-            problems.add(line, "collateral", msg + " the same on each of its cross rows")
+        row0 = first[acct]
+        if not math.isclose(row.wallet, row0.wallet, rel_tol=1e-12, abs_tol=0.0):
+            msg = f"{row.wallet:,.2f} differs from {row0.wallet:,.2f} on {where} {row0.line}: a cross account's"
+            problems.add(row.line, "collateral", msg + " wallet must be the same on each of its cross rows")
             bad.add(acct)
-        if asset != asset0:
-            problems.add(line, "collateral_asset", f"{asset} differs from {asset0} on {where} {line0}: a cross "
-                                                   "account's wallet is held in one asset here")  # fmt: skip
+        if row.asset != row0.asset:
+            msg = f"{row.asset} differs from {row0.asset} on {where} {row0.line}: a cross account's wallet is held"
+            problems.add(row.line, "collateral_asset", msg + " in one asset here")
             bad.add(acct)
-    for acct, (line0, wallet, _) in first.items():
-        if acct in bad:
-            continue
+    for acct, row0 in first.items():
         im = initial[acct]
-        if wallet < im * (1 - _LEVERAGE_SLACK):
+        if acct in bad or im is None:
+            continue
+        if row0.wallet < im * (1 - _LEVERAGE_SLACK):
             at = ", ".join(str(x) for x in lines[acct][:10]) + (" ..." if len(lines[acct]) > 10 else "")
-            problems.add(line0, "collateral", f"cross wallet {wallet:,.2f} of account {acct[1]} on {acct[0]} is "
-                         f"below the initial margin {im:,.2f} of its cross positions at their tiers' maximum "
-                         f"leverage ({where}s {at})")  # fmt: skip
+            msg = f"cross wallet {row0.wallet:,.2f} of account {acct[1]} on {acct[0]} is below the initial margin"
+            problems.add(row0.line, "collateral", f"{msg} {im:,.2f} of its cross positions at their tiers' maximum "
+                                                  f"leverage ({where}s {at})")  # fmt: skip
 
 
 def _build(

@@ -178,6 +178,17 @@ def test_duplicates_and_cross_wallets(tmp_path: Path) -> None:
     assert "773.33" in got[2]
 
 
+def test_a_wallet_mismatch_is_reported_even_when_the_first_row_has_another_problem(tmp_path: Path) -> None:
+    rows = ["binance,b,BTCUSDT,short,1.2345,116900,cross,60000", "binance,b,HIVEUSDT,long,40000,0.262,cross,6000"]
+    got = problems(write_csv(tmp_path, rows))
+    assert [g.split(": ", 1)[1] for g in got] == [
+        "line 2: size: 1.2345 is not a whole number of binance:BTCUSDT lots (0.001 base units each); rejected "
+        "rather than rounded",
+        "line 3: collateral: 6,000.00 differs from 60,000.00 on line 2: a cross account's wallet must be the same "
+        "on each of its cross rows",
+    ]
+
+
 def test_missing_columns_are_listed_at_once(tmp_path: Path) -> None:
     got = problems(write_csv(tmp_path, GOOD_ROWS[:1], header="venue,account,market,side,size"))
     assert len(got) == 1
@@ -251,3 +262,13 @@ def test_positions_check_command(tmp_path: Path) -> None:
     assert all(line.startswith(f"error: {tmp_path / 'bad.csv'}: line ") for line in lines)
     assert "line 3: size: 'abc' is not a number" in lines[0]
     assert "line 4: venue: 'kraken'" in lines[1]
+
+
+def test_the_howto_example_is_valid(tmp_path: Path) -> None:
+    doc = Path(__file__).resolve().parents[3] / "docs" / "howto" / "bring-your-own-positions.md"
+    block = doc.read_text(encoding="utf-8").split("```csv\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "positions.csv").write_text(block, encoding="utf-8")
+    s = load_positions(tmp_path / "positions.csv", SCENARIO).summary()
+    assert (s["positions"], s["accounts"]) == (6, 5)
+    assert s["by_market"]["binance:BTCUSDT"]["long_share"] == pytest.approx(0.734, abs=5e-4)
+    assert s["notional_usd"] == pytest.approx(958_160.0)

@@ -269,3 +269,9 @@ def test_validate_command_on_a_missing_run(tmp_path: Path) -> None:
     out = cli("validate", str(tmp_path / "nope"))
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [f"error: {tmp_path / 'nope'}: no such run directory"]
+
+
+def test_the_validation_page_lists_every_target() -> None:
+    page = (Path(__file__).resolve().parents[3] / "docs" / "validation.md").read_text(encoding="utf-8")
+    for t in load_targets().targets:
+        assert f"`{t.id}`" in page, t.id
