@@ -14,23 +14,29 @@ import typer
 from perpstress.cli import (
     compare_command,
     config_commands,
+    map_command,
     margin_command,
+    positions_command,
     report_command,
     run_command,
     sweep_command,
+    validate_command,
 )
 from perpstress.cli.app import app, err_console
-from perpstress.errors import ConfigError, PerpstressError
+from perpstress.errors import ConfigError, DataError, PerpstressError
 
 __all__ = [
     "app",
     "compare_command",
     "config_commands",
     "main",
+    "map_command",
     "margin_command",
+    "positions_command",
     "report_command",
     "run_command",
     "sweep_command",
+    "validate_command",
 ]
 
 
@@ -38,7 +44,7 @@ def main() -> None:
     """Entry point of the ``perpstress`` script."""
     try:
         app(standalone_mode=True, prog_name="perpstress")
-    except ConfigError as exc:
+    except (ConfigError, DataError) as exc:  # one line per problem
         for line in exc.problems:
             err_console.print(f"error: {line}", markup=False, highlight=False)
         sys.exit(2)

@@ -1,0 +1,277 @@
+"""Each validation target on synthetic run directories: one that passes, one that fails, and n/a where the run
+cannot say; the targets file itself; the ``perpstress validate`` command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from perpstress.validation.targets import MEASURES, TargetResult, evaluate, load_targets
+
+MIN = 60_000
+Make = Callable[..., Path]
+
+
+def outcome(run: Path, target: str) -> TargetResult:
+    return next(r for r in evaluate(run) if r.spec.id == target)
+
+
+def path(points: list[tuple[float, float]]) -> Callable[[np.ndarray], np.ndarray]:
+    """A piecewise-linear function of the minute offset from the run's start (20:30 UTC)."""
+    xs, ys = zip(*points, strict=True)
+    return lambda m: np.interp(m, xs, ys)
+
+
+CRASH = path([(0, 117_000), (20, 117_000), (50, 101_000), (80, 110_000), (180, 110_000)])  # low 21:20, -13.7 %
+MILD = path([(0, 117_000), (20, 117_000), (120, 111_150), (180, 112_000)])  # low 22:30, -5 %
+
+
+def test_the_targets_file_is_complete_and_reality_passes_it() -> None:
+    spec = load_targets()
+    assert {t.id for t in spec.targets} == set(MEASURES)
+    for t in spec.targets:
+        assert t.source, t.id
+        assert t.source_label, t.id
+        assert t.tolerance_note, t.id
+        real = t.real.timestamp() if hasattr(t.real, "timestamp") else t.real
+        low = t.low.timestamp() if hasattr(t.low, "timestamp") else t.low
+        high = t.high.timestamp() if hasattr(t.high, "timestamp") else t.high
+        assert low <= real <= high, t.id  # the real event passes its own targets
+
+
+def test_liquidations(make_run: Make) -> None:
+    good = make_run(
+        markets={"binance:BTCUSDT": {"base": "BTC"}},
+        liquidations=[
+            (25 * MIN, "binance:BTCUSDT", 1, 17.0e9),
+            (26 * MIN, "binance:BTCUSDT", -1, 2.5e9),
+            (25 * 3600 * 1000, "binance:BTCUSDT", -1, 50e9),
+        ],  # the last is after the first day: left out
+        duration_s=26 * 3600,
+    )
+    total = outcome(good, "liquidations_24h_usd")
+    assert (total.status, total.measurement.value) == ("pass", 19.5e9)
+    share = outcome(good, "liquidations_long_share")
+    assert share.status == "pass"
+    assert share.measurement.value == pytest.approx(17 / 19.5)
+    bad = make_run(
+        markets={"binance:BTCUSDT": {"base": "BTC"}},
+        liquidations=[(25 * MIN, "binance:BTCUSDT", 1, 0.6e9), (26 * MIN, "binance:BTCUSDT", -1, 0.4e9)],
+    )
+    assert outcome(bad, "liquidations_24h_usd").status == "fail"
+    assert outcome(bad, "liquidations_long_share").status == "fail"
+    none = make_run(markets={"binance:BTCUSDT": {"base": "BTC"}})
+    assert outcome(none, "liquidations_long_share").status == "n/a"
+    assert outcome(none, "liquidations_24h_usd").measurement.value == 0.0
+
+
+def test_liquidations_fall_back_to_the_summary(make_run: Make) -> None:
+    run = make_run(
+        markets={"binance:BTCUSDT": {"base": "BTC"}},
+        write_events=False,
+        liquidations=[(25 * MIN, "binance:BTCUSDT", 1, 12e9)],
+    )
+    assert not (run / "events").exists()
+    assert outcome(run, "liquidations_24h_usd").measurement.value == 12e9
+
+
+@pytest.mark.parametrize(
+    ("target", "base", "symbol"), [("btc_drawdown", "BTC", "BTCUSDT"), ("eth_drawdown", "ETH", "ETHUSDT")]
+)
+def test_drawdowns(make_run: Make, target: str, base: str, symbol: str) -> None:
+    good = make_run(markets={f"bybit:{symbol}": {"base": base, "mark": CRASH}})
+    r = outcome(good, target)
+    assert r.status == "pass"
+    assert r.measurement.value == pytest.approx(1 - 101_000 / 117_000)
+    assert outcome(make_run(markets={f"bybit:{symbol}": {"base": base, "mark": MILD}}), target).status == "fail"
+    other = make_run(markets={"bybit:SOLUSDT": {"base": "SOL", "mark": CRASH}})
+    missing = outcome(other, target)
+    assert missing.status == "n/a"
+    assert f"no {base} perpetual" in missing.measurement.reason
+
+
+def test_btc_low_time(make_run: Make) -> None:
+    good = outcome(make_run(markets={"binance:BTCUSDT": {"base": "BTC", "mark": CRASH}}), "btc_low_time")
+    assert good.status == "pass"
+    assert good.simulated_text == "21:20:00 UTC"
+    late = outcome(make_run(markets={"binance:BTCUSDT": {"base": "BTC", "mark": MILD}}), "btc_low_time")
+    assert (late.status, late.simulated_text) == ("fail", "22:30:00 UTC")
+    short = outcome(
+        make_run(markets={"binance:BTCUSDT": {"base": "BTC", "mark": CRASH}}, duration_s=45 * 60), "btc_low_time"
+    )
+    assert short.status == "n/a"
+    assert "not the whole band 21:05-21:35 UTC" in short.measurement.reason
+
+
+def small_markets(falls: list[float]) -> dict[str, dict[str, object]]:
+    out: dict[str, dict[str, object]] = {"binance:BTCUSDT": {"base": "BTC", "mark": CRASH}}
+    for i, f in enumerate(falls):
+        out[f"binance:ALT{i}USDT"] = {
+            "base": f"ALT{i}",
+            "last": path([(0, 10), (20, 10), (50, 10 * (1 - f)), (180, 9)]),
+        }
+    return out
+
+
+def test_small_perpetual_drawdowns(make_run: Make) -> None:
+    good = outcome(make_run(markets=small_markets([0.6, 0.7, 0.5])), "small_perp_drawdown")
+    assert good.status == "pass"
+    assert good.measurement.value == pytest.approx(0.6)
+    assert "3 fell 50 % or more" in good.measurement.detail
+    assert outcome(make_run(markets=small_markets([0.1, 0.2, 0.15])), "small_perp_drawdown").status == "fail"
+    few = outcome(make_run(markets=small_markets([0.6, 0.7])), "small_perp_drawdown")
+    assert few.status == "n/a"
+    assert "2 small perpetual(s)" in few.measurement.reason
+
+
+def test_open_interest_fall(make_run: Make) -> None:
+    good = outcome(
+        make_run(markets={"binance:BTCUSDT": {"base": "BTC", "oi": path([(0, 1e9), (180, 0.7e9)])}}),
+        "open_interest_fall",
+    )
+    assert good.status == "pass"
+    assert good.measurement.value == pytest.approx(0.3, abs=1e-3)
+    bad = outcome(
+        make_run(markets={"binance:BTCUSDT": {"base": "BTC", "oi": path([(0, 1e9), (180, 0.98e9)])}}),
+        "open_interest_fall",
+    )
+    assert bad.status == "fail"
+
+
+# pre-crash 300M for 20 min; 100M after the shock; 40M from minute 30; 200M from minute 60
+DEPTH = path(
+    [(0, 300e6), (19.99, 300e6), (20, 100e6), (29.99, 100e6), (30, 40e6), (59.99, 40e6), (60, 200e6), (180, 200e6)]
+)
+
+
+def test_ask_depth_collapse_and_recovery(make_run: Make) -> None:
+    run = make_run(markets={"binance:BTCUSDT": {"base": "BTC", "mark": CRASH, "depth": DEPTH}})
+    collapse = outcome(run, "btc_ask_depth_collapse")
+    assert collapse.status == "pass"
+    assert collapse.measurement.value == pytest.approx(1 - 40 / 300)
+    recovery = outcome(run, "btc_ask_depth_recovery_minutes")
+    # 30 s snapshots; the 5-minute median (10 snapshots) reaches 150M once six are at 200M: 60 + 2.5 - 30 minutes
+    assert recovery.status == "pass"
+    assert recovery.measurement.value == pytest.approx(32.5)
+
+
+def test_ask_depth_failures_and_n_a(make_run: Make) -> None:
+    shallow = path([(0, 300e6), (19.99, 300e6), (20, 200e6), (180, 200e6)])
+    run = make_run(markets={"binance:BTCUSDT": {"base": "BTC", "depth": shallow}})
+    assert outcome(run, "btc_ask_depth_collapse").status == "fail"
+    fast = path(
+        [(0, 300e6), (19.99, 300e6), (20, 100e6), (29.99, 100e6), (30, 40e6), (30.99, 40e6), (31, 300e6), (180, 300e6)]
+    )
+    quick = outcome(
+        make_run(markets={"binance:BTCUSDT": {"base": "BTC", "depth": fast}}), "btc_ask_depth_recovery_minutes"
+    )
+    assert quick.status == "fail"
+    assert quick.measurement.value is not None
+    assert quick.measurement.value < 10
+    cut = outcome(
+        make_run(markets={"binance:BTCUSDT": {"base": "BTC", "depth": DEPTH}}, duration_s=50 * 60),
+        "btc_ask_depth_recovery_minutes",
+    )
+    assert cut.status == "n/a"
+    assert "the run ends" in cut.measurement.reason
+    never = outcome(
+        make_run(
+            markets={
+                "binance:BTCUSDT": {"base": "BTC", "depth": path([(0, 300e6), (19.99, 300e6), (20, 40e6), (300, 40e6)])}
+            },
+            duration_s=5 * 3600,
+        ),
+        "btc_ask_depth_recovery_minutes",
+    )
+    assert never.status == "fail"
+    elsewhere = outcome(make_run(markets={"bybit:BTCUSDT": {"base": "BTC", "depth": DEPTH}}), "btc_ask_depth_collapse")
+    assert elsewhere.status == "n/a"
+    assert "no binance:BTCUSDT" in elsewhere.measurement.reason
+
+
+def test_ask_depth_without_a_scenario_shock_uses_the_peak(make_run: Make) -> None:
+    run = make_run(markets={"binance:BTCUSDT": {"base": "BTC", "mark": CRASH, "depth": DEPTH}}, shock_at_s=None)
+    r = outcome(run, "btc_ask_depth_collapse")
+    assert r.status == "pass"
+    assert "peak" in r.measurement.detail
+
+
+def test_adl_concentration(make_run: Make) -> None:
+    markets = small_markets([0.5, 0.5, 0.5])
+    good = outcome(
+        make_run(markets=markets, adl=[(30 * MIN, "binance:ALT0USDT", 800.0), (31 * MIN, "binance:BTCUSDT", 200.0)]),
+        "adl_small_perp_share",
+    )
+    assert (good.status, good.measurement.value) == ("pass", 0.8)
+    assert "small perpetuals hold" in good.measurement.detail
+    bad = outcome(
+        make_run(markets=markets, adl=[(30 * MIN, "binance:ALT0USDT", 100.0), (31 * MIN, "binance:BTCUSDT", 900.0)]),
+        "adl_small_perp_share",
+    )
+    assert (bad.status, bad.measurement.value) == ("fail", 0.1)
+    none = outcome(make_run(markets=markets), "adl_small_perp_share")
+    assert none.status == "fail"
+    assert "no ADL" in none.measurement.reason
+    majors_only = outcome(
+        make_run(markets={"binance:BTCUSDT": {"base": "BTC"}}, adl=[(30 * MIN, "binance:BTCUSDT", 10.0)]),
+        "adl_small_perp_share",
+    )
+    assert majors_only.status == "n/a"
+
+
+def test_usde_depeg(make_run: Make) -> None:
+    btc = {"binance:BTCUSDT": {"base": "BTC"}}
+    run = make_run(markets=btc, collateral={"USDE@binance": 0.66, "USDE@bybit": 0.9995, "WBETH@binance": 0.1})
+    low, others = outcome(run, "usde_depeg_low"), outcome(run, "usde_other_venues_low")
+    assert (low.status, low.measurement.value, low.measurement.detail) == ("pass", 0.66, "on binance")
+    assert (others.status, others.measurement.value) == ("pass", 0.9995)
+    run = make_run(markets=btc, collateral={"USDE@binance": 0.95, "USDE@bybit": 0.90})
+    assert outcome(run, "usde_depeg_low").status == "fail"  # bybit's 0.90 is the deepest: not deep enough
+    assert outcome(run, "usde_other_venues_low").status == "fail"  # binance's 0.95 is off the peg
+    one = make_run(markets=btc, collateral={"USDE@binance": 0.7})
+    assert outcome(one, "usde_depeg_low").status == "pass"
+    assert outcome(one, "usde_other_venues_low").status == "n/a"
+    none = make_run(markets=btc)
+    assert outcome(none, "usde_depeg_low").status == "n/a"
+    assert outcome(none, "usde_other_venues_low").status == "n/a"
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "perpstress", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_validate_command_table_json_and_file(make_run: Make) -> None:
+    run = make_run(
+        markets={"binance:BTCUSDT": {"base": "BTC", "mark": CRASH, "depth": DEPTH}},
+        liquidations=[(25 * MIN, "binance:BTCUSDT", 1, 17.0e9), (26 * MIN, "binance:BTCUSDT", -1, 2.5e9)],
+    )
+    out = cli("validate", str(run), "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    status = {t["id"]: t["status"] for t in data["targets"]}
+    assert status["liquidations_24h_usd"] == "pass"
+    assert status["eth_drawdown"] == "n/a"
+    assert data["counts"] == {s: sum(v == s for v in status.values()) for s in ("pass", "fail", "n/a")}
+    assert json.loads((run / "validation.json").read_text(encoding="utf-8")) == data
+    table = cli("validate", str(run))
+    assert table.returncode == 0, table.stderr
+    for text in ("liquidations, first 24 h", "$9.50B to $38.00B", "$19.50B", "pass", "n/a", "CoinGlass"):
+        assert text in table.stdout
+
+
+def test_validate_command_on_a_missing_run(tmp_path: Path) -> None:
+    out = cli("validate", str(tmp_path / "nope"))
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [f"error: {tmp_path / 'nope'}: no such run directory"]
+
+
+def test_the_validation_page_lists_every_target() -> None:
+    page = (Path(__file__).resolve().parents[3] / "docs" / "validation.md").read_text(encoding="utf-8")
+    for t in load_targets().targets:
+        assert f"`{t.id}`" in page, t.id
