@@ -52,8 +52,7 @@ from perpstress.mechanisms.margin_kernels import isolated_balances, position_ban
 from perpstress.mechanisms.market_makers import MakerState, quote, update_state
 from perpstress.mechanisms.prices import MarkEngine
 from perpstress.mechanisms.transfers import TransferRails
-from perpstress.population.crowd import CrowdPositions, generate_crowd
-from perpstress.population.generator import generate_population
+from perpstress.population.initial import draw_population
 from perpstress.rules import funding as funding_rules
 from perpstress.rules.margin import TierTable
 from perpstress.state.orderbook import ASK, BID, OrderBooks
@@ -157,19 +156,10 @@ class Simulation:
         start = self.paths.index[0, self.asset_of]
         self.markets.mark[:] = start
 
-        crowd = generate_crowd(scenario.crowd, {k: i for i, k in enumerate(keys)}, start, self.markets.lot_size,
-                               tables, rng, scale)  # fmt: skip
+        crowd, hedged = draw_population(scenario, keys, bases, start, self.markets.lot_size, tables, rng, scale)
+        hedge = {"market": hedged.market, "size": hedged.size, "wallet": hedged.wallet, "owner": hedged.owner,
+                 "book": hedged.book}  # fmt: skip
         mk_cfg = scenario.makers
-        hedge = self._hedged_positions(start, rng, scale)
-        if scenario.population is not None:
-            hedged: dict[int, tuple[int, int]] = {}
-            for m_h, lots_h in zip(hedge["market"], hedge["size"], strict=True):
-                long_h, short_h = hedged.get(int(m_h), (0, 0))
-                hedged[int(m_h)] = (long_h + max(int(lots_h), 0), short_h + max(-int(lots_h), 0))
-            generated = generate_population(scenario.population, {k: i for i, k in enumerate(keys)}, bases, start,
-                                            self.markets.lot_size, tables, hedged, rng, scale)  # fmt: skip
-            crowd = CrowdPositions(*(np.concatenate([getattr(crowd, f), getattr(generated, f)])
-                                     for f in CrowdPositions.__dataclass_fields__))  # fmt: skip
         n_c = crowd.market.size
         net = np.bincount(crowd.market, weights=crowd.size_lots, minlength=n_m).astype(np.int64)
         net += np.bincount(hedge["market"], weights=hedge["size"], minlength=n_m).astype(np.int64)
@@ -358,38 +348,6 @@ class Simulation:
     # --- world building: hedgers, arbitrageurs, collateral --------------------------------------------------------
     def _key_index(self) -> dict[str, int]:
         return {k: i for i, k in enumerate(self.market_keys)}
-
-    def _hedged_positions(self, start: np.ndarray, rng: np.random.Generator, scale: float) -> dict[str, np.ndarray]:
-        """Two positions per hedged owner, long then short, equal in base size; each wallet holds the leg's initial
-        margin plus ``reserve_multiple`` times it as a reserve the owner can move between venues."""
-        ids = self._key_index()
-        market, size, wallet, owner, book = [], [], [], [], []
-        first = 0
-        for b, h in enumerate(self.scenario.hedgers):
-            n = max(1, round(h.owners * scale))
-            raw = np.exp(h.notional_sigma * rng.standard_normal(n))
-            notional = raw / raw.sum() * h.notional_usd
-            ml, ms = ids[h.long], ids[h.short]
-            base = notional / start[ml]
-            lots_long = np.maximum(1, np.round(base / self.markets.lot_size[ml])).astype(np.int64)
-            lots_short = np.maximum(1, np.round(lots_long * self.markets.lot_size[ml] / self.markets.lot_size[ms]))
-            lev_long, lev_short = h.leg_leverage()
-            spread = np.exp(h.leverage_sigma * rng.standard_normal(n)) if h.leverage_sigma > 0 else np.ones(n)
-            for i in range(n):
-                market += [ml, ms]
-                size += [int(lots_long[i]), -int(lots_short[i])]
-                legs = (max(lev_long * spread[i], 1.0), max(lev_short * spread[i], 1.0))
-                wallet += [notional[i] / lev * (1.0 + h.reserve_multiple) for lev in legs]
-                owner += [first + i, first + i]
-                book += [b, b]
-            first += n
-        return {
-            "market": np.asarray(market, dtype=np.int64),
-            "size": np.asarray(size, dtype=np.int64),
-            "wallet": np.asarray(wallet, dtype=np.float64),
-            "owner": np.asarray(owner, dtype=np.int64),
-            "book": np.asarray(book, dtype=np.int64),
-        }
 
     def _hedge_pairs(self, hedge: dict[str, np.ndarray], first: int) -> hedging.HedgePairs:
         hs = self.scenario.hedgers

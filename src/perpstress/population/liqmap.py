@@ -33,7 +33,8 @@ from perpstress.config.scenario import Scenario
 from perpstress.engine.kernel import Kernel
 from perpstress.errors import UsageError
 from perpstress.mechanisms import exogenous
-from perpstress.population.crowd import CrowdPositions, generate_crowd
+from perpstress.population.crowd import CrowdPositions
+from perpstress.population.initial import draw_population
 from perpstress.population.positions_file import PositionsSnapshot, positions_to_crowd
 from perpstress.rules.liquidation import liquidation_price
 from perpstress.rules.margin import TierTable
@@ -76,7 +77,7 @@ def initial_population(
     start = np.asarray(paths.index[0, [paths.asset(b) for b in bases]], dtype=np.float64)
     lot_size = np.asarray(lots, dtype=np.float64)
     if positions is None:
-        crowd = generate_crowd(scenario.crowd, {k: i for i, k in enumerate(keys)}, start, lot_size, tables, rng, scale)
+        crowd, _ = draw_population(scenario, keys, bases, start, lot_size, tables, rng, scale)
     else:
         if tuple(keys) != positions.market_keys:
             raise UsageError(f"{positions.source}: validated against another scenario's markets; load it again")
