@@ -11,11 +11,11 @@ import sys
 
 import typer
 
-from perpstress.cli import config_commands, margin_command, run_command
+from perpstress.cli import config_commands, margin_command, query_command, run_command
 from perpstress.cli.app import app, err_console
 from perpstress.errors import ConfigError, PerpstressError
 
-__all__ = ["app", "config_commands", "main", "margin_command", "run_command"]
+__all__ = ["app", "config_commands", "main", "margin_command", "query_command", "run_command"]
 
 
 def main() -> None:
