@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from perpstress.errors import UsageError
+from perpstress.errors import DataError, UsageError
 from perpstress.extras import require
 from perpstress.outputs.headline_row import headline
-from perpstress.outputs.runs import find_runs, parquet_tables, read_summary
+from perpstress.outputs.runs import find_runs, is_hidden, parquet_tables, read_summary
 
 RUNS_VIEW = "runs"
 _FILE_COLUMN = "_perpstress_file"
@@ -71,7 +71,7 @@ def connect(root: str | Path, con: Any = None) -> tuple[Any, Catalog]:
     base = base.resolve()
     runs = find_runs(base)
     if not runs:
-        raise UsageError(f"{base}: no run directories under it (a run directory holds summary.json)")
+        raise UsageError(f"{Path(root)}: no run directories under it (a run directory holds summary.json)")
     is_run = runs == [base]
     parent = base.parent if is_run else base
     run_ids = [run.relative_to(parent).as_posix() for run in runs]
@@ -91,12 +91,12 @@ def connect(root: str | Path, con: Any = None) -> tuple[Any, Catalog]:
         views.append((view, f"{table}.parquet in {len(files)} of {len(runs)} runs"))
     if not is_run:
         taken = {v for v, _ in views}
-        for path in sorted(base.glob("*.parquet")):
+        for path in sorted(p for p in base.glob("*.parquet") if not is_hidden(p)):
             view = _identifier(path.stem)
             while view in taken:
                 view += "_file"
             taken.add(view)
-            con.execute(f"CREATE VIEW {_quote(view)} AS SELECT * FROM read_parquet({_literal(path.as_posix())})")
+            _create_view(con, f"CREATE VIEW {_quote(view)} AS SELECT * FROM read_parquet({_literal(path.as_posix())})")
             views.append((view, path.name))
     for view, source in views:
         columns = con.execute(
@@ -222,15 +222,26 @@ def _finite(value: Any) -> Any:
 
 def _create_table_view(con: Any, view: str, table: str, files: Sequence[tuple[str, Path]], parent: Path) -> None:
     """``SELECT run_id, * FROM read_parquet([...])``, ``run_id`` cut out of each row's file name."""
-    prefix = len(parent.as_posix()) + 1  # "PARENT/"
+    head = parent.as_posix().rstrip("/") + "/"
+    prefix = len(head)
     suffix = len(table) + len(".parquet") + 1  # "/TABLE.parquet"
-    paths = ", ".join(_literal(f"{parent.as_posix()}/{run_id}/{table}.parquet") for run_id, _ in files)
+    paths = ", ".join(_literal(f"{head}{run_id}/{table}.parquet") for run_id, _ in files)
     file = _quote(_FILE_COLUMN)
-    con.execute(
+    _create_view(
+        con,
         f"CREATE VIEW {_quote(view)} AS SELECT "
         f"substr({file}, {prefix + 1}, length({file}) - {prefix} - {suffix}) AS run_id, * EXCLUDE ({file}) "
-        f"FROM read_parquet([{paths}], union_by_name = true, filename = {_literal(_FILE_COLUMN)})"
+        f"FROM read_parquet([{paths}], union_by_name = true, filename = {_literal(_FILE_COLUMN)})",
     )
+
+
+def _create_view(con: Any, sql: str) -> None:
+    """Create a view; a file DuckDB cannot read (it reads every file's schema here) is a :class:`DataError`."""
+    duckdb = require("duckdb")
+    try:
+        con.execute(sql)
+    except duckdb.Error as exc:
+        raise DataError([one_line(str(exc))]) from None
 
 
 def _view_names(tables: Sequence[str], taken: set[str]) -> dict[str, str]:

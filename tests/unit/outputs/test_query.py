@@ -137,6 +137,15 @@ def test_a_damaged_summary_names_its_file(tiny_runs: Path, tmp_path: Path) -> No
         connect(root)
 
 
+def test_a_damaged_table_names_its_file(tiny_runs: Path, tmp_path: Path) -> None:
+    root = tmp_path / "damaged"
+    shutil.copytree(tiny_runs, root)
+    bad = root / "fund-1m" / "seed1" / "events" / "adl.parquet"
+    bad.write_bytes(b"not parquet")
+    with pytest.raises(DataError, match=rf"File '{bad}' too small to be a Parquet file"):
+        connect(root)
+
+
 def test_without_duckdb_the_error_names_the_extra(tiny_runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "duckdb", None)
     with pytest.raises(UsageError, match=r"^duckdb is not installed; .*pip install 'perpstress\[query\]'$"):
