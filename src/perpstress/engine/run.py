@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ class RunOutput:
     summary: dict[str, Any]
     tables: RunTables
     path: Path | None
+    files: dict[str, pa.Table] = field(default_factory=dict)
+    """The run directory's Parquet tables by relative path (``events/adl.parquet``), written or not."""
 
 
 def timeseries_table(sim: Simulation, tables: RunTables) -> pa.Table:
@@ -103,25 +105,35 @@ def run_scenario(
     overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> RunOutput:
-    """Simulate ``scenario``; with ``out``, write the run directory there."""
+    """Simulate ``scenario``; with ``out``, write the run directory there. The tables are returned either way."""
     sim = Simulation(scenario, scale=scale)
     tables = sim.run(progress)
+    files = run_files(sim, tables)
     path = None
     if out is not None:
         path = Path(out)
         with run_directory(path, overwrite=overwrite) as w:
             w.text("scenario.toml", scenario.to_toml())
             w.json("summary.json", tables.summary)
-            w.table("timeseries.parquet", timeseries_table(sim, tables))
-            w.table("events/liquidations.parquet", events_table(sim, tables.liquidations))
-            w.table("events/adl.parquet", events_table(sim, tables.adl))
-            w.table("events/transfers.parquet", transfers_table(sim))
-            w.table("events/hedges.parquet", events_table(sim, sim.hedges.record.__dict__))
-            if sim.collateral.pairs:
-                w.table("events/collateral.parquet", collateral_table(sim))
-            if scenario.engine.record_trades:
-                w.table("events/trades.parquet", events_table(sim, tables.trades))
-    return RunOutput(tables.summary, tables, path)
+            for relative, table in files.items():
+                w.table(relative, table)
+    return RunOutput(tables.summary, tables, path, files)
+
+
+def run_files(sim: Simulation, tables: RunTables) -> dict[str, pa.Table]:
+    """The Parquet tables of a run directory, by path relative to it."""
+    files = {
+        "timeseries.parquet": timeseries_table(sim, tables),
+        "events/liquidations.parquet": events_table(sim, tables.liquidations),
+        "events/adl.parquet": events_table(sim, tables.adl),
+        "events/transfers.parquet": transfers_table(sim),
+        "events/hedges.parquet": events_table(sim, sim.hedges.record.__dict__),
+    }
+    if sim.collateral.pairs:
+        files["events/collateral.parquet"] = collateral_table(sim)
+    if sim.scenario.engine.record_trades:
+        files["events/trades.parquet"] = events_table(sim, tables.trades)
+    return files
 
 
 def summary_text(summary: dict[str, Any]) -> str:
