@@ -23,6 +23,9 @@ def run(
     out: Annotated[Path | None, typer.Option(help="run directory to write [default: runs/NAME-seedN]")] = None,
     scale: Annotated[float, typer.Option(help="scale the number of crowd accounts (not their notional)")] = 1.0,
     overwrite: Annotated[bool, typer.Option(help="replace an existing run directory")] = False,
+    positions: Annotated[
+        Path | None, typer.Option(help="positions file (CSV or Parquet) whose rows replace the scenario's crowd")
+    ] = None,
     report: Annotated[
         bool, typer.Option("--report", help="also write RUN_DIR/report.html (needs the report extra)")
     ] = False,
@@ -40,7 +43,7 @@ def run(
                TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
     with Progress(*columns, console=err_console, transient=True, disable=not err_console.is_terminal) as bar:
         task = bar.add_task(f"{sc.name} (seed {sc.seed})", total=sc.steps)
-        result = run_scenario(sc, target, scale=scale, overwrite=overwrite,
+        result = run_scenario(sc, target, scale=scale, overwrite=overwrite, positions=positions,
                               progress=lambda _: bar.advance(task))  # fmt: skip
     s = result.summary
     table = Table(

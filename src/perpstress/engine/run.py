@@ -14,6 +14,7 @@ import pyarrow as pa
 from perpstress.config.scenario import Scenario
 from perpstress.engine.simulation import RunTables, Simulation
 from perpstress.outputs.rundir import run_directory
+from perpstress.population.positions_file import load_positions
 
 
 @dataclass
@@ -104,9 +105,12 @@ def run_scenario(
     scale: float = 1.0,
     overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
+    positions: str | Path | None = None,
 ) -> RunOutput:
-    """Simulate ``scenario``; with ``out``, write the run directory there. The tables are returned either way."""
-    sim = Simulation(scenario, scale=scale)
+    """Simulate ``scenario``; with ``out``, write the run directory there. The tables are returned either way.
+    ``positions``: a positions file (CSV or Parquet) whose rows replace the scenario's crowd."""
+    snapshot = load_positions(positions, scenario) if positions is not None else None
+    sim = Simulation(scenario, scale=scale, positions=snapshot)
     tables = sim.run(progress)
     files = run_files(sim, tables)
     path = None

@@ -53,6 +53,7 @@ from perpstress.mechanisms.market_makers import MakerState, quote, update_state
 from perpstress.mechanisms.prices import MarkEngine
 from perpstress.mechanisms.transfers import TransferRails
 from perpstress.population.initial import draw_population
+from perpstress.population.positions_file import PositionsSnapshot
 from perpstress.rules import funding as funding_rules
 from perpstress.rules.margin import TierTable
 from perpstress.state.orderbook import ASK, BID, OrderBooks
@@ -112,7 +113,7 @@ class RunTables:
 
 
 class Simulation:
-    def __init__(self, scenario: Scenario, scale: float = 1.0) -> None:
+    def __init__(self, scenario: Scenario, scale: float = 1.0, positions: PositionsSnapshot | None = None) -> None:
         if scenario.shock is None:
             raise UsageError(f"scenario {scenario.name}: a run needs a [shock] section (it sets the start prices)")
         if scenario.makers is None:
@@ -156,7 +157,8 @@ class Simulation:
         start = self.paths.index[0, self.asset_of]
         self.markets.mark[:] = start
 
-        crowd, hedged = draw_population(scenario, keys, bases, start, self.markets.lot_size, tables, rng, scale)
+        crowd, hedged = draw_population(scenario, keys, bases, start, self.markets.lot_size, tables, rng, scale,
+                                        positions)  # fmt: skip
         hedge = {"market": hedged.market, "size": hedged.size, "wallet": hedged.wallet, "owner": hedged.owner,
                  "book": hedged.book}  # fmt: skip
         mk_cfg = scenario.makers

@@ -14,6 +14,7 @@ import numpy as np
 from perpstress.config.scenario import Scenario
 from perpstress.population.crowd import CrowdPositions, generate_crowd
 from perpstress.population.generator import generate_population
+from perpstress.population.positions_file import PositionsSnapshot, positions_to_crowd
 from perpstress.rules.margin import TierTable
 from perpstress.state.portfolio import F64
 
@@ -64,12 +65,15 @@ def draw_hedged(scenario: Scenario, ids: dict[str, int], start: F64, lot_size: F
 
 
 def draw_population(scenario: Scenario, keys: list[str], bases: list[str], start: F64, lot_size: F64,
-                    tables: list[TierTable], rng: np.random.Generator,
-                    scale: float) -> tuple[CrowdPositions, HedgedPositions]:  # fmt: skip
-    """The crowd (simple and aggregate-built, concatenated) and the hedged owners, in the engine's draw order."""
+                    tables: list[TierTable], rng: np.random.Generator, scale: float,
+                    positions: PositionsSnapshot | None = None) -> tuple[CrowdPositions, HedgedPositions]:  # fmt: skip
+    """The crowd (simple and aggregate-built, concatenated) and the hedged owners, in the engine's draw order.
+    With ``positions`` (a validated snapshot) the crowd is the snapshot instead, used as given."""
     ids = {k: i for i, k in enumerate(keys)}
     crowd = generate_crowd(scenario.crowd, ids, start, lot_size, tables, rng, scale)
     hedge = draw_hedged(scenario, ids, start, lot_size, rng, scale)
+    if positions is not None:
+        return positions_to_crowd(positions), hedge
     if scenario.population is not None:
         hedged: dict[int, tuple[int, int]] = {}
         for m, lots in zip(hedge.market, hedge.size, strict=True):
