@@ -145,6 +145,26 @@ def test_money_in_transit_is_counted() -> None:
     assert abs(sim.total_value() - sim.value_start) < 1e-6
 
 
+CALM = {
+    "kind": "jump_regime",
+    "calm_vol": 0.0001,
+    "at_s": 10_000,  # no news within the run
+    "jump": 0.0,
+    "stress_vol": 0.0001,
+    "half_life_s": 60,
+    "assets": {"BTC": {"start_price": 100_000.0}},
+}
+SKEWING_MAKERS = {
+    "per_market": 2,
+    "capital_usd": 50e6,
+    "depth_usd": 1e6,
+    "inventory_limit_usd": 3e6,
+    "loss_limit_usd": 10e6,
+    "levels": 15,
+    "inventory_skew_bps": 60.0,  # one-sided flow moves their quotes, so a basis opens
+}
+
+
 def arbitrage_scenario(capital_usd: float) -> dict[str, Any]:
     """Calm: perpetual buyers on Binance only push its perp over spot; a basis trader sells perp and buys spot."""
     return {
@@ -153,24 +173,8 @@ def arbitrage_scenario(capital_usd: float) -> dict[str, Any]:
         "start": "2025-10-10T12:00:00Z",
         "duration_s": 300,
         "venues": {"binance": {"preset": "binance", "symbols": ["BTCUSDT"], "spot_symbols": ["BTC/USDT"]}},
-        "shock": {
-            "kind": "jump_regime",
-            "calm_vol": 0.0001,
-            "at_s": 10_000,
-            "jump": 0.0,
-            "stress_vol": 0.0001,
-            "half_life_s": 60,
-            "assets": {"BTC": {"start_price": 100_000.0}},
-        },
-        "makers": {
-            "per_market": 2,
-            "capital_usd": 50e6,
-            "depth_usd": 1e6,
-            "inventory_limit_usd": 3e6,
-            "loss_limit_usd": 10e6,
-            "levels": 15,
-            "inventory_skew_bps": 60.0,
-        },
+        "shock": CALM,
+        "makers": SKEWING_MAKERS,
         "takers": {
             "rate_per_s": 0.0,
             "markets": {"binance:BTCUSDT": {"rate_per_s": 2.0, "median_usd": 100_000.0, "buy_bias": 0.45}},
@@ -224,24 +228,8 @@ def cross_venue_scenario(rail: dict[str, Any]) -> dict[str, Any]:
             "binance": {"preset": "binance", "symbols": ["BTCUSDT"]},
             "bybit": {"preset": "bybit", "symbols": ["BTCUSDT"]},
         },
-        "shock": {
-            "kind": "jump_regime",
-            "calm_vol": 0.0001,
-            "at_s": 10_000,
-            "jump": 0.0,
-            "stress_vol": 0.0001,
-            "half_life_s": 60,
-            "assets": {"BTC": {"start_price": 100_000.0}},
-        },
-        "makers": {
-            "per_market": 2,
-            "capital_usd": 50e6,
-            "depth_usd": 1e6,
-            "inventory_limit_usd": 3e6,
-            "loss_limit_usd": 10e6,
-            "levels": 15,
-            "inventory_skew_bps": 60.0,
-        },
+        "shock": CALM,
+        "makers": SKEWING_MAKERS,
         "takers": {
             "rate_per_s": 0.0,
             "markets": {"binance:BTCUSDT": {**flow, "buy_bias": 0.45}, "bybit:BTCUSDT": {**flow, "buy_bias": -0.45}},

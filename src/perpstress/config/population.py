@@ -22,19 +22,24 @@ class CrowdMarket(FrozenModel):
     accounts: int = Field(1000, ge=1, description="crowd accounts in this market at scale 1")
 
 
-class CrowdConfig(FrozenModel):
+class CrowdBehaviour(FrozenModel):
+    """What crowd accounts do besides holding a position; shared by both generators."""
+
+    isolated_share: float = Field(0.3, ge=0, le=1, description="fraction of accounts in isolated mode")
+    stop_share: float = Field(0.1, ge=0, le=1, description="fraction of accounts with a stop-loss")
+    stop_distance: float = Field(0.05, gt=0, lt=1, description="stop distance from entry, fraction")
+    topup_share: float = Field(0.2, ge=0, le=1, description="fraction of accounts that top up margin")
+    topup_reserve_multiple: float = Field(1.0, ge=0, description="reserve available to top up, x initial margin")
+
+
+class CrowdConfig(CrowdBehaviour):
     markets: dict[str, CrowdMarket] = Field(default_factory=dict, description="keyed by venue:SYMBOL")
     notional_sigma: float = Field(1.5, ge=0, description="log-sd of position notional")
     leverage_median: float = Field(10.0, ge=1)
     leverage_sigma: float = Field(0.7, ge=0, description="log-sd of leverage")
-    isolated_share: float = Field(0.3, ge=0, le=1, description="fraction of accounts in isolated mode")
     entry_dispersion: float = Field(0.02, ge=0, description="log-sd of entry price around the start price")
     entry_offset: float = Field(0.0, description="mean log(entry / start price)")
-    stop_share: float = Field(0.1, ge=0, le=1, description="fraction of accounts with a stop-loss")
-    stop_distance: float = Field(0.05, gt=0, lt=1, description="stop distance from entry, fraction")
-    topup_share: float = Field(0.2, ge=0, le=1, description="fraction of accounts that top up margin")
     topup_margin_ratio: float = Field(0.8, gt=0, lt=1, description="top up when MM / balance reaches this")
-    topup_reserve_multiple: float = Field(1.0, ge=0, description="reserve available to top up, x initial margin")
     collateral: dict[str, dict[str, float]] = Field(
         default_factory=dict,
         description="venue -> {asset: share}: share of the venue's cross accounts margined in that asset",
@@ -54,7 +59,7 @@ class PopulationMarket(FrozenModel):
     account_weight: float = Field(1.0, gt=0, description="relative number of accounts per USD of open interest")
 
 
-class PopulationConfig(FrozenModel):
+class PopulationConfig(CrowdBehaviour):
     """A crowd built from public aggregates (perpstress.population.generator): exact open interest per market, a
     heavy-tailed leverage distribution with a crowded high-leverage long segment, entries spread along the
     preceding days' price path, margin modes, stops and top-ups, collateral shares per venue."""
@@ -76,8 +81,3 @@ class PopulationConfig(FrozenModel):
     beta_to_path: dict[str, float] = Field(
         default_factory=dict, description="per base asset: exponent applied to the path's ratios (alts moved more)"
     )
-    isolated_share: float = Field(0.3, ge=0, le=1)
-    stop_share: float = Field(0.1, ge=0, le=1)
-    stop_distance: float = Field(0.05, gt=0, lt=1)
-    topup_share: float = Field(0.2, ge=0, le=1, description="top-ups trigger at crowd.topup_margin_ratio")
-    topup_reserve_multiple: float = Field(1.0, ge=0)

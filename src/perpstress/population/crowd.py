@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perpstress.config.population import CrowdConfig
+from perpstress.config.population import CrowdBehaviour, CrowdConfig
 from perpstress.rules.margin import TierTable, max_leverage
 from perpstress.state.portfolio import F64, I32, I64
 
@@ -69,23 +69,31 @@ def generate_crowd(
         lev_cap = max_leverage(tables[m], notional_entry)
         lev = np.minimum(config.leverage_median * np.exp(config.leverage_sigma * rng.standard_normal(n)), lev_cap)
         lev = np.maximum(lev, 1.0)
-        margin = notional_entry / lev
-        stop = np.where(rng.random(n) < config.stop_share, entry * (1 - side * config.stop_distance), np.nan)
-        topup = np.where(rng.random(n) < config.topup_share, margin * config.topup_reserve_multiple, 0.0)
-        parts.append(
-            {
-                "market": np.full(n, m, dtype=np.int32),
-                "size_lots": side * lots,
-                "entry_price": entry,
-                "margin": margin,
-                "isolated": rng.random(n) < config.isolated_share,
-                "stop_price": stop,
-                "topup_reserve": topup,
-            }
-        )
+        parts.append(market_part(config, m, side * lots, entry, notional_entry / lev, rng))
+    return concatenate(parts)
+
+
+def market_part(config: CrowdBehaviour, market: int, size_lots: np.ndarray, entry: F64, margin: F64,
+                rng: np.random.Generator) -> dict[str, np.ndarray]:  # fmt: skip
+    """One market's rows with the crowd's behaviour drawn: stops, top-up reserves, margin mode (in this order)."""
+    n = size_lots.size
+    side = np.sign(size_lots)
+    stop = np.where(rng.random(n) < config.stop_share, entry * (1 - side * config.stop_distance), np.nan)
+    topup = np.where(rng.random(n) < config.topup_share, margin * config.topup_reserve_multiple, 0.0)
+    return {
+        "market": np.full(n, market, dtype=np.int32),
+        "size_lots": size_lots,
+        "entry_price": entry,
+        "margin": margin,
+        "isolated": rng.random(n) < config.isolated_share,
+        "stop_price": stop,
+        "topup_reserve": topup,
+    }
+
+
+def concatenate(parts: list[dict[str, np.ndarray]]) -> CrowdPositions:
     if not parts:
         empty = np.zeros(0)
         return CrowdPositions(np.zeros(0, np.int32), np.zeros(0, np.int64), empty, empty, empty.astype(bool), empty,
                               empty)  # fmt: skip
-    cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    return CrowdPositions(**cat)
+    return CrowdPositions(**{k: np.concatenate([p[k] for p in parts]) for k in parts[0]})

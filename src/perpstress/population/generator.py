@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from perpstress.config.population import PopulationConfig
-from perpstress.population.crowd import CrowdPositions
+from perpstress.population.crowd import CrowdPositions, concatenate, market_part
 from perpstress.rules.margin import TierTable, max_leverage
 from perpstress.state.portfolio import F64
 
@@ -72,19 +72,5 @@ def generate_population(
         median = np.where(crowded, config.crowded_leverage_median, config.leverage_median)
         size_factor = (notional_entry / np.median(notional_entry)) ** -config.leverage_size_elasticity
         lev = np.clip(median * size_factor * np.exp(config.leverage_sigma * rng.standard_normal(n)), 1.0, cap)
-        margin = notional_entry / lev
-        stop = np.where(rng.random(n) < config.stop_share, entry * (1 - side * config.stop_distance), np.nan)
-        topup = np.where(rng.random(n) < config.topup_share, margin * config.topup_reserve_multiple, 0.0)
-        parts.append(
-            {
-                "market": np.full(n, m, dtype=np.int32),
-                "size_lots": side * lots,
-                "entry_price": entry,
-                "margin": margin,
-                "isolated": rng.random(n) < config.isolated_share,
-                "stop_price": stop,
-                "topup_reserve": topup,
-            }
-        )
-    cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    return CrowdPositions(**cat)
+        parts.append(market_part(config, m, side * lots, entry, notional_entry / lev, rng))
+    return concatenate(parts)
