@@ -65,6 +65,12 @@ def test_books_stay_sound(ops) -> None:
         assert not books.is_crossed()
         for arr in ("price", "lots", "owner", "count"):
             np.testing.assert_array_equal(getattr(books, arr), getattr(mirror, arr))
+        reference = np.array([1000.0, 1003.0]) * books.tick_size  # the compiled all-market depth = the per-market one
+        out_bid, out_ask = np.zeros(2), np.zeros(2)
+        books.depth_all(0.002, reference, out_bid, out_ask)
+        for m in range(2):
+            assert out_bid[m] == pytest.approx(books.depth_within(m, BID, 0.002, reference[m]), rel=1e-12, abs=1e-12)
+            assert out_ask[m] == pytest.approx(books.depth_within(m, ASK, 0.002, reference[m]), rel=1e-12, abs=1e-12)
         for m in range(2):  # sorted best-first on both sides
             bids = books.price[m, BID, : books.count[m, BID]]
             asks = books.price[m, ASK, : books.count[m, ASK]]

@@ -1,5 +1,5 @@
-"""Whole-scenario checks at full size (``python -m pytest -m slow``): the quickstart as the README runs it, and a
-hundred thousand positions."""
+"""Whole-scenario checks at full size (``python -m pytest -m slow``): the quickstart as the README runs it, a
+hundred thousand positions, and the October 2025 scenario at 5 % of its accounts."""
 
 from __future__ import annotations
 
@@ -40,3 +40,17 @@ def test_a_hundred_thousand_positions_conserve_money_to_spec() -> None:
     # Funds add to inventory without re-averaging their entry (the difference goes to the balance): re-averaged
     # entries, rounded and multiplied by large inventories, once drifted ~1e-6 USD here.
     assert_invariants(run_scenario(HUNDRED_K, scale=100_000 / 9000).summary)
+
+
+def test_the_october_scenario_at_five_percent(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from perpstress.validation.targets import validate_run
+
+    out = run_scenario(Scenario.load("oct-2025"), tmp_path / "oct", scale=0.05)
+    s = out.summary
+    assert set(s["by_venue"]) >= {"binance", "okx", "bybit", "bitget", "hyperliquid"}
+    assert len(s["open_interest"]) >= 20
+    assert s["liquidations"]["long_notional_usd"] > 0.8 * s["liquidations"]["notional_usd"]  # a crowded long book
+    assert_invariants(s)
+    assert s["invariants"]["collateral_units_max_abs_error"] < 1e-3
+    report = validate_run(tmp_path / "oct")
+    assert report["counts"]["pass"] + report["counts"]["fail"] >= 10  # every target with data was judged

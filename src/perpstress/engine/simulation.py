@@ -990,10 +990,7 @@ class Simulation:
         ts["last"][t] = self.last_trade
         ts["best_bid"][t] = bid
         ts["best_ask"][t] = ask
-        for m in range(mk.n):
-            ref = float(mk.mark[m])
-            ts["depth_bid_1pct_usd"][t, m] = self.books.depth_within(m, BID, 0.01, ref)
-            ts["depth_ask_1pct_usd"][t, m] = self.books.depth_within(m, ASK, 0.01, ref)
+        self.books.depth_all(0.01, mk.mark, ts["depth_bid_1pct_usd"][t], ts["depth_ask_1pct_usd"][t])
         longs = self.accounting.long_lots
         fund_long = np.maximum(self.funds.inventory, 0).sum(axis=0) / mk.lot_size
         ts["open_interest_usd"][t] = np.where(self.is_spot, np.nan, (longs + fund_long) * mk.lot_size * mk.mark)
@@ -1001,7 +998,8 @@ class Simulation:
         if self.collateral.pairs:
             self.collateral_ts[t, :, 0] = self.collateral.price
             self.collateral_ts[t, :, 1] = self.collateral.reference
-        ts["insurance_fund_usd"][t] = [self.funds.equity(int(v), mk.mark) for v in mk.venue]
+        equity = np.array([self.funds.equity(f, mk.mark) for f in range(len(self.venues))])
+        ts["insurance_fund_usd"][t] = equity[mk.venue]
         if t % 60 == 0 or t == self.scenario.steps - 1:  # full recounts, O(positions), once a simulated minute
             self.max_value_error = max(self.max_value_error, abs(self.total_value() - self.value_start))
             self.max_oi_imbalance = max(self.max_oi_imbalance, self.oi_imbalance())

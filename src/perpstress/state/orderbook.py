@@ -93,6 +93,31 @@ def _replace_ladder_py(
 _replace_ladder = njit(cache=True)(_replace_ladder_py)
 
 
+def _depth_all_py(price, lots, count, tick, lot, reference, fraction, out_bid, out_ask):  # type: ignore[no-untyped-def]
+    """Quote notional within ``fraction`` of each market's ``reference`` on each side (books are sorted best
+    first, so each side's walk stops at the first level outside)."""
+    for m in range(count.shape[0]):
+        lo = reference[m] * (1.0 - fraction)
+        hi = reference[m] * (1.0 + fraction)
+        total = 0.0
+        for i in range(count[m, 0]):
+            px = price[m, 0, i] * tick[m]
+            if px < lo:
+                break
+            total += px * lots[m, 0, i] * lot[m]
+        out_bid[m] = total
+        total = 0.0
+        for i in range(count[m, 1]):
+            px = price[m, 1, i] * tick[m]
+            if px > hi:
+                break
+            total += px * lots[m, 1, i] * lot[m]
+        out_ask[m] = total
+
+
+_depth_all = njit(cache=True)(_depth_all_py)
+
+
 def _match_py(
     price: I64,
     lots: I64,
@@ -223,6 +248,11 @@ class OrderBooks:
         q = self.lots[market, side, :n] * self.lot_size[market]
         inside = px >= reference * (1 - fraction) if side == BID else px <= reference * (1 + fraction)
         return float((px * q)[inside].sum())
+
+    def depth_all(self, fraction: float, reference: F64, out_bid: F64, out_ask: F64) -> None:
+        """:meth:`depth_within` for every market and both sides at once, into ``out_bid``/``out_ask``."""
+        _depth_all(self.price, self.lots, self.count, self.tick_size, self.lot_size,
+                   np.asarray(reference, dtype=np.float64), fraction, out_bid, out_ask)  # fmt: skip
 
     def impact_price(self, market: int, side: int, notional: float) -> float:
         """Average price of a taker order of ``notional`` USD against ``side`` (NaN if the book is too thin)."""
