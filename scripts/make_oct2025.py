@@ -118,9 +118,11 @@ def main() -> None:
             lines.append(f"idio_vol = {IDIO[asset]}")
         lines.append("")
     lines += ["[crowd]", "topup_margin_ratio = 0.8", "", "[crowd.collateral.binance]",
-              "USDE = 0.05  # share of Binance cross accounts margined in USDe (assumed, UNCONFIRMED)", ""]  # fmt: skip
+              "USDE = 0.05  # share of Binance cross accounts margined in USDe (assumed, UNCONFIRMED)", "",
+              "[crowd.collateral.bybit]",
+              "USDE = 0.03  # Bybit accepts USDe too, valued on an index (assumed, UNCONFIRMED)", ""]  # fmt: skip
     lines += ["[population]", "accounts = 2_000_000  # crowd accounts at scale 1 (~1.6M were liquidated, 2nd)",
-              "leverage_median = 10.0", "leverage_sigma = 0.5", "leverage_size_elasticity = 0.35",
+              "leverage_median = 7.0", "leverage_sigma = 0.5", "leverage_size_elasticity = 0.35",
               "crowded_long_share = 0.3",
               "crowded_leverage_median = 40.0", "entry_dispersion = 0.004",
               f"entry_path = {ENTRY_PATH}", ""]  # fmt: skip
@@ -135,7 +137,7 @@ def main() -> None:
     lines += ["[makers]", "per_market = 3", "capital_usd = 1_000_000_000.0", "levels = 25", "half_spread_bps = 0.5",
               "level_spacing_bps = 4.0", f"depth_usd = {BINANCE_BTC_DEPTH_1PCT / 3:.4g}",
               "inventory_limit_usd = 10_000_000_000.0", "loss_limit_usd = 400_000_000.0", "vol_ref = 0.00006",
-              "withdraw_vol_multiple = 40.0", "return_vol_multiple = 15.0", "size_vol_elasticity = 0.5",
+              "withdraw_vol_multiple = 100.0", "return_vol_multiple = 30.0", "size_vol_elasticity = 0.5",
               "requote_bps = 1.0", ""]  # fmt: skip
     for venue, syms in MARKETS.items():
         for asset, sym in syms.items():

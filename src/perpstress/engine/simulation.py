@@ -49,7 +49,7 @@ from perpstress.mechanisms.indices import IndexEngine
 from perpstress.mechanisms.insurance import FundLimits, InsuranceFunds
 from perpstress.mechanisms.liquidation import Fill, Ledger, LiquidationEngine
 from perpstress.mechanisms.margin_kernels import isolated_balances, position_bands, unit_balances
-from perpstress.mechanisms.market_makers import MakerState, quote, update_state
+from perpstress.mechanisms.market_makers import MakerState, post_ladder, quote_shape, update_state
 from perpstress.mechanisms.prices import MarkEngine
 from perpstress.mechanisms.transfers import TransferRails
 from perpstress.population.initial import draw_population
@@ -581,9 +581,14 @@ class Simulation:
                     continue
             self.maker_filled[a] = False
             last[i] = (fair, float(vol[m]), inventory, self.appetite, state.ramp)
-            ladder = quote(cfg, state, fair, vol[m], inventory, self.appetite)
-            self.books.replace_ladder(m, BID, int(a), ladder.bid_price, ladder.bid_size)
-            self.books.replace_ladder(m, ASK, int(a), ladder.ask_price, ladder.ask_size)
+            shape = quote_shape(cfg, state, fair, vol[m], inventory, self.appetite)
+            if shape is None:
+                self.books.cancel_owner_in(m, int(a))
+            else:
+                b = self.books
+                post_ladder(b.price, b.lots, b.owner, b.count, m, int(a), shape.mid, shape.half, shape.spacing,
+                            shape.levels, shape.side_usd, shape.bid_scale, shape.ask_scale,
+                            float(self.markets.tick_size[m]), float(self.markets.lot_size[m]))  # fmt: skip
 
     def _phase_takers(self, clock: Clock) -> None:
         cfg = self.scenario.takers

@@ -20,8 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from perpstress.config.agents import MarketMakerConfig
+from perpstress.state.orderbook import _replace_ladder
 from perpstress.state.portfolio import F64
 
 
@@ -70,26 +72,56 @@ def update_state(
     return MakerState(active=True, ramp=ramp, peak_equity=peak)
 
 
-def quote(
+@dataclass(frozen=True)
+class QuoteShape:
+    """A ladder's defining numbers: centre, first-level distance and spacing (fractions of price), USD per side
+    and the fraction of it each side keeps. :func:`quote` spells the ladder out; the engine posts the same ladder
+    with the compiled :func:`post_ladder`."""
+
+    mid: float
+    half: float
+    spacing: float
+    levels: int
+    side_usd: float
+    bid_scale: float
+    ask_scale: float
+
+
+def quote_shape(
     cfg: MarketMakerConfig, state: MakerState, fair: float, vol: float, inventory_usd: float, appetite: float
-) -> Ladder:
-    """The ladder to post this step (prices not yet rounded to ticks)."""
+) -> QuoteShape | None:
+    """The rules above as numbers; None when the maker is not quoting."""
     if not state.active or state.ramp <= 0.0 or appetite <= 0.0:
-        return Ladder.empty()
+        return None
     stress = max(vol / cfg.vol_ref, 1.0)
     widen = stress**cfg.spread_vol_elasticity
     thin = stress ** (-cfg.size_vol_elasticity)
     half = cfg.half_spread_bps * 1e-4 * widen
     spacing = cfg.level_spacing_bps * 1e-4 * widen
     full_skew = half if cfg.inventory_skew_bps is None else cfg.inventory_skew_bps * 1e-4
-    skew = -np.clip(inventory_usd / cfg.inventory_limit_usd, -1.0, 1.0) * full_skew  # long inventory: quote lower
-    k = np.arange(cfg.levels, dtype=np.float64)
-    shape = (k + 1.0) / ((k + 1.0).sum())  # more size further out, as observed books do
-    side_usd = cfg.depth_usd * thin * appetite * state.ramp
     inv = inventory_usd / cfg.inventory_limit_usd
-    bid_scale = float(np.clip(1.0 - inv, 0.0, 1.0))  # a long maker stops buying at its limit
-    ask_scale = float(np.clip(1.0 + inv, 0.0, 1.0))  # a short maker stops selling at its limit
-    mid = fair * (1.0 + skew)
+    skew = -min(max(inv, -1.0), 1.0) * full_skew  # long inventory: quote lower
+    return QuoteShape(
+        mid=fair * (1.0 + skew),
+        half=half,
+        spacing=spacing,
+        levels=cfg.levels,
+        side_usd=cfg.depth_usd * thin * appetite * state.ramp,
+        bid_scale=min(max(1.0 - inv, 0.0), 1.0),  # a long maker stops buying at its limit
+        ask_scale=min(max(1.0 + inv, 0.0), 1.0),  # a short maker stops selling at its limit
+    )
+
+
+def quote(
+    cfg: MarketMakerConfig, state: MakerState, fair: float, vol: float, inventory_usd: float, appetite: float
+) -> Ladder:
+    """The ladder to post this step (prices not yet rounded to ticks): the plain version of :func:`post_ladder`."""
+    q = quote_shape(cfg, state, fair, vol, inventory_usd, appetite)
+    if q is None:
+        return Ladder.empty()
+    k = np.arange(q.levels, dtype=np.float64)
+    shape = (k + 1.0) / ((k + 1.0).sum())  # more size further out, as observed books do
+    side_usd, bid_scale, ask_scale, half, spacing, mid = q.side_usd, q.bid_scale, q.ask_scale, q.half, q.spacing, q.mid
     bid_price = mid * (1.0 - half - spacing * k)
     ask_price = mid * (1.0 + half + spacing * k)
     keep = bid_price > 0
@@ -106,3 +138,38 @@ def realised_vol(log_returns: F64, dt_s: float) -> float:
     if log_returns.size == 0:
         return 0.0
     return float(np.sqrt(np.mean(log_returns**2) / dt_s))
+
+
+def _post_ladder_py(  # type: ignore[no-untyped-def]
+    price, lots, owner, count, m, who, mid, half, spacing, levels, side_usd, bid_scale, ask_scale, tick, lot
+):
+    """:func:`quote`'s ladder rounded (bids down, asks up to ticks; sizes down to lots) and posted in place of
+    ``who``'s previous orders on both sides, in one compiled call."""
+    total = levels * (levels + 1) / 2.0
+    bid_ticks = np.empty(levels, np.int64)
+    bid_lots = np.empty(levels, np.int64)
+    ask_ticks = np.empty(levels, np.int64)
+    ask_lots = np.empty(levels, np.int64)
+    nb = 0
+    na = 0
+    for k in range(levels):
+        w = (k + 1.0) / total
+        bp = mid * (1.0 - half - spacing * k)
+        if bp > 0:
+            q = np.floor(side_usd * bid_scale * w / bp / lot + 1e-9)
+            if q > 0:
+                bid_ticks[nb] = np.int64(np.floor(bp / tick + 1e-9))
+                bid_lots[nb] = np.int64(q)
+                nb += 1
+        ap = mid * (1.0 + half + spacing * k)
+        q = np.floor(side_usd * ask_scale * w / ap / lot + 1e-9)
+        if q > 0:
+            ask_ticks[na] = np.int64(np.ceil(ap / tick - 1e-9))
+            ask_lots[na] = np.int64(q)
+            na += 1
+    _replace_ladder(price, lots, owner, count, m, 0, who, bid_ticks[:nb], bid_lots[:nb])
+    _replace_ladder(price, lots, owner, count, m, 1, who, ask_ticks[:na], ask_lots[:na])
+
+
+post_ladder = njit(cache=True)(_post_ladder_py)
+"""Compiled: see :func:`_post_ladder_py`."""

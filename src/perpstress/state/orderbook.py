@@ -217,6 +217,11 @@ class OrderBooks:
             )
         )
 
+    def cancel_owner_in(self, market: int, owner: int) -> None:
+        """Cancel ``owner``'s orders in one market, both sides."""
+        for side in (BID, ASK):
+            _remove_owner(self.price, self.lots, self.owner, self.count, market, side, owner)
+
     def cancel_owner(self, owner: int) -> None:
         for m in range(self.n_markets):
             for side in (BID, ASK):
