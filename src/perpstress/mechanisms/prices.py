@@ -27,6 +27,7 @@ class MarkEngine:
         self.step_s = step_s
         vs = [venues[v] for v in market_venue]
         self.method = [v.mark.method for v in vs]
+        self._method_code = np.array(self.method, dtype=object)
         self.update_every = np.array([max(1, round(v.mark.update_interval_s / step_s)) for v in vs])
         self.sample_every = np.array([max(1, round(v.mark.basis_sample_interval_s / step_s)) for v in vs])
         window = [v.mark.basis_window_s or v.mark.basis_sample_interval_s for v in vs]
@@ -86,7 +87,19 @@ class MarkEngine:
         self._ema_book[:, 0], self._ema_book[:, 1] = bnum, bden
         due = (step % self.update_every == 0) | np.isnan(self.mark)
         new = self.mark.copy()
-        for m in np.flatnonzero(due):
+        # the index-based methods, vectorised over their markets: P1 = funding-basis price, P2 = index + MA(basis)
+        p1 = rules.funding_basis_price(index, funding_rate, seconds_to_funding, self.funding_interval_s)
+        p2 = index + ma
+        last = np.where(np.isnan(self.last_trade), index, self.last_trade)
+        for method, value in (
+            (MarkMethod.ORACLE, index),
+            (MarkMethod.FAIR_PRICE, p1),
+            (MarkMethod.INDEX_PLUS_BASIS_MA, p2),
+            (MarkMethod.MEDIAN_OF_THREE, np.median(np.stack([p1, p2, last]), axis=0)),
+        ):
+            sel = due & (self._method_code == method)
+            new[sel] = value[sel]
+        for m in np.flatnonzero(due & (self._method_code == MarkMethod.HYPERLIQUID_MEDIAN)):
             quotes = (best_bid[m], best_ask[m], self.last_trade[m])
             emas = (num[m] / den[m], bnum[m] / bden[m])
             new[m] = self._mark_one(int(m), index[m], ma[m], funding_rate[m], seconds_to_funding[m], quotes,
