@@ -137,7 +137,7 @@ def main() -> None:
     lines += ["[makers]", "per_market = 3", "capital_usd = 1_000_000_000.0", "levels = 25", "half_spread_bps = 0.5",
               "level_spacing_bps = 4.0", f"depth_usd = {BINANCE_BTC_DEPTH_1PCT / 3:.4g}",
               "inventory_limit_usd = 10_000_000_000.0", "loss_limit_usd = 400_000_000.0", "vol_ref = 0.00006",
-              "withdraw_vol_multiple = 100.0", "return_vol_multiple = 30.0", "size_vol_elasticity = 0.5",
+              "withdraw_vol_multiple = 100.0", "return_vol_multiple = 30.0", "adl_exposure_limit = 0.9", "size_vol_elasticity = 0.5",
               "requote_bps = 1.0", ""]  # fmt: skip
     for venue, syms in MARKETS.items():
         for asset, sym in syms.items():
@@ -148,10 +148,10 @@ def main() -> None:
             lines += [f'[makers.markets."{venue}:{sym}"]', f"depth_usd = {depth:.4g}",
                       f"capital_usd = {max(oi * 0.06 / 3, 200_000):.4g}",
                       f"inventory_limit_usd = {max(oi * 0.3 / 3, 500_000):.4g}",
-                      f"loss_limit_usd = {max(oi * 0.01 / 3, 50_000):.4g}", ""]  # fmt: skip
+                      f"loss_limit_usd = {max(oi * 0.03 / 3, 50_000):.4g}", ""]  # fmt: skip
     lines += ['[makers.markets."binance:BTC/USDT"]', "depth_usd = 60_000_000.0", "",
-              '[makers.markets."binance:USDE/USDT"]', "capital_usd = 20_000_000.0", "depth_usd = 400_000.0",
-              "inventory_limit_usd = 2_000_000.0", "loss_limit_usd = 300_000.0", ""]  # fmt: skip
+              '[makers.markets."binance:USDE/USDT"]', "capital_usd = 20_000_000.0", "depth_usd = 800_000.0",
+              "inventory_limit_usd = 3_000_000.0", "loss_limit_usd = 600_000.0", ""]  # fmt: skip
     lines += ["[takers]", "rate_per_s = 0.5", "median_usd = 20_000.0", "sell_bias_after_shock = 0.15", "",
               '[takers.markets."binance:USDE/USDT"]', "rate_per_s = 3.0", "median_usd = 150_000.0",
               "sell_bias_after_shock = 0.45", ""]  # fmt: skip
