@@ -111,7 +111,7 @@ def main() -> None:
     lines += ["[shock]", 'kind = "jump_regime"', "calm_vol = 0.000056  # BTC 20:30-20:50 (derive script)",
               "at_s = 1800  # 21:00 UTC, the tariff post", "jump = -0.025", "stress_vol = 0.0012",
               "half_life_s = 900", "drift = -0.075", "drift_s = 1200",
-              "appetite_floor = 0.4", "appetite_half_life_s = 3600", ""]  # fmt: skip
+              "appetite_floor = 0.5", "appetite_half_life_s = 3600", ""]  # fmt: skip
     for asset, price in START_PRICE.items():
         lines += [f"[shock.assets.{asset}]", f"start_price = {price}", f"beta = {BETA.get(asset, 0.0)}"]
         if asset in IDIO:
@@ -137,7 +137,8 @@ def main() -> None:
     lines += ["[makers]", "per_market = 3", "capital_usd = 1_000_000_000.0", "levels = 25", "half_spread_bps = 0.5",
               "level_spacing_bps = 4.0", f"depth_usd = {BINANCE_BTC_DEPTH_1PCT / 3:.4g}",
               "inventory_limit_usd = 10_000_000_000.0", "loss_limit_usd = 400_000_000.0", "vol_ref = 0.00006",
-              "withdraw_vol_multiple = 100.0", "return_vol_multiple = 30.0", "adl_exposure_limit = 0.9", "size_vol_elasticity = 0.5",
+              "withdraw_vol_multiple = 100.0", "return_vol_multiple = 30.0", "adl_exposure_limit = 0.9",
+              "size_vol_elasticity = 0.3", "spread_vol_elasticity = 0.1",
               "requote_bps = 1.0", ""]  # fmt: skip
     for venue, syms in MARKETS.items():
         for asset, sym in syms.items():
@@ -150,7 +151,7 @@ def main() -> None:
                       f"inventory_limit_usd = {max(oi * 0.3 / 3, 500_000):.4g}",
                       f"loss_limit_usd = {max(oi * 0.03 / 3, 50_000):.4g}", ""]  # fmt: skip
     lines += ['[makers.markets."binance:BTC/USDT"]', "depth_usd = 60_000_000.0", "",
-              '[makers.markets."binance:USDE/USDT"]', "capital_usd = 20_000_000.0", "depth_usd = 800_000.0",
+              '[makers.markets."binance:USDE/USDT"]', "capital_usd = 20_000_000.0", "depth_usd = 1_200_000.0",
               "inventory_limit_usd = 3_000_000.0", "loss_limit_usd = 600_000.0", ""]  # fmt: skip
     lines += ["[takers]", "rate_per_s = 0.5", "median_usd = 20_000.0", "sell_bias_after_shock = 0.15", "",
               '[takers.markets."binance:USDE/USDT"]', "rate_per_s = 3.0", "median_usd = 150_000.0",

@@ -8,7 +8,9 @@ exact. Leverage is log-normal around ``leverage_median``, lower for large accoun
 with ``crowded_long_share`` of long accounts around
 ``crowded_leverage_median`` (the crowded high-leverage longs of October 10), capped by each position's tier.
 Entries sample the preceding days' path (``entry_path``, prices relative to the start; alts raise it to their
-``beta_to_path``) with a small dispersion. ``scale`` scales accounts, not notional: a small run is a miniature.
+``beta_to_path``) with a small dispersion; an account that would start past its maintenance margin holds 1.1 x
+maintenance instead (it would have been liquidated or topped up before the start). ``scale`` scales accounts,
+not notional: a small run is a miniature.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 
 from perpstress.config.population import PopulationConfig
 from perpstress.population.crowd import CrowdPositions, concatenate, market_part
-from perpstress.rules.margin import TierTable, max_leverage
+from perpstress.rules.margin import TierTable, maintenance_margin, max_leverage
 from perpstress.state.portfolio import F64
 
 
@@ -72,5 +74,11 @@ def generate_population(
         median = np.where(crowded, config.crowded_leverage_median, config.leverage_median)
         size_factor = (notional_entry / np.median(notional_entry)) ** -config.leverage_size_elasticity
         lev = np.clip(median * size_factor * np.exp(config.leverage_sigma * rng.standard_normal(n)), 1.0, cap)
-        parts.append(market_part(config, m, side * lots, entry, notional_entry / lev, rng))
+        margin = notional_entry / lev
+        # nobody starts liquidatable: an account under water past its maintenance margin at the start would have
+        # been liquidated (or topped up) before it; it holds at least 1.1 x maintenance at the start price
+        upnl = side * lots * lot * (price - entry)
+        floor = 1.1 * maintenance_margin(tables[m], lots * lot * price) - upnl
+        margin = np.maximum(margin, floor)
+        parts.append(market_part(config, m, side * lots, entry, margin, rng))
     return concatenate(parts)
