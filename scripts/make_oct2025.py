@@ -151,7 +151,8 @@ def main() -> None:
                       f"inventory_limit_usd = {max(oi * 0.3 / 3, 500_000):.4g}",
                       f"loss_limit_usd = {max(oi * 0.03 / 3, 50_000):.4g}", ""]  # fmt: skip
     lines += ['[makers.markets."binance:BTC/USDT"]', "depth_usd = 60_000_000.0", "",
-              '[makers.markets."binance:USDE/USDT"]', "capital_usd = 20_000_000.0", "depth_usd = 1_200_000.0",
+              '[makers.markets."binance:USDE/USDT"]', "capital_usd = 20_000_000.0", "depth_usd = 1_000_000.0",
+              "size_vol_elasticity = 1.0", "spread_vol_elasticity = 0.5",
               "inventory_limit_usd = 3_000_000.0", "loss_limit_usd = 600_000.0", ""]  # fmt: skip
     lines += ["[takers]", "rate_per_s = 0.5", "median_usd = 20_000.0", "sell_bias_after_shock = 0.15", "",
               '[takers.markets."binance:USDE/USDT"]', "rate_per_s = 3.0", "median_usd = 150_000.0",

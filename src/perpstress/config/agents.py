@@ -16,6 +16,9 @@ class MakerMarketOverride(FrozenModel):
     depth_usd: float | None = Field(None, gt=0)
     inventory_limit_usd: float | None = Field(None, gt=0)
     loss_limit_usd: float | None = Field(None, gt=0)
+    vol_ref: float | None = Field(None, gt=0)
+    spread_vol_elasticity: float | None = Field(None, ge=0)
+    size_vol_elasticity: float | None = Field(None, ge=0)
 
 
 class MarketMakerConfig(FrozenModel):

@@ -995,7 +995,11 @@ class Simulation:
         ts["last"][t] = self.last_trade
         ts["best_bid"][t] = bid
         ts["best_ask"][t] = ask
-        self.books.depth_all(0.01, mk.mark, ts["depth_bid_1pct_usd"][t], ts["depth_ask_1pct_usd"][t])
+        # depth within 1 % of the book's own mid (as Binance's bookDepth archive measures it); a one-sided book
+        # measures from its best price, an empty one from the mark
+        centre = np.where(np.isnan(bid), ask, np.where(np.isnan(ask), bid, 0.5 * (bid + ask)))
+        centre = np.where(np.isnan(centre), mk.mark, centre)
+        self.books.depth_all(0.01, centre, ts["depth_bid_1pct_usd"][t], ts["depth_ask_1pct_usd"][t])
         longs = self.accounting.long_lots
         fund_long = np.maximum(self.funds.inventory, 0).sum(axis=0) / mk.lot_size
         ts["open_interest_usd"][t] = np.where(self.is_spot, np.nan, (longs + fund_long) * mk.lot_size * mk.mark)
