@@ -138,7 +138,7 @@ def main() -> None:
               "level_spacing_bps = 4.0", f"depth_usd = {BINANCE_BTC_DEPTH_1PCT / 3:.4g}",
               "inventory_limit_usd = 10_000_000_000.0", "loss_limit_usd = 400_000_000.0", "vol_ref = 0.00006",
               "withdraw_vol_multiple = 100.0", "return_vol_multiple = 30.0", "adl_exposure_limit = 0.9",
-              "size_vol_elasticity = 0.3", "spread_vol_elasticity = 0.1",
+              "size_vol_elasticity = 0.2", "spread_vol_elasticity = 0.1",
               "requote_bps = 1.0", ""]  # fmt: skip
     for venue, syms in MARKETS.items():
         for asset, sym in syms.items():
@@ -151,7 +151,7 @@ def main() -> None:
                       f"inventory_limit_usd = {max(oi * 0.3 / 3, 500_000):.4g}",
                       f"loss_limit_usd = {max(oi * 0.03 / 3, 50_000):.4g}", ""]  # fmt: skip
     lines += ['[makers.markets."binance:BTC/USDT"]', "depth_usd = 60_000_000.0", "",
-              '[makers.markets."binance:USDE/USDT"]', "capital_usd = 20_000_000.0", "depth_usd = 1_000_000.0",
+              '[makers.markets."binance:USDE/USDT"]', "capital_usd = 20_000_000.0", "depth_usd = 700_000.0",
               "size_vol_elasticity = 1.0", "spread_vol_elasticity = 0.5",
               "inventory_limit_usd = 3_000_000.0", "loss_limit_usd = 600_000.0", ""]  # fmt: skip
     lines += ["[takers]", "rate_per_s = 0.5", "median_usd = 20_000.0", "sell_bias_after_shock = 0.15", "",
