@@ -961,8 +961,8 @@ class Simulation:
                 self.ledger.external_in += hold.convert_off_book(r)
         if sold_any:
             self._revalue_collateral()
-            still = self._liquidatable(np.array(sorted({a for a, _ in units}), dtype=np.int64))
-            units = [u for u in units if u in set(still)]
+            still = set(self._liquidatable(np.array(sorted({a for a, _ in units}), dtype=np.int64)))
+            units = [u for u in units if u in still]
         return units
 
     def _phase_funds(self, clock: Clock) -> None:
