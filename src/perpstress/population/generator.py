@@ -8,8 +8,8 @@ exact. Leverage is log-normal around ``leverage_median``, lower for large accoun
 with ``crowded_long_share`` of long accounts around
 ``crowded_leverage_median`` (the crowded high-leverage longs of October 10), capped by each position's tier.
 Entries sample the preceding days' path (``entry_path``, prices relative to the start; alts raise it to their
-``beta_to_path``) with a small dispersion; an account that would start past its maintenance margin holds 1.1 x
-maintenance instead (it would have been liquidated or topped up before the start). ``scale`` scales accounts,
+``beta_to_path``) with a small dispersion; an account that would start within 0.3-3 % (log-uniform) of its
+liquidation price holds that cushion above maintenance instead (it would have been liquidated or topped up before). ``scale`` scales accounts,
 not notional: a small run is a miniature.
 """
 
@@ -75,10 +75,13 @@ def generate_population(
         size_factor = (notional_entry / np.median(notional_entry)) ** -config.leverage_size_elasticity
         lev = np.clip(median * size_factor * np.exp(config.leverage_sigma * rng.standard_normal(n)), 1.0, cap)
         margin = notional_entry / lev
-        # nobody starts liquidatable: an account under water past its maintenance margin at the start would have
-        # been liquidated (or topped up) before it; it holds at least 1.1 x maintenance at the start price
+        # nobody starts liquidatable: an account that would start past its maintenance margin would have been
+        # liquidated (or topped up) before; it holds maintenance plus a cushion of 0.3-3 % of its notional
+        # (log-uniform), so survivors sit at a spread of distances from liquidation, not all at its edge
         upnl = side * lots * lot * (price - entry)
-        floor = 1.1 * maintenance_margin(tables[m], lots * lot * price) - upnl
+        notional_start = lots * lot * price
+        cushion = np.exp(rng.uniform(np.log(0.003), np.log(0.03), n)) * notional_start
+        floor = maintenance_margin(tables[m], notional_start) + cushion - upnl
         margin = np.maximum(margin, floor)
         parts.append(market_part(config, m, side * lots, entry, margin, rng))
     return concatenate(parts)
