@@ -9,8 +9,8 @@ with ``crowded_long_share`` of long accounts around
 ``crowded_leverage_median`` (the crowded high-leverage longs of October 10), capped by each position's tier.
 Entries sample the preceding days' path (``entry_path``, prices relative to the start; alts raise it to their
 ``beta_to_path``) with a small dispersion; an account that would start within 0.3-3 % (log-uniform) of its
-liquidation price holds that cushion above maintenance instead (it would have been liquidated or topped up before). ``scale`` scales accounts,
-not notional: a small run is a miniature.
+liquidation price holds that cushion above maintenance instead (it would have been liquidated or topped up
+before). ``scale`` scales accounts, not notional: a small run is a miniature.
 """
 
 from __future__ import annotations
