@@ -282,6 +282,9 @@ class Simulation:
         self.hedges = self._hedge_pairs(hedge, first_hedger)
         self._hedge_accounts = set(self.hedges.leg_of())
         self.arbitrageurs = self._arbitrageurs(arbs, first_arb)
+        self._taker_flow = [scenario.takers.for_market(k) for k in keys]
+        """Per market: (rate_per_s, median_usd, buy_bias, sell_bias_after_shock), fixed for the run."""
+        self._taker_rates = np.array([f[0] for f in self._taker_flow])
         self.funding_rate = np.zeros(n_m)
         self._premium_sum = np.zeros(n_m)
         self._premium_n = np.zeros(n_m)
@@ -594,8 +597,8 @@ class Simulation:
         cfg = self.scenario.takers
         rng = self.kernel.rng
         self.last_trade[:] = np.nan
-        flow = [cfg.for_market(k) for k in self.market_keys]
-        rates = np.array([f[0] for f in flow])
+        flow = self._taker_flow
+        rates = self._taker_rates
         counts = rng.poisson(rates * clock.step_s, size=self.markets.n)
         for m in np.flatnonzero(counts):
             _, median_usd, buy_bias, sell_bias = flow[m]
@@ -610,8 +613,8 @@ class Simulation:
     def _phase_arbitrage(self, clock: Clock) -> None:
         for trader in self.arbitrageurs:
             arbitrage.act(self, trader)
-        if self.hedges.n:
-            self.hedges.check(self, clock.step, self._adl_high())
+        if self.hedges.n and any(clock.step % every == 0 for every in self.hedges.check_every):
+            self.hedges.check(self, clock.step, self._adl_high())  # ranks only on steps when an owner looks
 
     def _adl_high(self) -> set[int]:
         """Hedged legs whose ADL score ranks above their book's quantile among the market's winning positions on
