@@ -41,6 +41,13 @@ class Scenario(FrozenModel):
     name: str = Field(min_length=1, description="short name used in outputs")
     description: str = ""
     seed: int = Field(0, ge=0, description="seed of the run's random generator")
+    population_seed: int | None = Field(
+        None,
+        ge=0,
+        description="seed of the starting population's own generator: the crowd and hedged owners are then the "
+        "same for every run seed (a sweep draws them once and shares them); unset, they are drawn from the run's "
+        "generator, a new crowd per seed",
+    )
     start: datetime = Field(description="simulated start time, UTC")
     duration_s: float = Field(gt=0, description="simulated seconds")
     step_ms: int = Field(1000, gt=0, description="length of one step, milliseconds")

@@ -14,6 +14,7 @@ import pyarrow as pa
 from perpstress.config.scenario import Scenario
 from perpstress.engine.simulation import RunTables, Simulation
 from perpstress.outputs.rundir import run_directory
+from perpstress.population.initial import InitialDraw
 from perpstress.population.positions_file import load_positions
 
 
@@ -106,11 +107,14 @@ def run_scenario(
     overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
     positions: str | Path | None = None,
+    population: InitialDraw | None = None,
 ) -> RunOutput:
     """Simulate ``scenario``; with ``out``, write the run directory there. The tables are returned either way.
-    ``positions``: a positions file (CSV or Parquet) whose rows replace the scenario's crowd."""
+    ``positions``: a positions file (CSV or Parquet) whose rows replace the scenario's crowd. ``population``: the
+    scenario's population drawn beforehand (:func:`~perpstress.population.initial.draw_initial`; needs
+    ``population_seed``), the same outputs as drawing it in the run."""
     snapshot = load_positions(positions, scenario) if positions is not None else None
-    sim = Simulation(scenario, scale=scale, positions=snapshot)
+    sim = Simulation(scenario, scale=scale, positions=snapshot, population=population)
     tables = sim.run(progress)
     files = run_files(sim, tables)
     path = None

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from perpstress.config.layout import market_layout
 from perpstress.config.scenario import Scenario
 from perpstress.config.venue import (
     CollateralMethod,
@@ -52,19 +53,21 @@ from perpstress.mechanisms.margin_kernels import isolated_balances, position_ban
 from perpstress.mechanisms.market_makers import MakerState, post_ladder, quote_shape, update_state
 from perpstress.mechanisms.prices import MarkEngine
 from perpstress.mechanisms.transfers import TransferRails
-from perpstress.population.initial import draw_population
+from perpstress.population.initial import (
+    COLLATERAL_STREAM,
+    InitialDraw,
+    draw_population,
+    population_key,
+    population_rng,
+)
 from perpstress.population.positions_file import PositionsSnapshot
 from perpstress.rules import funding as funding_rules
-from perpstress.rules.margin import TierTable
 from perpstress.state.orderbook import ASK, BID, OrderBooks
 from perpstress.state.portfolio import Accounts, Markets, Positions, group_by_account
 from perpstress.state.triggers import TriggerIndex
 
 CROWD, MAKER, NOISE, KEEPER, HEDGER, ARBITRAGEUR, SPOT = 0, 1, 2, 3, 4, 5, 6
 """Account kinds. SPOT accounts hold only a spot market's position and are never margin-checked."""
-
-_SPOT_TIERS = TierTable.from_rates([0.0], [np.inf], [0.0], [1.0])
-"""Spot rows carry a neutral tier table (no maintenance margin) so market arrays stay uniform."""
 
 
 class BookExecution:
@@ -113,7 +116,11 @@ class RunTables:
 
 
 class Simulation:
-    def __init__(self, scenario: Scenario, scale: float = 1.0, positions: PositionsSnapshot | None = None) -> None:
+    def __init__(self, scenario: Scenario, scale: float = 1.0, positions: PositionsSnapshot | None = None,
+                 population: InitialDraw | None = None) -> None:  # fmt: skip
+        """``positions``: a validated snapshot whose rows replace the crowd. ``population``: a population drawn
+        beforehand by :func:`~perpstress.population.initial.draw_initial` for this scenario and ``scale`` (a
+        sweep shares one between runs); it is used as given, read-only, after checking its key."""
         if scenario.shock is None:
             raise UsageError(f"scenario {scenario.name}: a run needs a [shock] section (it sets the start prices)")
         if scenario.makers is None:
@@ -123,27 +130,12 @@ class Simulation:
         rng = self.kernel.rng
         self.venues = list(scenario.venues.values())
         self.venue_names = [v.name for v in self.venues]
-        keys, venue_of, tables, lots, ticks, bases, cfgs = [], [], [], [], [], [], []
-        for vi, venue in enumerate(self.venues):
-            for symbol, market in venue.markets().items():
-                keys.append(f"{venue.name}:{symbol}")
-                venue_of.append(vi)
-                tables.append(market.tier_table())
-                lots.append(market.lot_size)
-                ticks.append(market.tick_size)
-                bases.append(market.base)
-                cfgs.append(market)
-        self.n_perpetual = len(keys)
-        spot_book_of: dict[tuple[int, str], int] = {}
-        for vi, venue in enumerate(self.venues):
-            for symbol, spot in venue.spot_markets().items():
-                spot_book_of.setdefault((vi, spot.base), len(keys))
-                keys.append(f"{venue.name}:{symbol}")
-                venue_of.append(vi)
-                tables.append(_SPOT_TIERS)
-                lots.append(spot.lot_size)
-                ticks.append(spot.tick_size)
-                bases.append(spot.base)
+        layout = market_layout(scenario)
+        keys, venue_of, tables = list(layout.keys), list(layout.venue_of), list(layout.tables)
+        lots, ticks, bases = list(layout.lot_size), list(layout.tick_size), list(layout.base)
+        cfgs = list(layout.perpetual_config)
+        self.n_perpetual = layout.n_perpetual
+        spot_book_of = layout.spot_book_of
         self.market_keys = keys
         self.market_cfg = cfgs
         self.market_base = bases
@@ -157,8 +149,16 @@ class Simulation:
         start = self.paths.index[0, self.asset_of]
         self.markets.mark[:] = start
 
-        crowd, hedged = draw_population(scenario, keys, bases, start, self.markets.lot_size, tables, rng, scale,
-                                        positions)  # fmt: skip
+        if population is None:
+            crowd, hedged = draw_population(scenario, keys, bases, start, self.markets.lot_size, tables, rng, scale,
+                                            positions)  # fmt: skip
+        else:
+            if positions is not None:
+                raise UsageError("a run takes a positions file or a population drawn beforehand, not both")
+            if population.key != population_key(scenario, scale, start):
+                raise UsageError(f"scenario {scenario.name}: the population handed to this run was drawn for another "
+                                 "scenario, scale or population_seed")  # fmt: skip
+            crowd, hedged = population.crowd, population.hedged
         hedge = {"market": hedged.market, "size": hedged.size, "wallet": hedged.wallet, "owner": hedged.owner,
                  "book": hedged.book}  # fmt: skip
         mk_cfg = scenario.makers
@@ -277,7 +277,8 @@ class Simulation:
         self.kernel_step = 0
         self._collateral_watch = np.zeros(0, dtype=np.int64)
         self.rails = TransferRails(scenario.rails, self.venue_names, scenario.ts_start_ms, rng)
-        self.collateral = self._collateral_holdings(crowd, start, spot_book_of, rng)
+        self.collateral = self._collateral_holdings(crowd, start, spot_book_of,
+                                                    population_rng(scenario, rng, COLLATERAL_STREAM))  # fmt: skip
         self.collateral_caused_accounts: dict[int, int] = {}
         self.hedges = self._hedge_pairs(hedge, first_hedger)
         self._hedge_accounts = set(self.hedges.leg_of())

@@ -1,22 +1,38 @@
-"""The population a run starts with, drawn in one place so the engine and the liquidation map agree exactly.
+"""The population a run starts with, drawn in one place so the engine, the liquidation map and a sweep agree exactly.
 
-Order of draws from the run's generator (after the exogenous paths): the simple crowd (``crowd.markets``), the
-hedged owners (``hedgers``), then the aggregate-built population (``population``), which leaves to hedged owners
-the part of each market's open interest they hold.
+Order of draws: the simple crowd (``crowd.markets``), the hedged owners (``hedgers``), then the aggregate-built
+population (``population``), which leaves to hedged owners the part of each market's open interest they hold.
+
+Which generator draws them:
+
+- ``population_seed`` unset: the run's generator, after the exogenous paths. Every run seed is a new crowd.
+- ``population_seed`` set: a generator of its own, the first child of ``SeedSequence(population_seed).spawn(2)``
+  (the second picks which crowd accounts hold non-USD collateral). The population is then a function of the
+  scenario's crowd sections, its markets, their start prices, the crowd scale and that seed, and not of the run
+  seed: :func:`population_key` hashes exactly those, and :func:`draw_initial` draws it outside a run, so a sweep
+  draws it once and hands it to every run that shares the key (the engine checks the key before using it).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from dataclasses import dataclass, fields
 
 import numpy as np
 
+from perpstress.config.layout import market_layout
 from perpstress.config.scenario import Scenario
+from perpstress.errors import UsageError
+from perpstress.mechanisms import exogenous
 from perpstress.population.crowd import CrowdPositions, generate_crowd
 from perpstress.population.generator import generate_population
 from perpstress.population.positions_file import PositionsSnapshot, positions_to_crowd
 from perpstress.rules.margin import TierTable
 from perpstress.state.portfolio import F64
+
+POPULATION_STREAM, COLLATERAL_STREAM = 0, 1
+"""Children of ``SeedSequence(population_seed).spawn(2)``: the population draw, then the collateral assignment."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +84,9 @@ def draw_population(scenario: Scenario, keys: list[str], bases: list[str], start
                     tables: list[TierTable], rng: np.random.Generator, scale: float,
                     positions: PositionsSnapshot | None = None) -> tuple[CrowdPositions, HedgedPositions]:  # fmt: skip
     """The crowd (simple and aggregate-built, concatenated) and the hedged owners, in the engine's draw order.
-    With ``positions`` (a validated snapshot) the crowd is the snapshot instead, used as given."""
+    With ``positions`` (a validated snapshot) the crowd is the snapshot instead, used as given. ``rng`` is the
+    run's generator; with ``population_seed`` set it is not used (see the module's notes)."""
+    rng = population_rng(scenario, rng, POPULATION_STREAM)
     ids = {k: i for i, k in enumerate(keys)}
     crowd = generate_crowd(scenario.crowd, ids, start, lot_size, tables, rng, scale)
     hedge = draw_hedged(scenario, ids, start, lot_size, rng, scale)
@@ -84,3 +102,80 @@ def draw_population(scenario: Scenario, keys: list[str], bases: list[str], start
             *(np.concatenate([getattr(crowd, f), getattr(generated, f)]) for f in CrowdPositions.__dataclass_fields__)
         )
     return crowd, hedge
+
+
+def population_rng(scenario: Scenario, run_rng: np.random.Generator, stream: int) -> np.random.Generator:
+    """The generator of one population stream: the run's own without ``population_seed``, else that seed's
+    child ``stream`` (:data:`POPULATION_STREAM` or :data:`COLLATERAL_STREAM`)."""
+    if scenario.population_seed is None:
+        return run_rng
+    return np.random.default_rng(np.random.SeedSequence(scenario.population_seed).spawn(2)[stream])
+
+
+@dataclass(frozen=True)
+class InitialDraw:
+    """A population drawn outside a run (:func:`draw_initial`), to be handed to runs that share its ``key``."""
+
+    key: str
+    crowd: CrowdPositions
+    hedged: HedgedPositions
+
+    @property
+    def nbytes(self) -> int:
+        parts = [getattr(self.crowd, f.name) for f in fields(self.crowd)]
+        parts += [getattr(self.hedged, f.name) for f in fields(self.hedged)]
+        return int(sum(np.asarray(a).nbytes for a in parts))
+
+
+def start_prices(scenario: Scenario, bases: tuple[str, ...] | list[str]) -> F64:
+    """Each market's price at step 0 (the shock's index at the start), as the engine sets it."""
+    from perpstress.engine.kernel import Kernel
+
+    if scenario.shock is None:
+        raise UsageError(f"scenario {scenario.name}: needs a [shock] section (it sets the start prices)")
+    rng = Kernel(scenario.ts_start_ms, scenario.step_ms, scenario.steps, scenario.seed).rng
+    paths = exogenous.generate(scenario.shock, scenario.steps, scenario.step_ms / 1000.0, scenario.ts_start_ms, rng)
+    return np.asarray(paths.index[0, [paths.asset(b) for b in bases]], dtype=np.float64)
+
+
+def population_key(scenario: Scenario, scale: float, start: F64 | None = None) -> str | None:
+    """What a ``population_seed`` population is a function of, hashed (SHA-256, 20 hex digits); ``None`` without
+    ``population_seed`` (the population then depends on the run seed too). ``start``: the markets' start prices
+    when the caller has them (else computed)."""
+    if scenario.population_seed is None:
+        return None
+    layout = market_layout(scenario)
+    if start is None:
+        start = start_prices(scenario, layout.base)
+    digest = hashlib.sha256()
+    head = {
+        "population_seed": scenario.population_seed,
+        "scale": float(scale),
+        "crowd": scenario.crowd.model_dump(mode="json"),
+        "population": scenario.population.model_dump(mode="json") if scenario.population is not None else None,
+        "hedgers": [h.model_dump(mode="json") for h in scenario.hedgers],
+        "keys": layout.keys,
+        "bases": layout.base,
+        "lot_size": layout.lot_size,
+    }
+    digest.update(json.dumps(head, sort_keys=True, separators=(",", ":")).encode())
+    for table in layout.tables:
+        for f in fields(table):
+            digest.update(np.ascontiguousarray(getattr(table, f.name), dtype=np.float64).tobytes())
+    digest.update(np.ascontiguousarray(start, dtype=np.float64).tobytes())
+    return digest.hexdigest()[:20]
+
+
+def draw_initial(scenario: Scenario, scale: float = 1.0) -> InitialDraw:
+    """Draw the population of ``scenario`` (which must set ``population_seed``) as its runs would, outside a run."""
+    layout = market_layout(scenario)
+    start = start_prices(scenario, layout.base)
+    key = population_key(scenario, scale, start)
+    if key is None:
+        raise UsageError(f"scenario {scenario.name}: a population shared between runs needs population_seed")
+    unused = np.random.default_rng(0)  # population_seed set: draw_population draws from its own stream
+    lot_size = np.asarray(layout.lot_size, dtype=np.float64)
+    crowd, hedged = draw_population(
+        scenario, list(layout.keys), list(layout.base), start, lot_size, list(layout.tables), unused, scale
+    )
+    return InitialDraw(key, crowd, hedged)

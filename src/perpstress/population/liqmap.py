@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from perpstress.config.layout import market_layout
 from perpstress.config.scenario import Scenario
 from perpstress.engine.kernel import Kernel
 from perpstress.errors import UsageError
@@ -61,23 +62,19 @@ def initial_population(
     ``positions`` (a validated snapshot, used as given; ``scale`` does not apply to it)."""
     if scenario.shock is None:
         raise UsageError(f"scenario {scenario.name}: the map needs a [shock] section (it sets the start prices)")
-    keys: list[str] = []
-    lots: list[float] = []
-    tables: list[TierTable] = []
-    bases: list[str] = []
-    for venue in scenario.venues.values():
-        for symbol, market in venue.markets().items():
-            keys.append(f"{venue.name}:{symbol}")
-            lots.append(market.lot_size)
-            tables.append(market.tier_table())
-            bases.append(market.base)
+    layout = market_layout(scenario)
+    n = layout.n_perpetual
     # Same generator, same draws in the same order as Simulation.__init__: paths first, then the crowd.
     rng = Kernel(scenario.ts_start_ms, scenario.step_ms, scenario.steps, scenario.seed).rng
     paths = exogenous.generate(scenario.shock, scenario.steps, scenario.step_ms / 1000.0, scenario.ts_start_ms, rng)
-    start = np.asarray(paths.index[0, [paths.asset(b) for b in bases]], dtype=np.float64)
-    lot_size = np.asarray(lots, dtype=np.float64)
+    start_all = np.asarray(paths.index[0, [paths.asset(b) for b in layout.base]], dtype=np.float64)
+    lot_all = np.asarray(layout.lot_size, dtype=np.float64)
+    keys, tables = list(layout.keys[:n]), list(layout.tables[:n])
+    start, lot_size = start_all[:n], lot_all[:n]
     if positions is None:
-        crowd, _ = draw_population(scenario, keys, bases, start, lot_size, tables, rng, scale)
+        crowd, _ = draw_population(
+            scenario, list(layout.keys), list(layout.base), start_all, lot_all, list(layout.tables), rng, scale
+        )
     else:
         if tuple(keys) != positions.market_keys:
             raise UsageError(f"{positions.source}: validated against another scenario's markets; load it again")

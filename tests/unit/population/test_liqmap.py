@@ -103,12 +103,15 @@ def test_totals_equal_the_population_notional(quickstart_pop: InitialPopulation)
         assert mm.long_positions.sum() + mm.short_positions.sum() <= lots.size
 
 
-@pytest.mark.parametrize("name", ["quickstart", "two-venue-demo"])  # the second adds spot books and USDe wallets
-def test_the_population_is_the_one_a_run_starts_with(name: str) -> None:
+# the second adds spot books and USDe wallets; the third draws the population from its own seed
+@pytest.mark.parametrize(("name", "population_seed"), [("quickstart", None), ("two-venue-demo", None),
+                                                       ("two-venue-demo", 7)])  # fmt: skip
+def test_the_population_is_the_one_a_run_starts_with(name: str, population_seed: int | None) -> None:
     from perpstress.engine.simulation import CROWD, Simulation
 
-    sim = Simulation(Scenario.load(name), scale=0.2)
-    pop = initial_population(Scenario.load(name), scale=0.2)
+    scenario = Scenario.load(name).model_copy(update={"population_seed": population_seed})
+    sim = Simulation(scenario, scale=0.2)
+    pop = initial_population(scenario, scale=0.2)
     crowd = np.flatnonzero(sim.kind == CROWD)
     pos = sim.positions
     assert np.array_equal(pos.market[crowd], pop.crowd.market)
