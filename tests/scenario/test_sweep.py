@@ -19,7 +19,10 @@ import pytest
 
 from perpstress import Scenario
 from perpstress.errors import UsageError
+from perpstress.population.initial import population_key
+from perpstress.population.liqmap import initial_population
 from perpstress.sweep import SweepPlan, SweepResult, parse_grid, plan_sweep, run_sweep
+from perpstress.sweep.plan import PlannedRun
 
 TINY = Scenario.load("quickstart").with_(name="tiny", duration_s=40, shock__at_s=5, shock__drift_s=20)
 SCALE = 0.1
@@ -43,6 +46,7 @@ def test_a_serial_sweep_writes_one_row_per_run(serial: SweepResult) -> None:
     assert serial.reused == 0
     assert not serial.failures
     assert serial.missing == 0
+    assert serial.populations == 1  # the grid varies the fund only: one population, drawn once for all 6 runs
     results = pq.read_table(root / "results.parquet")
     assert results.num_rows == 6
     assert results.column("cell").to_pylist() == [0, 0, 0, 1, 1, 1]
@@ -76,6 +80,29 @@ def test_the_html_report_shows_every_cell(serial: SweepResult) -> None:
     assert page.count("<tr>") == 1 + 2 * 6  # header + 2 cells x 6 policy metrics (broken hedges included)
 
 
+def _crowd_fingerprint(plan: SweepPlan, run: PlannedRun) -> bytes:
+    """The run's starting crowd as the run draws it (size, entry price and margin of every position)."""
+    crowd = initial_population(plan.scenario(run), plan.scale).crowd
+    return crowd.size_lots.tobytes() + crowd.entry_price.tobytes() + crowd.margin.tobytes()
+
+
+def test_shared_population_is_the_same_crowd_for_every_seed_and_per_seed_draws_new_ones(tmp_path: Path) -> None:
+    shared = plan()
+    assert {r.population for r in shared.runs} == {population_key(shared.scenario(shared.runs[0]), SCALE)}
+    assert len({_crowd_fingerprint(shared, r) for r in shared.runs}) == 1  # the seeds vary paths and flow only
+    per_seed = plan_sweep(TINY, GRID, SEEDS, scale=SCALE, population="per-seed")
+    assert all(r.population is None for r in per_seed.runs)
+    assert per_seed.manifest()["population"] == "per-seed"
+    crowds = [_crowd_fingerprint(per_seed, r) for r in per_seed.runs]
+    assert len(set(crowds[:SEEDS])) == SEEDS  # each seed draws its own crowd...
+    assert crowds[:SEEDS] == crowds[SEEDS:]  # ...the same one in every cell (common random numbers)
+    assert {r.key for r in per_seed.runs}.isdisjoint(r.key for r in shared.runs)
+    result = run_sweep(per_seed, tmp_path / "per-seed", executor="serial", summaries_only=True, report=False)
+    assert (result.executed, result.populations) == (6, 0)
+    with pytest.raises(UsageError, match="population_seed"):
+        plan_sweep(TINY.with_(population_seed=1), GRID, SEEDS, scale=SCALE, population="per-seed")
+
+
 def _processes(match: bytes) -> list[int]:
     """Pids whose command line starts with ``match`` (Ray names a busy worker ``ray::<function>``)."""
     found = []
@@ -104,6 +131,7 @@ def test_local_ray_with_two_workers_gives_the_same_tables_even_with_a_worker_kil
     result = run_sweep(plan(), tmp_path / "ray", executor="ray", workers=2, progress=kill_a_busy_worker)
     assert result.executor == "ray"
     assert result.executed == 6
+    assert result.populations == 1
     assert not result.failures
     for name in ("results.parquet", "cells.parquet"):
         assert (tmp_path / "ray" / name).read_bytes() == (serial.root / name).read_bytes(), name

@@ -45,6 +45,13 @@ def sweep(
     resume: Annotated[bool, typer.Option(help="continue the sweep in --out, skipping the runs it holds")] = False,
     summaries_only: Annotated[bool, typer.Option(help="keep only each run's summary.json")] = False,
     scale: Annotated[float, typer.Option(help="scale the number of crowd accounts (not their notional)")] = 1.0,
+    population: Annotated[
+        str,
+        typer.Option(
+            help="shared: one starting population per crowd setting, drawn once and shared by every seed; "
+            "per-seed: each seed draws its own crowd"
+        ),
+    ] = "shared",
     report: Annotated[bool, typer.Option(help="write sweep.html (needs the report extra: plotly)")] = True,
 ) -> None:
     """Run a scenario over a grid of parameters and N seeds, then compare the grid cells (policies).
@@ -55,8 +62,11 @@ def sweep(
     """
     if executor not in {"auto", "ray", "process", "serial"}:
         raise UsageError(f"--executor {executor}: choose ray, process or serial")
+    if population not in {"shared", "per-seed"}:
+        raise UsageError(f"--population {population}: choose shared or per-seed")
     base = Scenario.load(scenario)
-    plan = plan_sweep(base, load_grid(grid) if grid is not None else Grid(), seeds, scale=scale, seed_base=seed_base)
+    plan = plan_sweep(base, load_grid(grid) if grid is not None else Grid(), seeds, scale=scale, seed_base=seed_base,
+                      population=population)  # type: ignore[arg-type]  # fmt: skip
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"),
                TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
     with Progress(*columns, console=err_console, transient=True, disable=not err_console.is_terminal) as bar:
@@ -70,8 +80,11 @@ def sweep(
                            summaries_only=summaries_only, report=report, progress=progress)  # fmt: skip
     print_cells(result)
     wrote = [RESULTS, CELLS] + ([result.report.name] if result.report else [])
+    shared = (f"{result.populations} starting population{'s' if result.populations != 1 else ''} drawn once and "
+              "shared" if result.populations else "each run drew its own population")  # fmt: skip
     console.print(
-        f"{result.executed} runs on {result.executor}, {result.reused} reused; wrote {', '.join(wrote)} in {out}"
+        f"{result.executed} runs on {result.executor}, {result.reused} reused ({shared}); wrote {', '.join(wrote)} "
+        f"in {out}"
     )
     if result.report_problem:
         err_console.print(f"note: sweep.html not written: {result.report_problem}", markup=False)

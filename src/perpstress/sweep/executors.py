@@ -1,18 +1,20 @@
 """Where a sweep's runs execute: in this process, in a local process pool, or on Ray (local or a cluster).
 
-Each executor takes the shared base scenario and the run tasks, calls ``on_done`` in the driver with every finished
+Each executor takes what the runs share (:class:`~perpstress.sweep.worker.SweepShared`: the base scenario and the
+populations drawn once) and the run tasks, calls ``on_done`` in the driver with every finished
 run (in completion order) and returns the runs that failed. Nothing is set up at import time: a pool or a Ray
 instance exists only inside :func:`execute_runs` and is shut down when it returns.
 
 - ``serial``: in-process, one run after another (``--workers 1``).
 - ``process``: ``concurrent.futures.ProcessPoolExecutor`` with the ``spawn`` start method (no forked copies of
-  the driver's threads); the base scenario goes to each worker once, through the pool's initialiser. A worker
+  the driver's threads); what is shared goes to each worker once, through the pool's initialiser. A worker
   killed mid-run breaks the pool (``BrokenProcessPool``): the runs not yet returned are reported as failed and
   the sweep stops; ``--resume`` runs them.
 - ``ray``: ``ray.init(address="local", num_cpus=workers)`` starts a private local instance (never joins another
-  one by accident); ``--address`` connects to an existing cluster instead. The base scenario is put once in the
-  object store (``ray.put``) and every task receives its reference. A task whose worker dies is retried
-  (``max_retries``) on another worker; runs that raise are not retried (the same inputs would raise again).
+  one by accident); ``--address`` connects to an existing cluster instead. What is shared is put once in the
+  object store (``ray.put``) and every task receives its reference; workers on a node map its arrays read-only.
+  A task whose worker dies is retried (``max_retries``) on another worker; runs that raise are not retried (the
+  same inputs would raise again).
 """
 
 from __future__ import annotations
@@ -27,9 +29,15 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any, Literal
 
-from perpstress.config.scenario import Scenario
 from perpstress.errors import PerpstressError, UsageError
-from perpstress.sweep.worker import RunOutcome, RunTask, execute, execute_in_process_worker, init_process_worker
+from perpstress.sweep.worker import (
+    RunOutcome,
+    RunTask,
+    SweepShared,
+    execute,
+    execute_in_process_worker,
+    init_process_worker,
+)
 
 ExecutorName = Literal["auto", "serial", "process", "ray"]
 RAY_TASK_RETRIES = 2
@@ -67,7 +75,7 @@ def choose_executor(executor: ExecutorName, workers: int, address: str | None) -
 
 def execute_runs(
     executor: str,
-    base: Scenario,
+    shared: SweepShared,
     tasks: Sequence[RunTask],
     on_done: OnDone,
     *,
@@ -78,11 +86,11 @@ def execute_runs(
     if not tasks:
         return []
     if executor == "serial":
-        return _serial(base, tasks, on_done)
+        return _serial(shared, tasks, on_done)
     if executor == "process":
-        return _process_pool(base, tasks, on_done, workers)
+        return _process_pool(shared, tasks, on_done, workers)
     if executor == "ray":
-        return _ray(base, tasks, on_done, workers, address)
+        return _ray(shared, tasks, on_done, workers, address)
     raise UsageError(f"--executor {executor}: unknown; choose ray, process or serial")
 
 
@@ -92,11 +100,11 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if not isinstance(exc, PerpstressError) else first
 
 
-def _serial(base: Scenario, tasks: Sequence[RunTask], on_done: OnDone) -> list[RunFailure]:
+def _serial(shared: SweepShared, tasks: Sequence[RunTask], on_done: OnDone) -> list[RunFailure]:
     failures = []
     for task in tasks:
         try:
-            outcome = execute(base, task)
+            outcome = execute(shared, task)
         except Exception as exc:  # one run's bug must not lose the others; reported per run
             failures.append(RunFailure(task.key, _reason(exc)))
             continue
@@ -104,13 +112,13 @@ def _serial(base: Scenario, tasks: Sequence[RunTask], on_done: OnDone) -> list[R
     return failures
 
 
-def _process_pool(base: Scenario, tasks: Sequence[RunTask], on_done: OnDone, workers: int) -> list[RunFailure]:
+def _process_pool(shared: SweepShared, tasks: Sequence[RunTask], on_done: OnDone, workers: int) -> list[RunFailure]:
     failures: list[RunFailure] = []
     pool = ProcessPoolExecutor(
         max_workers=min(workers, len(tasks)),
         mp_context=get_context("spawn"),
         initializer=init_process_worker,
-        initargs=(base,),
+        initargs=(shared,),
     )
     pending: dict[Future[RunOutcome], RunTask] = {}
     try:
@@ -134,7 +142,7 @@ def _process_pool(base: Scenario, tasks: Sequence[RunTask], on_done: OnDone, wor
 
 
 def _ray(
-    base: Scenario, tasks: Sequence[RunTask], on_done: OnDone, workers: int, address: str | None
+    shared: SweepShared, tasks: Sequence[RunTask], on_done: OnDone, workers: int, address: str | None
 ) -> list[RunFailure]:
     try:
         import ray
@@ -150,9 +158,9 @@ def _ray(
             ray.init(address=address, **options)
     failures: list[RunFailure] = []
     try:
-        base_ref = ray.put(base)
+        shared_ref = ray.put(shared)
         remote = ray.remote(num_cpus=1, max_retries=RAY_TASK_RETRIES, retry_exceptions=False)(execute)
-        pending = {remote.remote(base_ref, task): task for task in tasks}
+        pending = {remote.remote(shared_ref, task): task for task in tasks}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:

@@ -62,6 +62,9 @@ def summary_row(summary: dict[str, Any]) -> dict[str, Any]:
     for venue in funds:
         row[f"liquidated_usd_{venue}"] = float(liq.get("by_venue", {}).get(venue, 0.0))
         row[f"adl_usd_{venue}"] = float(adl.get("by_venue", {}).get(venue, 0.0))
+    for venue, stats in summary.get("by_venue", {}).items():  # absent from summaries written before it existed
+        row[f"adl_count_{venue}"] = int(stats["adl_count"])
+        row[f"bad_debt_usd_{venue}"] = float(stats["bad_debt_usd"])
     for name, key in (("stops", "count"), ("topups", "usd")):
         if isinstance(summary.get(name), dict) and key in summary[name]:
             row[f"{name}_{key}"] = summary[name][key]

@@ -8,6 +8,13 @@ child ``i`` does not depend on N, so a sweep with more seeds extends one with fe
 runs already done). Every cell uses the same N seeds: the cells are compared on common random numbers (the same
 shock paths and crowd draws), which makes differences between policies far less noisy than independent seeds.
 
+Population. By default a sweep holds the starting population fixed across seeds: the base scenario gets a
+``population_seed`` (its own, or the seed base when it has none), so a run's crowd and hedged owners depend on the
+cell's crowd, market and start-price settings but not on the run seed. Each distinct population is then drawn once
+by the driver and shared with the workers (Ray's object store; the process pool's initialiser). The seeds vary the
+shock paths, the traders' flow and the collateral draw. ``population="per-seed"`` leaves ``population_seed``
+unset: every seed draws a new crowd inside its run (nothing to share), so the Monte Carlo covers crowd draws too.
+
 Keys. A run's key is the SHA-256 of its resolved scenario's ``stable_hash()`` (seed included), the crowd
 ``scale`` and the perpstress version, cut to 20 hex digits (80 bits). Equal keys mean equal outputs; a changed
 value, seed, scale or version gives a new key, so a resumed sweep never reuses a run computed differently.
@@ -18,12 +25,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from perpstress.config.scenario import Scenario
 from perpstress.errors import UsageError
+from perpstress.population.initial import population_key
 from perpstress.sweep.grid import Grid, validate_grid
 
 KEY_HEX_DIGITS = 20
@@ -49,12 +57,17 @@ def run_key(scenario: Scenario, scale: float) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:KEY_HEX_DIGITS]
 
 
+PopulationMode = Literal["shared", "per-seed"]
+
+
 @dataclass(frozen=True)
 class PlannedRun:
     key: str
     cell: int
     seed_index: int
     seed: int
+    population: str | None = None
+    """Key of the shared population this run starts from (:func:`population_key`); ``None``: drawn in the run."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,7 @@ class SweepPlan:
     seeds: tuple[int, ...]
     scale: float
     runs: tuple[PlannedRun, ...]
+    population: PopulationMode = "shared"
 
     def scenario(self, run: PlannedRun) -> Scenario:
         return self.cells[run.cell].model_copy(update={"seed": run.seed})
@@ -95,6 +109,8 @@ class SweepPlan:
             "seed_base": self.seed_base,
             "seeds": list(self.seeds),
             "scale": self.scale,
+            "population": self.population,
+            "population_seed": self.base.population_seed,
             "perpstress": __version__,
             "cells": [self.grid.label(v) for v in self.cell_values],
             "runs": [{"key": r.key, "cell": r.cell, "seed_index": r.seed_index, "seed": r.seed} for r in self.runs],
@@ -102,16 +118,34 @@ class SweepPlan:
 
 
 def plan_sweep(
-    base: Scenario, grid: Grid, seeds: int, *, scale: float = 1.0, seed_base: int | None = None
+    base: Scenario,
+    grid: Grid,
+    seeds: int,
+    *,
+    scale: float = 1.0,
+    seed_base: int | None = None,
+    population: PopulationMode = "shared",
 ) -> SweepPlan:
-    """Validate every cell and key every run. ``seed_base`` defaults to the base scenario's seed."""
+    """Validate every cell and key every run. ``seed_base`` defaults to the base scenario's seed. ``population``:
+    ``shared`` (one population per distinct crowd setting, the same for every seed) or ``per-seed``."""
     if not scale > 0:
         raise UsageError(f"--scale {scale}: must be > 0")
+    if population not in ("shared", "per-seed"):
+        raise UsageError(f"--population {population}: choose shared or per-seed")
     base_seed = base.seed if seed_base is None else seed_base
     seed_list = spawn_seeds(base_seed, seeds)
+    if population == "shared" and base.population_seed is None:
+        base = base.with_(population_seed=base_seed)
+    elif population == "per-seed" and base.population_seed is not None:
+        raise UsageError(
+            f"scenario {base.name} sets population_seed = {base.population_seed}: its population is the same for "
+            "every seed; remove it to draw one per seed"
+        )
     cells = validate_grid(base, grid)
     runs = []
     for c, cell in enumerate(cells):
+        shared = population_key(cell, scale)  # None when the cell's population is drawn per seed
         for i, seed in enumerate(seed_list):
-            runs.append(PlannedRun(run_key(cell.model_copy(update={"seed": seed}), scale), c, i, seed))
-    return SweepPlan(base, grid, tuple(grid.cells()), tuple(cells), base_seed, tuple(seed_list), scale, tuple(runs))
+            runs.append(PlannedRun(run_key(cell.model_copy(update={"seed": seed}), scale), c, i, seed, shared))
+    return SweepPlan(base, grid, tuple(grid.cells()), tuple(cells), base_seed, tuple(seed_list), scale, tuple(runs),
+                     population)  # fmt: skip

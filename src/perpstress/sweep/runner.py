@@ -12,12 +12,13 @@ import pyarrow.parquet as pq
 
 from perpstress.outputs.atomic import write_bytes_atomic
 from perpstress.outputs.rundir import PARQUET_OPTIONS
+from perpstress.population.initial import InitialDraw, draw_initial
 from perpstress.sweep.cells import cells_table
 from perpstress.sweep.executors import ExecutorName, RunFailure, choose_executor, default_workers, execute_runs
 from perpstress.sweep.metrics import results_table
-from perpstress.sweep.plan import SweepPlan
+from perpstress.sweep.plan import PlannedRun, SweepPlan
 from perpstress.sweep.store import SweepStore
-from perpstress.sweep.worker import RunOutcome, RunTask
+from perpstress.sweep.worker import RunOutcome, RunTask, SweepShared
 
 RESULTS = "results.parquet"
 CELLS = "cells.parquet"
@@ -40,6 +41,8 @@ class SweepResult:
     failures: list[RunFailure] = field(default_factory=list)
     report: Path | None = None
     report_problem: str | None = None
+    populations: int = 0
+    """Populations drawn by the driver and shared with the runs (0: every run drew its own)."""
 
     @property
     def missing(self) -> int:
@@ -80,9 +83,10 @@ def run_sweep(
         if progress is not None:
             progress(done, len(unique))
 
-    tasks = [RunTask(r.key, plan.cell_values[r.cell], r.seed, plan.scale, summaries_only) for r in todo]
+    tasks = [RunTask(r.key, plan.cell_values[r.cell], r.seed, plan.scale, summaries_only, r.population) for r in todo]
+    shared = SweepShared(plan.base, draw_populations(plan, todo))
     try:
-        failures = execute_runs(chosen, plan.base, tasks, on_done, workers=n_workers, address=address)
+        failures = execute_runs(chosen, shared, tasks, on_done, workers=n_workers, address=address)
     except KeyboardInterrupt:  # keep the tables in step with the finished runs; --resume does the rest
         rebuild_tables(plan, store, summaries_only, write_report=False)
         raise
@@ -91,7 +95,20 @@ def run_sweep(
     result.executed = done - reused
     result.reused = reused
     result.failures = failures
+    result.populations = len(shared.populations)
     return result
+
+
+def draw_populations(plan: SweepPlan, runs: list[PlannedRun]) -> dict[str, InitialDraw]:
+    """Each distinct shared population the ``runs`` start from, drawn once (from the first run that needs it)."""
+    out: dict[str, InitialDraw] = {}
+    for run in runs:
+        if run.population is not None and run.population not in out:
+            drawn = draw_initial(plan.scenario(run), plan.scale)
+            if drawn.key != run.population:  # the plan and the draw hash the same inputs; a bug if they differ
+                raise RuntimeError(f"population of run {run.key}: planned {run.population}, drawn {drawn.key}")
+            out[run.population] = drawn
+    return out
 
 
 def rebuild_tables(

@@ -5,8 +5,9 @@ only, the bytes of the run directory's files; the driver writes them atomically.
 system (a Ray cluster's nodes may not have one), a killed worker cannot leave half a run behind, and the driver is
 the only writer of the sweep directory.
 
-What the worker receives per run is small (the cell's path values, the seed, the key): the base scenario is sent
-once (Ray: ``ray.put`` into the object store; process pool: the worker initialiser).
+What the worker receives per run is small (the cell's path values, the seed, the key, a population key): the base
+scenario and the populations drawn by the driver (:class:`SweepShared`) are sent once (Ray: ``ray.put`` into the
+object store, whose NumPy arrays workers read in place, without a copy; process pool: the worker initialiser).
 """
 
 from __future__ import annotations
@@ -18,19 +19,31 @@ from typing import Any
 
 from perpstress.config.scenario import Scenario
 from perpstress.errors import PerpstressError
+from perpstress.population.initial import InitialDraw
 from perpstress.sweep.grid import apply_cell
 from perpstress.sweep.plan import run_key
 
 
 @dataclass(frozen=True)
 class RunTask:
-    """What a worker needs for one run besides the shared base scenario."""
+    """What a worker needs for one run besides what is shared (:class:`SweepShared`)."""
 
     key: str
     cell: dict[str, Any]
     seed: int
     scale: float
     summaries_only: bool
+    population: str | None = None
+    """Key of the shared population the run starts from; ``None``: the run draws its own."""
+
+
+@dataclass(frozen=True)
+class SweepShared:
+    """What every run of a sweep shares, sent to each worker once: the base scenario and the populations drawn
+    by the driver, by key."""
+
+    base: Scenario
+    populations: dict[str, InitialDraw] = field(default_factory=dict)
 
 
 @dataclass
@@ -45,33 +58,34 @@ class KeyMismatchError(PerpstressError):
     """The worker resolved a run to another scenario than the driver (a different perpstress on that node)."""
 
 
-def execute(base: Scenario, task: RunTask) -> RunOutcome:
+def execute(shared: SweepShared, task: RunTask) -> RunOutcome:
     """Simulate one run of a sweep."""
     from perpstress.engine.run import run_scenario
 
-    scenario = apply_cell(base, task.cell).model_copy(update={"seed": task.seed})
+    scenario = apply_cell(shared.base, task.cell).model_copy(update={"seed": task.seed})
     key = run_key(scenario, task.scale)
     if key != task.key:
         raise KeyMismatchError(
             f"run {task.key}: this worker resolves it to key {key}; every node must run the same perpstress version"
         )
+    population = shared.populations.get(task.population) if task.population is not None else None
     if task.summaries_only:
-        return RunOutcome(key, run_scenario(scenario, None, scale=task.scale).summary)
+        return RunOutcome(key, run_scenario(scenario, None, scale=task.scale, population=population).summary)
     with tempfile.TemporaryDirectory(prefix="perpstress-run-") as tmp:
         root = Path(tmp) / "run"
-        result = run_scenario(scenario, root, scale=task.scale)
+        result = run_scenario(scenario, root, scale=task.scale, population=population)
         files = {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
     return RunOutcome(key, result.summary, files)
 
 
-# --- process-pool workers: the base scenario arrives once, through the initialiser ------------------------------
+# --- process-pool workers: what is shared arrives once, through the initialiser ----------------------------------
 
-_BASE: Scenario | None = None
+_BASE: SweepShared | None = None
 
 
-def init_process_worker(base: Scenario) -> None:
+def init_process_worker(shared: SweepShared) -> None:
     global _BASE
-    _BASE = base
+    _BASE = shared
 
 
 def execute_in_process_worker(task: RunTask) -> RunOutcome:

@@ -64,7 +64,7 @@ def test_keys_are_stable_and_change_with_value_seed_and_scale() -> None:
 def test_cells_that_resolve_alike_share_a_key_and_run_once() -> None:
     own_rule = parse_grid({"grid": {"venues.hyperliquid.adl.rule": ["ranked_queue"], "duration_s": [600.0]}}, "g")
     plan = plan_sweep(BASE, own_rule, 2)
-    assert plan.cells[0].stable_hash() == BASE.stable_hash()  # the preset's own rule and duration: the base
+    assert plan.cells[0].stable_hash() == plan.base.stable_hash()  # the preset's own rule and duration: the base
     dup = plan_sweep(BASE, parse_grid({"grid": {"duration_s": [600.0, 600]}}, "g"), 2)
     assert [r.key for r in dup.runs[:2]] == [r.key for r in dup.runs[2:]]
     assert len(dup.unique_runs()) == 2
