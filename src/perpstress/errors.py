@@ -17,6 +17,10 @@ class UsageError(PerpstressError):
     """A command-line or API argument is out of its allowed range (e.g. a negative position size)."""
 
 
+class MissingExtraError(PerpstressError):
+    """An optional dependency (an extra such as ``report``) is not installed; the message names the extra."""
+
+
 class UnknownNameError(PerpstressError):
     """A venue, market, preset or scenario name that does not exist; the message lists what does."""
 

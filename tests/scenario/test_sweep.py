@@ -75,9 +75,12 @@ def test_the_html_report_shows_every_cell(serial: SweepResult) -> None:
     if serial.report is None:
         pytest.skip(f"plotly missing: {serial.report_problem}")
     page = serial.report.read_text(encoding="utf-8")
-    assert "sweep-distributions" in page
-    assert "venues.binance.insurance_fund.initial_usd=8000000" in page
-    assert page.count("<tr>") == 1 + 2 * 6  # header + 2 cells x 6 policy metrics (broken hedges included)
+    assert 'id="chart-distributions"' in page
+    assert "<code>venues.binance.insurance_fund.initial_usd</code> = 8000000" in page  # the cells table
+    assert page.count("initial_usd=8M") >= 2  # short name: the charts' ticks and the stats table
+    stats = page[page.index('<table class="data stats">') :]
+    assert stats.count("<tr>") == 1 + 2  # header + one row per cell
+    assert stats.count("95 % CI") == 2 * 6  # 6 policy metrics (broken hedges included) per cell
 
 
 def _crowd_fingerprint(plan: SweepPlan, run: PlannedRun) -> bytes:

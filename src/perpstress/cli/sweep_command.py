@@ -80,10 +80,12 @@ def sweep(
                            summaries_only=summaries_only, report=report, progress=progress)  # fmt: skip
     print_cells(result)
     wrote = [RESULTS, CELLS] + ([result.report.name] if result.report else [])
-    shared = (f"{result.populations} starting population{'s' if result.populations != 1 else ''} drawn once and "
-              "shared" if result.populations else "each run drew its own population")  # fmt: skip
+    shared = ""
+    if result.executed:
+        shared = (f" ({result.populations} starting population{'s' if result.populations != 1 else ''} drawn once and "
+                  "shared)" if result.populations else " (each run drew its own population)")  # fmt: skip
     console.print(
-        f"{result.executed} runs on {result.executor}, {result.reused} reused ({shared}); wrote {', '.join(wrote)} "
+        f"{result.executed} runs on {result.executor}, {result.reused} reused{shared}; wrote {', '.join(wrote)} "
         f"in {out}"
     )
     if result.report_problem:

@@ -10,6 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from perpstress.errors import MissingExtraError
 from perpstress.outputs.atomic import write_bytes_atomic
 from perpstress.outputs.rundir import PARQUET_OPTIONS
 from perpstress.population.initial import InitialDraw, draw_initial
@@ -126,7 +127,7 @@ def rebuild_tables(
     write_parquet_atomic(store.root / CELLS, cells)
     result = SweepResult(store.root, plan, "", results, cells, 0, 0)
     if write_report:
-        from perpstress.sweep.report import MissingExtraError, write_report_html
+        from perpstress.sweep.report import write_report_html
 
         try:
             result.report = write_report_html(store.root / REPORT, plan, results, cells)

@@ -1,4 +1,4 @@
-"""The report and comparison pages in a real browser: headless Chromium (Debian's) driven by Playwright.
+"""The report, comparison and sweep pages in a real browser: headless Chromium (Debian's) driven by Playwright.
 
 For each page: every Plotly chart has rendered (a ``.main-svg`` of non-zero size with drawn traces in its plot
 area), the console shows no error, the page requests nothing but its own file, and a full-page screenshot is a
@@ -32,7 +32,8 @@ CHART_STATE_JS = """
   const svg = div.querySelector('.main-svg');
   const box = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
   const drawn = Array.from(div.querySelectorAll(
-      '.scatterlayer .trace path.js-line, .scatterlayer .trace .points path, .barlayer .trace .point path'))
+      '.scatterlayer .trace path.js-line, .scatterlayer .trace .points path, .barlayer .trace .point path, ' +
+    '.boxlayer .trace path.box, .boxlayer .trace .points path'))
     .filter(p => (p.getAttribute('d') || '').length > 4 && p.getBBox().width + p.getBBox().height > 0).length;
   return {id: div.id, width: box.width, height: box.height, drawn: drawn, traces: (div.data || []).length};
 })
@@ -108,7 +109,7 @@ def visit(browser: Any, page_path: Path, png: Path) -> Visit:
     return result
 
 
-def assert_rendered(v: Visit, expected_charts: set[str]) -> None:
+def assert_rendered(v: Visit, expected_charts: set[str], min_height: int = 2000) -> None:
     ids = {c["id"] for c in v.charts}
     assert expected_charts <= ids, f"missing charts: {expected_charts - ids}"
     for c in v.charts:
@@ -121,7 +122,7 @@ def assert_rendered(v: Visit, expected_charts: set[str]) -> None:
     assert set(v.requests) == {v.requests[0]}, f"requests beyond the page itself: {v.requests}"
     shot = v.screenshot
     assert shot["width"] == 1400
-    assert shot["height"] > 2000
+    assert shot["height"] > min_height
     assert shot["colours"] > 200  # charts, text and cards, not a blank or single-colour page
     assert shot["painted"] > 0.02
 
@@ -159,3 +160,20 @@ def test_comparison_renders_offline(browser: Any, quickstart_run: Path, tmp_path
     assert b is not None
     v = visit(browser, write_compare(quickstart_run, b, tmp_path / "compare.html"), tmp_path / "compare.png")
     assert_rendered(v, CORE | {"chart-liquidations-by-market", "chart-adl-by-market"})
+
+
+def test_sweep_page_renders_offline(browser: Any, tmp_path: Path) -> None:
+    from perpstress.config.scenario import Scenario
+    from perpstress.sweep import parse_grid, plan_sweep, run_sweep
+
+    tiny = Scenario.load("quickstart").with_(duration_s=40, shock__at_s=5, shock__drift_s=20)
+    grid = parse_grid({"grid": {"venues.binance.insurance_fund.initial_usd": [1e6, 8e6]}}, "grid.toml")
+    result = run_sweep(plan_sweep(tiny, grid, 3, scale=0.1), tmp_path / "sweep", executor="serial")
+    if result.report is None:
+        pytest.skip(f"plotly missing: {result.report_problem}")
+    v = visit(browser, result.report, tmp_path / "sweep.png")
+    assert_rendered(v, {"chart-distributions"}, min_height=1500)  # three panels of two charts, two tables
+    (chart,) = v.charts
+    assert chart["traces"] == (2 + 3) * 6  # per policy metric: a box per cell and a line per seed
+    assert chart["drawn"] >= (2 + 3) * 6
+    assert v.sections == ["cells", "distributions", "per-cell"]

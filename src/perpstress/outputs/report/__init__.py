@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from perpstress.errors import PerpstressError
+from perpstress.errors import MissingExtraError
 from perpstress.outputs.atomic import write_text_atomic
 from perpstress.outputs.report.data import RunData, load_run
 
@@ -25,7 +25,7 @@ REPORT_NAME = "report.html"
 def require_plotly() -> None:
     """Raise a one-line error naming the ``report`` extra when Plotly is not installed."""
     if importlib.util.find_spec("plotly") is None:
-        raise PerpstressError("the HTML report needs Plotly: pip install 'perpstress[report]'")
+        raise MissingExtraError("the HTML report needs Plotly: pip install 'perpstress[report]'")
 
 
 def build_report(run: RunData) -> str:

@@ -55,6 +55,7 @@ table.data td.num { text-align:right; }
 .fail { color:var(--bad); font-weight:600; }
 .good { color:var(--good); }
 .bad { color:var(--bad); }
+.swatch { display:inline-block; width:12px; height:12px; border-radius:2px; vertical-align:-1px; margin-right:4px; }
 footer { color:var(--muted); font-size:12px; text-align:center; padding:10px 0 30px; }
 """
 

@@ -39,7 +39,7 @@ def _subtitle(run: RunData) -> str:
     return " &middot; ".join(parts)
 
 
-def _footer() -> str:
+def footer() -> str:
     return (
         f"perpstress {esc(perpstress.__version__)} &middot; Plotly {esc(plotly.__version__)} embedded: this page "
         "works offline &middot; all times UTC"
@@ -156,7 +156,7 @@ def report_page(run: RunData) -> str:
     sections += _optional_sections(run)
     top = cards(headline_numbers(run.summary, run.validation))
     title = f"perpstress report: {run.title}"
-    return page(title, _subtitle(run), top, sections, plotly.offline.get_plotlyjs(), _footer())
+    return page(title, _subtitle(run), top, sections, plotly.offline.get_plotlyjs(), footer())
 
 
 def _optional_sections(run: RunData) -> list[Section]:
@@ -292,4 +292,4 @@ def compare_page(a: RunData, b: RunData) -> str:
             sections.append(Section("collateral", "Collateral prices", "Depegged collateral: A solid, B dashed.", fig))
     title = f"perpstress comparison: {a.title} vs {b.title}"
     subtitle = f"A: {_subtitle(a)}<br>B: {_subtitle(b)}"
-    return page(title, subtitle, top, sections, plotly.offline.get_plotlyjs(), _footer())
+    return page(title, subtitle, top, sections, plotly.offline.get_plotlyjs(), footer())
