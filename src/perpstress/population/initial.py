@@ -127,15 +127,16 @@ class InitialDraw:
         return int(sum(np.asarray(a).nbytes for a in parts))
 
 
-def start_prices(scenario: Scenario, bases: tuple[str, ...] | list[str]) -> F64:
-    """Each market's price at step 0 (the shock's index at the start), as the engine sets it."""
+def start_prices(scenario: Scenario, bases: tuple[str, ...] | list[str]) -> tuple[F64, np.random.Generator]:
+    """Each market's price at step 0 (the shock's index at the start), as the engine sets it, and the run's
+    generator as the engine holds it then (after the exogenous paths, before the population)."""
     from perpstress.engine.kernel import Kernel
 
     if scenario.shock is None:
         raise UsageError(f"scenario {scenario.name}: needs a [shock] section (it sets the start prices)")
     rng = Kernel(scenario.ts_start_ms, scenario.step_ms, scenario.steps, scenario.seed).rng
     paths = exogenous.generate(scenario.shock, scenario.steps, scenario.step_ms / 1000.0, scenario.ts_start_ms, rng)
-    return np.asarray(paths.index[0, [paths.asset(b) for b in bases]], dtype=np.float64)
+    return np.asarray(paths.index[0, [paths.asset(b) for b in bases]], dtype=np.float64), rng
 
 
 def population_key(scenario: Scenario, scale: float, start: F64 | None = None) -> str | None:
@@ -146,7 +147,7 @@ def population_key(scenario: Scenario, scale: float, start: F64 | None = None) -
         return None
     layout = market_layout(scenario)
     if start is None:
-        start = start_prices(scenario, layout.base)
+        start, _ = start_prices(scenario, layout.base)
     digest = hashlib.sha256()
     head = {
         "population_seed": scenario.population_seed,
@@ -169,13 +170,12 @@ def population_key(scenario: Scenario, scale: float, start: F64 | None = None) -
 def draw_initial(scenario: Scenario, scale: float = 1.0) -> InitialDraw:
     """Draw the population of ``scenario`` (which must set ``population_seed``) as its runs would, outside a run."""
     layout = market_layout(scenario)
-    start = start_prices(scenario, layout.base)
+    start, run_rng = start_prices(scenario, layout.base)
     key = population_key(scenario, scale, start)
     if key is None:
         raise UsageError(f"scenario {scenario.name}: a population shared between runs needs population_seed")
-    unused = np.random.default_rng(0)  # population_seed set: draw_population draws from its own stream
     lot_size = np.asarray(layout.lot_size, dtype=np.float64)
-    crowd, hedged = draw_population(
-        scenario, list(layout.keys), list(layout.base), start, lot_size, list(layout.tables), unused, scale
+    crowd, hedged = draw_population(  # population_seed set: draws from its own stream, not run_rng
+        scenario, list(layout.keys), list(layout.base), start, lot_size, list(layout.tables), run_rng, scale
     )
     return InitialDraw(key, crowd, hedged)

@@ -31,11 +31,9 @@ import numpy as np
 
 from perpstress.config.layout import market_layout
 from perpstress.config.scenario import Scenario
-from perpstress.engine.kernel import Kernel
 from perpstress.errors import UsageError
-from perpstress.mechanisms import exogenous
 from perpstress.population.crowd import CrowdPositions
-from perpstress.population.initial import draw_population
+from perpstress.population.initial import draw_population, start_prices
 from perpstress.population.positions_file import PositionsSnapshot, positions_to_crowd
 from perpstress.rules.liquidation import liquidation_price
 from perpstress.rules.margin import TierTable
@@ -65,9 +63,7 @@ def initial_population(
     layout = market_layout(scenario)
     n = layout.n_perpetual
     # Same generator, same draws in the same order as Simulation.__init__: paths first, then the crowd.
-    rng = Kernel(scenario.ts_start_ms, scenario.step_ms, scenario.steps, scenario.seed).rng
-    paths = exogenous.generate(scenario.shock, scenario.steps, scenario.step_ms / 1000.0, scenario.ts_start_ms, rng)
-    start_all = np.asarray(paths.index[0, [paths.asset(b) for b in layout.base]], dtype=np.float64)
+    start_all, rng = start_prices(scenario, layout.base)
     lot_all = np.asarray(layout.lot_size, dtype=np.float64)
     keys, tables = list(layout.keys[:n]), list(layout.tables[:n])
     start, lot_size = start_all[:n], lot_all[:n]
