@@ -62,8 +62,6 @@ def sweep(
     """
     if executor not in {"auto", "ray", "process", "serial"}:
         raise UsageError(f"--executor {executor}: choose ray, process or serial")
-    if population not in {"shared", "per-seed"}:
-        raise UsageError(f"--population {population}: choose shared or per-seed")
     base = Scenario.load(scenario)
     plan = plan_sweep(base, load_grid(grid) if grid is not None else Grid(), seeds, scale=scale, seed_base=seed_base,
                       population=population)  # type: ignore[arg-type]  # fmt: skip

@@ -12,8 +12,9 @@ Population. By default a sweep holds the starting population fixed across seeds:
 ``population_seed`` (its own, or the seed base when it has none), so a run's crowd and hedged owners depend on the
 cell's crowd, market and start-price settings but not on the run seed. Each distinct population is then drawn once
 by the driver and shared with the workers (Ray's object store; the process pool's initialiser). The seeds vary the
-shock paths, the traders' flow and the collateral draw. ``population="per-seed"`` leaves ``population_seed``
-unset: every seed draws a new crowd inside its run (nothing to share), so the Monte Carlo covers crowd draws too.
+shock paths and the traders' flow (which crowd accounts hold non-USD collateral is part of the population).
+``population="per-seed"`` leaves ``population_seed`` unset: every seed draws a new crowd inside its run (nothing
+to share), so the Monte Carlo covers crowd draws too.
 
 Keys. A run's key is the SHA-256 of its resolved scenario's ``stable_hash()`` (seed included), the crowd
 ``scale`` and the perpstress version, cut to 20 hex digits (80 bits). Equal keys mean equal outputs; a changed
