@@ -25,6 +25,7 @@ def test_the_file_is_the_crowd(tmp_path: Path) -> None:
     s = run_scenario(scenario, positions=path).summary
     makers_and_noise = 4 * 3 + 4  # three makers and one noise account per market
     assert s["accounts"] == 4 + makers_and_noise
+    assert s["positions_file"] == str(path)  # the summary names where the crowd came from
     assert s["open_interest"]["binance:BTCUSDT"]["start_usd"] == pytest.approx(2.0 * 116_800, rel=1e-9)
     assert s["invariants"]["open_interest_max_imbalance"] == 0
 

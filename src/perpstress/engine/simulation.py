@@ -126,6 +126,8 @@ class Simulation:
         if scenario.makers is None:
             raise UsageError(f"scenario {scenario.name}: a run needs a [makers] section (books need liquidity)")
         self.scenario = scenario
+        self.scale = scale
+        self.positions_source = positions.source if positions is not None else None
         self.kernel = Kernel(scenario.ts_start_ms, scenario.step_ms, scenario.steps, scenario.seed)
         rng = self.kernel.rng
         self.venues = list(scenario.venues.values())

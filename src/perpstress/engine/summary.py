@@ -80,6 +80,9 @@ def summarise(sim: Simulation, wall_seconds: float) -> dict[str, Any]:
     return {
         "scenario": sc.name,
         "seed": sc.seed,
+        "population_seed": sc.population_seed,
+        "scale": sim.scale,
+        "positions_file": sim.positions_source,
         "config_hash": sc.stable_hash(),
         "steps": sc.steps,
         "simulated_seconds": sc.steps * sc.step_ms / 1000.0,

@@ -176,6 +176,7 @@ def _create_runs(con: Any, runs: Sequence[Path], run_ids: Sequence[str]) -> None
             "run_name": run.name,
             "scenario": summary.get("scenario"),
             "seed": summary.get("seed"),
+            "scale": summary.get("scale"),
             "config_hash": summary.get("config_hash"),
             "steps": summary.get("steps"),
             "simulated_seconds": summary.get("simulated_seconds"),

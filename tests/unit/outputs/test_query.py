@@ -39,7 +39,7 @@ def test_adl_by_venue_across_runs_is_one_query(tiny_runs: Path) -> None:
 def test_runs_has_one_row_per_run_with_its_headline(tiny_runs: Path, tiny_run_specs: dict) -> None:
     frame = perpstress.query(
         tiny_runs,
-        "SELECT run_id, run_name, seed, config_hash, liquidated_usd, long_share, fund_start_usd_binance, "
+        "SELECT run_id, run_name, seed, scale, config_hash, liquidated_usd, long_share, fund_start_usd_binance, "
         "CAST(summary->>'$.adl.count' AS BIGINT) AS adl_fills FROM runs ORDER BY run_id",
     )
     assert list(frame["run_id"]) == sorted(tiny_run_specs)
@@ -49,6 +49,7 @@ def test_runs_has_one_row_per_run_with_its_headline(tiny_runs: Path, tiny_run_sp
         s = by_id[row.run_id]
         assert row.run_name == row.run_id.rsplit("/", 1)[-1]
         assert (row.seed, row.fund_start_usd_binance) == (seed, fund)
+        assert row.scale == s["scale"] == 1.0
         assert row.config_hash == s["config_hash"]
         assert row.liquidated_usd == s["liquidations"]["notional_usd"]
         assert row.long_share == pytest.approx(s["liquidations"]["long_notional_usd"] / row.liquidated_usd)

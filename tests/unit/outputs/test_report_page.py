@@ -99,6 +99,8 @@ def test_report_of_a_real_run(quickstart_run: Path, tmp_path: Path) -> None:
     for market in run.summary["prices"]:
         assert market in page
     assert "quickstart, seed 7" in page
+    assert (run.summary["scale"], run.summary["population_seed"], run.summary["positions_file"]) == (0.1, None, None)
+    assert f"{run.summary['accounts']:,} accounts (crowd scale 0.1)" in page
     # no optional data in today's engine output, so no optional section
     for section in OPTIONAL_SECTIONS:
         assert f'<section id="{section}">' not in page

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import plotly
@@ -31,7 +32,10 @@ def _subtitle(run: RunData) -> str:
     if len(t):
         parts.append(f"{_utc(float(t.min()))} to {_utc(float(t.max()))}")
     if "accounts" in s:
-        parts.append(f"{s['accounts']:,} accounts")
+        scaled = s.get("scale") not in (None, 1.0) and not s.get("positions_file")
+        parts.append(f"{s['accounts']:,} accounts" + (f" (crowd scale {s['scale']:g})" if scaled else ""))
+    if s.get("positions_file"):
+        parts.append(f"positions from <code>{esc(Path(str(s['positions_file'])).name)}</code>")
     if "config_hash" in s:
         parts.append(f"config <code>{esc(str(s['config_hash'])[:12])}</code>")
     if run.path is not None:
