@@ -1,9 +1,8 @@
 """A run's headline numbers as one flat row: ``{"liquidated_usd": ..., "long_share": ..., ...}``.
 
 A pure function over ``summary.json`` (a dict), shared by the Python API (``Run.headline()``), the ``runs`` view of
-``perpstress query`` and anything else that needs one row per run. Column names follow the sweep's
-``results.parquet`` where the two overlap (``liquidated_usd``, ``adl_usd``, ``fund_drawdown_usd``,
-``fund_end_usd_<venue>``, ``worst_price_drawdown`` ...), so a query can join or union the two.
+``perpstress query``, the sweep's ``results.parquet`` (whose metric columns start with this row) and anything else
+that needs one row per run, so a query can join or union runs and sweeps.
 
 Keys the cascade engine has always written are required (``liquidations``, ``adl``, ``insurance_funds``,
 ``bad_debt_usd``); every other section (``prices``, ``invariants``, ``hedges``, ``transfers``, ``collateral``) adds
@@ -33,7 +32,8 @@ def headline(summary: Mapping[str, Any]) -> dict[str, HeadlineValue]:
     Always present: ``liquidated_usd``, ``liquidations_count``, ``liquidated_long_usd``, ``liquidated_short_usd``,
     ``long_share``, ``adl_usd``, ``adl_count``, ``bad_debt_usd``, ``fund_drawdown_usd``; per venue
     ``liquidated_usd_<venue>``, ``adl_usd_<venue>`` and, for each insurance fund or backstop vault,
-    ``fund_{start,end,min,drawdown}_usd_<venue>``. With the summary's ``prices``: ``worst_price_drawdown`` and
+    ``fund_{start,end,min,drawdown}_usd_<venue>``. With the summary's ``by_venue``: ``adl_count_<venue>`` and
+    ``bad_debt_usd_<venue>``. With the summary's ``prices``: ``worst_price_drawdown`` and
     ``worst_drawdown_market``; with ``invariants``: ``money_error_usd`` (largest absolute error of total money, USD)
     and ``oi_imbalance_lots``; with ``hedges``: ``hedges_broken``, ``hedges_broken_notional_usd``; with
     ``transfers``: ``transfers_count``, ``transfers_delayed_count``, ``transfers_max_delay_s``; with a non-empty
@@ -72,6 +72,9 @@ def headline(summary: Mapping[str, Any]) -> dict[str, HeadlineValue]:
     for venue in dict.fromkeys([*funds, *liq_by_venue, *adl_by_venue]):
         row[f"liquidated_usd_{venue}"] = float(liq_by_venue.get(venue, 0.0))
         row[f"adl_usd_{venue}"] = float(adl_by_venue.get(venue, 0.0))
+    for venue, stats in (summary.get("by_venue") or {}).items():  # absent from summaries written before it existed
+        row[f"adl_count_{venue}"] = int(stats["adl_count"])
+        row[f"bad_debt_usd_{venue}"] = float(stats["bad_debt_usd"])
     for venue, fund in funds.items():
         row[f"fund_start_usd_{venue}"] = float(fund["start_usd"])
         row[f"fund_end_usd_{venue}"] = float(fund["end_usd"])
@@ -88,7 +91,13 @@ def _optional(summary: Mapping[str, Any]) -> dict[str, HeadlineValue]:
     out: dict[str, HeadlineValue] = {}
     hedges = summary.get("hedges")
     if isinstance(hedges, Mapping) and "broken" in hedges:
-        out["hedges_broken"] = int(hedges["broken"])
+        broken = hedges["broken"]  # a count, or a table {count, notional_usd}
+        if isinstance(broken, Mapping):
+            out["hedges_broken"] = int(broken["count"])
+            if "notional_usd" in broken:
+                out["hedges_broken_notional_usd"] = float(broken["notional_usd"])
+        else:
+            out["hedges_broken"] = int(broken)
         if "broken_notional_usd" in hedges:
             out["hedges_broken_notional_usd"] = float(hedges["broken_notional_usd"])
     transfers = summary.get("transfers")

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from perpstress.outputs.headline_row import headline
 from perpstress.sweep.grid import value_text
 from perpstress.sweep.plan import SweepPlan
 
@@ -34,45 +35,13 @@ POLICY_METRICS: tuple[tuple[str, str], ...] = (
 
 
 def summary_row(summary: dict[str, Any]) -> dict[str, Any]:
-    """The flat metrics of one ``summary.json``.
-
-    ``fund_drawdown_usd`` is the sum over venues of (start - lowest balance) of each insurance fund or backstop
-    vault, USD; ``worst_price_drawdown`` the deepest peak-to-trough fall of any market's mark, a fraction."""
-    liq = summary["liquidations"]
-    adl = summary["adl"]
-    funds = summary.get("insurance_funds", {})
-    row: dict[str, Any] = {
-        "liquidations_count": int(liq["count"]),
-        "liquidated_usd": float(liq["notional_usd"]),
-        "liquidated_long_usd": float(liq["long_notional_usd"]),
-        "liquidated_short_usd": float(liq["short_notional_usd"]),
-        "adl_count": int(adl["count"]),
-        "adl_usd": float(adl["notional_usd"]),
-        "bad_debt_usd": float(summary["bad_debt_usd"]),
-        "fund_drawdown_usd": float(sum(f["start_usd"] - f["min_usd"] for f in funds.values())),
-    }
-    prices = summary.get("prices", {})
-    if prices:
-        row["worst_price_drawdown"] = float(min(p["max_drawdown"] for p in prices.values()))
-    for venue, fund in funds.items():
-        row[f"fund_start_usd_{venue}"] = float(fund["start_usd"])
-        row[f"fund_end_usd_{venue}"] = float(fund["end_usd"])
-        row[f"fund_min_usd_{venue}"] = float(fund["min_usd"])
-        row[f"fund_drawdown_usd_{venue}"] = float(fund["start_usd"] - fund["min_usd"])
-    for venue in funds:
-        row[f"liquidated_usd_{venue}"] = float(liq.get("by_venue", {}).get(venue, 0.0))
-        row[f"adl_usd_{venue}"] = float(adl.get("by_venue", {}).get(venue, 0.0))
-    for venue, stats in summary.get("by_venue", {}).items():  # absent from summaries written before it existed
-        row[f"adl_count_{venue}"] = int(stats["adl_count"])
-        row[f"bad_debt_usd_{venue}"] = float(stats["bad_debt_usd"])
+    """The flat metrics of one ``summary.json``: its headline row (:func:`~perpstress.outputs.headline_row.headline`,
+    the same columns as ``Run.headline()`` and ``perpstress query``'s ``runs``), then stops, top-ups and every
+    number of the optional sections."""
+    row: dict[str, Any] = dict(headline(summary))
     for name, key in (("stops", "count"), ("topups", "usd")):
         if isinstance(summary.get(name), dict) and key in summary[name]:
             row[f"{name}_{key}"] = summary[name][key]
-    inv = summary.get("invariants", {})
-    if "money_conservation_max_abs_error_usd" in inv:
-        row["money_error_usd"] = float(inv["money_conservation_max_abs_error_usd"])
-    if "open_interest_max_imbalance" in inv:
-        row["oi_imbalance_lots"] = int(inv["open_interest_max_imbalance"])
     for section in OPTIONAL_SECTIONS:
         if isinstance(summary.get(section), dict):
             row.update(_numbers(summary[section], section, depth=2))
@@ -89,8 +58,6 @@ def _numbers(table: dict[str, Any], prefix: str, depth: int) -> dict[str, Any]:
             out[name] = value
         elif isinstance(value, dict) and depth > 1:
             out.update(_numbers(value, name, depth - 1))
-    if f"{prefix}_broken" not in out and f"{prefix}_broken_count" in out:  # hedges.broken as {count: n, ...}
-        out[f"{prefix}_broken"] = out[f"{prefix}_broken_count"]
     return out
 
 
@@ -141,6 +108,8 @@ def _kind(value: Any) -> str:
 
 def _metric_column(values: list[Any]) -> pa.Array:
     present = [v for v in values if v is not None]
+    if present and all(isinstance(v, str) for v in present):  # e.g. worst_drawdown_market
+        return pa.array(values, pa.string())
     if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
         return pa.array(values, pa.int64())
     return pa.array([None if v is None else float(v) for v in values], pa.float64())

@@ -76,6 +76,16 @@ def test_optional_sections_add_their_columns() -> None:
     assert (h["transfers_count"], h["transfers_delayed_count"], h["transfers_max_delay_s"]) == (17, 13, 648.0)
     assert (h["collateral_min_price"], h["collateral_min_price_pair"]) == (0.6534, "USDE@binance")
     assert h["collateral_liquidations_caused"] == 132
+    full["by_venue"] = {"binance": {"adl_count": 4, "bad_debt_usd": 0.0}, "okx": {"adl_count": 0, "bad_debt_usd": 2.5}}
+    full["hedges"] = {"broken": {"count": 5, "notional_usd": 1e6}}  # broken hedges given as a table
+    h = headline(full)
+    assert (h["adl_count_binance"], h["bad_debt_usd_binance"], h["adl_count_okx"], h["bad_debt_usd_okx"]) == (
+        4,
+        0.0,
+        0,
+        2.5,
+    )
+    assert (h["hedges_broken"], h["hedges_broken_notional_usd"]) == (5, 1e6)
 
 
 def test_a_missing_required_section_is_a_key_error_naming_it() -> None:
