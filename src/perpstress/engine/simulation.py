@@ -62,6 +62,7 @@ from perpstress.population.initial import (
 )
 from perpstress.population.positions_file import PositionsSnapshot
 from perpstress.rules import funding as funding_rules
+from perpstress.rules.mark import nanmedian
 from perpstress.state.orderbook import ASK, BID, OrderBooks
 from perpstress.state.portfolio import Accounts, Markets, Positions, group_by_account
 from perpstress.state.triggers import TriggerIndex
@@ -664,8 +665,7 @@ class Simulation:
         mid = 0.5 * (bid + ask)
         peer = np.full(self.markets.n, np.nan)
         for m, same in self._peers:  # Hyperliquid's third input: other venues' perp mids of the same asset
-            if not np.all(np.isnan(mid[same])):
-                peer[m] = np.nanmedian(mid[same])
+            peer[m] = nanmedian(mid[same])  # NaN when every peer's book is empty
         to_funding = (self._funding_interval_ms - (clock.ts_ms % self._funding_interval_ms)) / 1000.0
         marks = self.mark_engine.step(clock.step, self.index_now, bid, ask, self.last_trade, self.funding_rate,
                                       to_funding, peer, sample=sample)  # fmt: skip

@@ -40,15 +40,24 @@ def median_of_three(a: ArrayLike, b: ArrayLike, c: ArrayLike) -> FloatArray:
     with np.errstate(invalid="ignore"):
         if not np.isnan(stack).any():
             return np.asarray(np.median(stack, axis=0), dtype=np.float64)
-        return np.asarray(_nanmedian(stack), dtype=np.float64)
+        return nanmedian(stack)
 
 
-def _nanmedian(stack: FloatArray) -> FloatArray:
-    out = np.full(stack.shape[1:], np.nan)
-    ok = ~np.all(np.isnan(stack), axis=0)
-    if ok.any():
-        out[ok] = np.nanmedian(stack[:, ok], axis=0)
-    return out
+def nanmedian(stack: ArrayLike) -> FloatArray:
+    """Median over axis 0 ignoring NaN (NaN where a column is all NaN): ``np.nanmedian(stack, axis=0)``, the
+    same values, without the masked arrays NumPy uses below 600 elements (measured: most of the marks' cost).
+
+    Sorting puts NaN last, so a column with ``n`` live values has them in its first ``n`` rows; the median is the
+    mean of rows ``(n - 1) // 2`` and ``n // 2``, computed as NumPy does, ``(low + high) / 2``."""
+    a = np.asarray(stack, dtype=np.float64)
+    flat = a.reshape(a.shape[0], -1)
+    ordered = np.sort(flat, axis=0)
+    n = (~np.isnan(flat)).sum(axis=0)
+    low = np.take_along_axis(ordered, np.maximum(n - 1, 0)[None, :] // 2, axis=0)[0]
+    high = np.take_along_axis(ordered, (n // 2)[None, :], axis=0)[0]
+    with np.errstate(invalid="ignore"):
+        out = np.where(n > 0, (low + high) / 2.0, np.nan)
+    return np.asarray(out.reshape(a.shape[1:]), dtype=np.float64)
 
 
 def ema_update(
@@ -86,7 +95,7 @@ def hyperliquid_mark(
     stack = np.stack([in1, in2, in3])
     present = (~np.isnan(stack)).sum(axis=0)
     four = np.stack([in1, in2, in3, np.where(present == 2, in4, np.nan)])
-    return np.asarray(_nanmedian(four), dtype=np.float64)
+    return nanmedian(four)
 
 
 def weighted_median(values: ArrayLike, weights: ArrayLike) -> float:

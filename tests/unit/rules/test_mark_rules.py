@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from perpstress.rules import mark
 
@@ -48,3 +52,26 @@ def test_weighted_median_with_hyperliquid_oracle_weights() -> None:
     # Give the small venues one more unit each and 90 holds 10 of 17: past half.
     assert mark.weighted_median(prices, [3, 2, 2, 2, 2, 2, 2, 2]) == 90.0
     assert mark.weighted_median([100.0, 101.0, np.nan], [3, 2, 2]) == 100.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 5).flatmap(
+        lambda rows: st.lists(
+            st.lists(
+                st.one_of(st.just(float("nan")), st.floats(-1e6, 1e6, allow_nan=False)), min_size=rows, max_size=rows
+            ),
+            min_size=1,
+            max_size=8,
+        )
+    )
+)
+def test_nanmedian_gives_numpys_values_bit_for_bit(columns: list[list[float]]) -> None:
+    stack = np.array(columns, dtype=np.float64).T  # rows: inputs, columns: markets
+    ours = mark.nanmedian(stack)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy warns on an all-NaN column
+        theirs = np.nanmedian(stack, axis=0)
+    assert ours.shape == theirs.shape
+    assert np.array_equal(ours, theirs, equal_nan=True)
+    assert np.array_equal(mark.nanmedian(stack[:, 0]), np.asarray(theirs[0]), equal_nan=True)  # one column
