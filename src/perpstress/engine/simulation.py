@@ -43,7 +43,7 @@ from perpstress.config.venue import (
 from perpstress.engine.kernel import Clock, Kernel
 from perpstress.errors import UsageError
 from perpstress.mechanisms import arbitrage, exogenous, hedging
-from perpstress.mechanisms.accounting import Accounting
+from perpstress.mechanisms.accounting import Accounting, settle_maker_fills
 from perpstress.mechanisms.adl import AdlEngine
 from perpstress.mechanisms.collateral import CollateralHoldings, CollateralPair
 from perpstress.mechanisms.indices import IndexEngine
@@ -87,18 +87,16 @@ class BookExecution:
         venue = int(sim.markets.venue[market])
         maker_rate = sim.maker_fee[venue]
         sign = 1 if lots > 0 else -1
-        trades = sim.trades if sim.scenario.engine.record_trades else None
-        for owner, price, n in zip(owners, prices, filled, strict=True):
-            o = int(owner)
-            sim.maker_filled[o] = True
-            if trades is not None:
-                for name, value in (("ts_ms", sim.now_ms), ("market", market), ("account", taker), ("maker", o),
-                                    ("lots", sign * int(n)), ("price", float(price))):  # fmt: skip
-                    trades[name].append(value)
-            sim.accounting.trade(o, -1, o, -sign * int(n), float(price))
-            fee = maker_rate * n * sim.markets.lot_size[market] * price
-            sim.accounting.credit(o, -1, -fee)
-            sim.ledger.fee_pool[venue] += fee
+        if sim.scenario.engine.record_trades:
+            k = int(filled.size)
+            for name, values in (("ts_ms", [sim.now_ms] * k), ("market", [market] * k), ("account", [taker] * k),
+                                 ("maker", owners.tolist()), ("lots", (sign * filled).tolist()),
+                                 ("price", prices.tolist())):  # fmt: skip
+                sim.trades[name].extend(values)
+        pos = sim.positions
+        settle_maker_fills(owners, prices, filled, sign, float(sim.markets.lot_size[market]), float(maker_rate), venue,
+                           pos.market, sim.markets.lot_size, pos.size_lots, pos.entry_price, sim.accounts.wallet,
+                           sim.accounting.long_lots, sim.maker_filled, sim.ledger.fee_pool)  # fmt: skip
         total = int(filled.sum())
         sim.last_trade[market] = float(prices[-1])
         sim.volume_usd[market] += float((prices * filled).sum() * sim.markets.lot_size[market])
