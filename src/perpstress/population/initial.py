@@ -120,12 +120,6 @@ class InitialDraw:
     crowd: CrowdPositions
     hedged: HedgedPositions
 
-    @property
-    def nbytes(self) -> int:
-        parts = [getattr(self.crowd, f.name) for f in fields(self.crowd)]
-        parts += [getattr(self.hedged, f.name) for f in fields(self.hedged)]
-        return int(sum(np.asarray(a).nbytes for a in parts))
-
 
 def start_prices(scenario: Scenario, bases: tuple[str, ...] | list[str]) -> tuple[F64, np.random.Generator]:
     """Each market's price at step 0 (the shock's index at the start), as the engine sets it, and the run's
