@@ -90,8 +90,8 @@ def run_index(markets, wallet, start, count, mkt, lots, entry, iso, rel, steps):
     tiers = (markets.tier_cap, markets.tier_mmr, markets.tier_cum)
     lo, hi = np.empty(lots.size), np.empty(lots.size)
     t0 = time.perf_counter()
-    position_bands(np.arange(len(start), dtype=np.int32), start, count, wallet, mkt, lots, entry, iso,
-                   markets.lot_size, markets.mark, *tiers, lo, hi)  # fmt: skip
+    position_bands(np.arange(len(start), dtype=np.int32), start, count, wallet, np.zeros(wallet.size), mkt, lots, entry,
+                   iso, markets.lot_size, markets.mark, *tiers, lo, hi)  # fmt: skip
     index = TriggerIndex(markets.n, mkt)
     index.set_bands(np.arange(lots.size), lo, hi)
     index.rebuild()
@@ -107,8 +107,8 @@ def run_index(markets, wallet, start, count, mkt, lots, entry, iso, rel, steps):
             index.deactivate(fired[bal < req])  # liquidated: closed
             keep = fired[bal >= req]
             if keep.size:
-                position_bands(keep.astype(np.int32), start, count, wallet, mkt, lots, entry, iso, markets.lot_size,
-                               mark, *tiers, lo, hi)  # fmt: skip
+                position_bands(keep.astype(np.int32), start, count, wallet, np.zeros(wallet.size), mkt, lots, entry,
+                               iso, markets.lot_size, mark, *tiers, lo, hi)  # fmt: skip
                 index.set_bands(keep, lo[keep], hi[keep])
     return time.perf_counter() - t0, fired_total, index.entries_read
 

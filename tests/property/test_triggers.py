@@ -74,8 +74,8 @@ def test_index_finds_exactly_the_liquidatable_units(seed: int, vol: float) -> No
     index = TriggerIndex(markets.n, mkt)
 
     def reband(accounts: np.ndarray) -> None:
-        position_bands(accounts.astype(np.int32), start, count, wallet, mkt, lots, entry, iso, markets.lot_size,
-                       markets.mark, *tiers, lo, hi)  # fmt: skip
+        position_bands(accounts.astype(np.int32), start, count, wallet, np.zeros(wallet.size), mkt, lots, entry, iso,
+                       markets.lot_size, markets.mark, *tiers, lo, hi)  # fmt: skip
         ps = np.concatenate([np.arange(start[a], start[a] + count[a]) for a in accounts]).astype(np.int64)
         open_ = ps[lots[ps] != 0]
         index.set_bands(open_, lo[open_], hi[open_])
@@ -109,8 +109,8 @@ def test_calm_markets_read_few_entries() -> None:
     tiers = (markets.tier_cap, markets.tier_mmr, markets.tier_cum)
     lo, hi = np.empty(lots.size), np.empty(lots.size)
     accounts = np.arange(len(start), dtype=np.int32)
-    position_bands(accounts, start, count, wallet, mkt, lots, entry, iso, markets.lot_size, markets.mark, *tiers,
-                   lo, hi)  # fmt: skip
+    position_bands(accounts, start, count, wallet, np.zeros(wallet.size), mkt, lots, entry, iso, markets.lot_size,
+                   markets.mark, *tiers, lo, hi)  # fmt: skip
     index = TriggerIndex(markets.n, mkt)
     index.set_bands(np.arange(lots.size), lo, hi)
     index.rebuild()

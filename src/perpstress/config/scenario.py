@@ -33,6 +33,20 @@ class EngineConfig(FrozenModel):
     )
     record_trades: bool = Field(False, description="write events/trades.parquet (large)")
     book_capacity: int = Field(256, ge=8, description="resting orders per market side")
+    invariant_interval_s: float = Field(
+        600.0,
+        gt=0,
+        description="simulated seconds between full invariant recounts (money, open interest, "
+        "collateral units); they are also checked at the last step",
+    )
+    check_every_step: bool = Field(False, description="recount every invariant every step (slow; for tests)")
+    collateral_band_cushion: float = Field(
+        0.02,
+        ge=0,
+        lt=0.5,
+        description="collateral holders' trigger bands allow for this fall in the collateral's "
+        "price before they are re-banded (changes the cost of a step, not its outcome)",
+    )
 
 
 class Scenario(FrozenModel):

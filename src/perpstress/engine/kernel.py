@@ -1,7 +1,8 @@
-"""The kernel: a clock and a fixed order of phases, one seeded generator per run. It knows no venue rule.
+"""The kernel: a clock, a fixed order of phases and the run's named random streams. It knows no venue rule.
 
 A phase is any callable taking the :class:`Clock`; the simulation registers them in DESIGN.md's order (exogenous
-drivers, agents, prices, funding, margin check and liquidation, funds, ADL, record).
+drivers, agents, prices, funding, margin check and liquidation, funds, ADL, record). Randomness: one
+:class:`~perpstress.streams.RandomStreams` per run from the scenario's seed; each mechanism takes its own stream.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
+from perpstress.streams import RandomStreams
 
 
 @dataclass
@@ -31,7 +32,7 @@ class Kernel:
         self.ts_start_ms = ts_start_ms
         self.step_ms = step_ms
         self.steps = steps
-        self.rng = np.random.default_rng(np.random.SeedSequence(seed))
+        self.streams = RandomStreams(seed)
         self.phases: list[tuple[str, Phase]] = []
 
     def add(self, name: str, phase: Phase) -> None:

@@ -22,7 +22,6 @@ no capital limit; two money ledgers are conserved: USD, and each collateral asse
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from perpstress.config.venue import (
     MarkMethod,
     PriceReference,
 )
+from perpstress.engine.exact_sum import exact_sum
 from perpstress.engine.kernel import Clock, Kernel
 from perpstress.errors import UsageError
 from perpstress.mechanisms import arbitrage, exogenous, hedging
@@ -49,19 +49,14 @@ from perpstress.mechanisms.collateral import CollateralHoldings, CollateralPair
 from perpstress.mechanisms.indices import IndexEngine
 from perpstress.mechanisms.insurance import FundLimits, InsuranceFunds
 from perpstress.mechanisms.liquidation import Fill, Ledger, LiquidationEngine
-from perpstress.mechanisms.margin_kernels import isolated_balances, position_bands, unit_balances
+from perpstress.mechanisms.margin_kernels import fold_triggers, isolated_balances, position_bands, unit_balances
 from perpstress.mechanisms.market_makers import MakerState, post_ladder, quote_shape, update_state
 from perpstress.mechanisms.prices import MarkEngine
 from perpstress.mechanisms.transfers import TransferRails
-from perpstress.population.initial import (
-    COLLATERAL_STREAM,
-    InitialDraw,
-    draw_population,
-    population_key,
-    population_rng,
-)
+from perpstress.population.initial import InitialDraw, draw_population, population_key, population_streams
 from perpstress.population.positions_file import PositionsSnapshot
 from perpstress.rules import funding as funding_rules
+from perpstress.rules.margin import maintenance_margin
 from perpstress.rules.mark import nanmedian
 from perpstress.state.orderbook import ASK, BID, OrderBooks
 from perpstress.state.portfolio import Accounts, Markets, Positions, group_by_account
@@ -128,7 +123,7 @@ class Simulation:
         self.scale = scale
         self.positions_source = positions.source if positions is not None else None
         self.kernel = Kernel(scenario.ts_start_ms, scenario.step_ms, scenario.steps, scenario.seed)
-        rng = self.kernel.rng
+        streams = self.kernel.streams
         self.venues = list(scenario.venues.values())
         self.venue_names = [v.name for v in self.venues]
         layout = market_layout(scenario)
@@ -144,14 +139,14 @@ class Simulation:
         self.is_spot = np.arange(n_m) >= self.n_perpetual
         self.markets = Markets.from_tables(venue_of, lots, ticks, tables)
         self.paths = exogenous.generate(
-            scenario.shock, scenario.steps, scenario.step_ms / 1000.0, scenario.ts_start_ms, rng
+            scenario.shock, scenario.steps, scenario.step_ms / 1000.0, scenario.ts_start_ms, streams.get("shock")
         )
         self.asset_of = np.array([self.paths.asset(b) for b in bases])
         start = self.paths.index[0, self.asset_of]
         self.markets.mark[:] = start
 
         if population is None:
-            crowd, hedged = draw_population(scenario, keys, bases, start, self.markets.lot_size, tables, rng, scale,
+            crowd, hedged = draw_population(scenario, keys, bases, start, self.markets.lot_size, tables, scale,
                                             positions)  # fmt: skip
         else:
             if positions is not None:
@@ -194,6 +189,12 @@ class Simulation:
             [np.where(crowd.isolated, crowd.margin, np.nan), np.full(n_mk + n_m + n_k + n_h + n_a, np.nan)]
         )
         capital = np.array([mk_cfg.for_market(keys[m]).capital_usd for m in maker_market])
+        # a maker's start position stands for a hedged book: like the crowd, no maker starts near liquidation; one
+        # whose start position needs more than half its capital as maintenance margin holds twice that instead
+        maker_mm = np.array([float(maintenance_margin(tables[m], lots * self.markets.lot_size[m] * start[m]))
+                             if m < self.n_perpetual else 0.0
+                             for m, lots in zip(maker_market, maker_lots, strict=True)])  # fmt: skip
+        capital = np.maximum(capital, 2.0 * maker_mm)
         # noise traders and keepers are exempt from liquidation and start at zero
         wallet = np.concatenate([np.where(crowd.isolated, 0.0, crowd.margin), capital, np.zeros(n_m + n_k),
                                  hedge["wallet"], np.asarray(arbs["capital"], dtype=float)])  # fmt: skip
@@ -259,10 +260,11 @@ class Simulation:
         self.volume_usd = np.zeros(n_m)
         self.execution = BookExecution(self)
         keeper_ids = np.flatnonzero(self.kind == KEEPER)
+        self._keeper_ids = keeper_ids
         keepers = {int(m): int(k) for m, k in zip(keeper_market, keeper_ids, strict=True)}
         self.liquidation = LiquidationEngine(self.venues, self.markets, self.accounts, self.positions, self.funds,
                                              self.execution, self.ledger, self.accounting, keepers)  # fmt: skip
-        self.adl = AdlEngine(self.venues, self.accounting, rng)
+        self.adl = AdlEngine(self.venues, self.accounting, streams.get("adl"))
         self.mark_engine = MarkEngine(self.venues, list(self.markets.venue), scenario.step_ms / 1000.0)
         self._peers = [
             (m, np.flatnonzero((self.asset_of == self.asset_of[m]) & (self.markets.venue != self.markets.venue[m])
@@ -276,10 +278,11 @@ class Simulation:
         self.fundamental = start.copy()
         self.index_now = start.copy()
         self.kernel_step = 0
-        self._collateral_watch = np.zeros(0, dtype=np.int64)
-        self.rails = TransferRails(scenario.rails, self.venue_names, scenario.ts_start_ms, rng)
+        self._closed_holders: list[int] = []
+        """Collateral holders whose position closed since the last revaluation: they convert their collateral."""
+        self.rails = TransferRails(scenario.rails, self.venue_names, scenario.ts_start_ms, streams.get("rails"))
         self.collateral = self._collateral_holdings(crowd, start, spot_book_of,
-                                                    population_rng(scenario, rng, COLLATERAL_STREAM))  # fmt: skip
+                                                    population_streams(scenario).fresh("collateral"))  # fmt: skip
         self.collateral_caused_accounts: dict[int, int] = {}
         self.hedges = self._hedge_pairs(hedge, first_hedger)
         self._hedge_accounts = set(self.hedges.leg_of())
@@ -287,6 +290,7 @@ class Simulation:
         self._taker_flow = [scenario.takers.for_market(k) for k in keys]
         """Per market: (rate_per_s, median_usd, buy_bias, sell_bias_after_shock), fixed for the run."""
         self._taker_rates = np.array([f[0] for f in self._taker_flow])
+        self._taker_rng = streams.get("takers")
         self.funding_rate = np.zeros(n_m)
         self._premium_sum = np.zeros(n_m)
         self._premium_n = np.zeros(n_m)
@@ -298,19 +302,17 @@ class Simulation:
         self.stop_price = np.concatenate([crowd.stop_price, np.full(pad, np.nan)])
         self.topup_reserve = np.concatenate([crowd.topup_reserve, np.zeros(pad)])
         self.topup_ratio = scenario.crowd.topup_margin_ratio
-        self._topup_tables = [
-            (
-                self.markets.tier_cap[m],
-                self.markets.tier_mmr[m] / self.topup_ratio,
-                self.markets.tier_cum[m] / self.topup_ratio,
-            )
-            for m in range(n_m)
-        ]
+        # the top-up trigger is the liquidation-price solve with maintenance scaled by 1 / ratio
+        self._topup_mmr = self.markets.tier_mmr / self.topup_ratio
+        self._topup_cum = self.markets.tier_cum / self.topup_ratio
         self.stops = {"count": 0, "notional_usd": 0.0}
         self.topups = {"count": 0, "usd": 0.0}
         self.index = TriggerIndex(n_m, pos_market)
         self._lo = np.full(n_acc, -np.inf)
+        self._band_cushion = np.zeros(n_acc)
+        """Per account, USD its trigger bands leave aside for its collateral falling (see mechanisms.collateral)."""
         self._hi = np.full(n_acc, np.inf)
+        self.collateral.fallen_pairs(scenario.engine.collateral_band_cushion)  # bands allow for collateral falls
         self._reband(self.crowd_ids)
         self.index.rebuild()
 
@@ -337,6 +339,11 @@ class Simulation:
         self.max_value_error = 0.0
         self.max_units_error = 0.0
         self.max_oi_imbalance = 0
+        eng = scenario.engine
+        self._invariant_every = (
+            1 if eng.check_every_step else max(1, round(eng.invariant_interval_s * 1000 / scenario.step_ms))
+        )
+        """Steps between full invariant recounts (and the last step): O(positions) each, so not every step."""
         k = self.kernel
         for name, phase in (
             ("exogenous", self._phase_exogenous),
@@ -461,20 +468,17 @@ class Simulation:
         spot = self.is_spot[pos.market]
         base = pos.size_lots * self.markets.lot_size[pos.market]
         upnl = np.where(spot, -base * pos.entry_price, base * (self.markets.mark[pos.market] - pos.entry_price))
-        funds = [self.funds.equity(f, self.markets.mark) for f in range(len(self.venues))]
-        # math.fsum: an exact sum, so the check measures the engine's bookkeeping, not its own rounding
-        return math.fsum(
-            [
-                math.fsum(self.accounts.wallet),
-                -math.fsum(self.collateral.value),
-                math.fsum(np.nan_to_num(pos.isolated_margin)),
-                math.fsum(upnl),
-                math.fsum(funds),
-                math.fsum(self.ledger.fee_pool),
-                self.rails.in_transit_usd,
-                -math.fsum(self.ledger.bad_debt),
-                -self.ledger.external_in,
-            ]
+        funds = np.array([self.funds.equity(f, self.markets.mark) for f in range(len(self.venues))])
+        # an exact sum (math.fsum's float), so the check measures the engine's bookkeeping, not its own rounding
+        return exact_sum(
+            self.accounts.wallet,
+            -self.collateral.value,
+            np.nan_to_num(pos.isolated_margin),
+            upnl,
+            funds,
+            self.ledger.fee_pool,
+            np.array([self.rails.in_transit_usd, -self.ledger.external_in]),
+            -self.ledger.bad_debt,
         )
 
     def asset_units(self) -> dict[str, float]:
@@ -597,7 +601,7 @@ class Simulation:
 
     def _phase_takers(self, clock: Clock) -> None:
         cfg = self.scenario.takers
-        rng = self.kernel.rng
+        rng = self._taker_rng
         self.last_trade[:] = np.nan
         flow = self._taker_flow
         rates = self._taker_rates
@@ -684,21 +688,24 @@ class Simulation:
         self._prev_mark = self.markets.mark.copy()
 
     def _revalue_collateral(self) -> None:
-        """Price every collateral pair; holders whose collateral value moved are margin-checked this step."""
+        """Price every collateral pair and revalue its holders; holders of a pair that fell past their bands'
+        allowance are re-banded (and so checked this step when a band is crossed)."""
         if not self.collateral.pairs:
-            self._collateral_watch = np.zeros(0, dtype=np.int64)
             return
         hold = self.collateral
-        flat = np.flatnonzero((hold.quantity > 0) & (self.positions.size_lots[hold.account] == 0))
-        for r in flat:  # an account whose position is gone (stop, ADL) repays its USD loan: collateral to cash
-            self.ledger.external_in += hold.convert_off_book(int(r))
+        if self._closed_holders:  # an account whose position is gone (stop, ADL) repays its USD loan: collateral
+            rows = sorted(r for a in self._closed_holders for r in hold.rows_of(a))  # to cash
+            self._closed_holders = []
+            for r in rows:
+                if hold.quantity[r] > 0:
+                    self.ledger.external_in += hold.convert_off_book(int(r))
         bid, ask = self.books.best_bid_ask()
         hold.prices(self.paths.index[self.kernel_step], 0.5 * (bid + ask), self.last_trade)
-        moved = hold.revalue(self.accounts.wallet)
-        self._collateral_watch = moved
-        crowd = moved[self.kind[moved] == CROWD]
+        hold.revalue(self.accounts.wallet)
+        rebanded = hold.holders_of(hold.fallen_pairs(self.scenario.engine.collateral_band_cushion))
+        crowd = rebanded[self.kind[rebanded] == CROWD]
         if crowd.size:
-            self._reband(crowd)
+            self._reband(np.sort(crowd))
 
     def _phase_funding(self, clock: Clock) -> None:
         for m in range(self.n_perpetual):
@@ -764,38 +771,26 @@ class Simulation:
             return
         acc = accounts.astype(np.int32)
         pos, mk = self.positions, self.markets
-        position_bands(acc, self.accounts.pos_start, self.accounts.pos_count, self.accounts.wallet, pos.market,
+        ids = accounts.astype(np.int64)  # position id == account id
+        cushion = self._band_cushion
+        if self.collateral.pairs:
+            cushion[ids] = self.collateral.band_cushion(ids, self.scenario.engine.collateral_band_cushion)
+        position_bands(acc, self.accounts.pos_start, self.accounts.pos_count, self.accounts.wallet, cushion, pos.market,
                        pos.size_lots, pos.entry_price, pos.isolated_margin, mk.lot_size, mk.mark, mk.tier_cap,
                        mk.tier_mmr, mk.tier_cum, self._lo, self._hi)  # fmt: skip
-        ids = accounts.astype(np.int64)  # position id == account id
-        self._fold_triggers(ids)
+        # stops and top-ups are band edges too (only crowd positions have them: NaN stops, no reserve elsewhere)
+        fold_triggers(ids, pos.market, pos.size_lots, pos.entry_price, pos.isolated_margin, self.accounts.wallet,
+                      cushion, mk.lot_size, self.stop_price, self.topup_reserve, mk.tier_cap, self._topup_mmr,
+                      self._topup_cum, self._lo, self._hi)  # fmt: skip
         open_ = ids[self.positions.size_lots[ids] != 0]
         closed = ids[self.positions.size_lots[ids] == 0]
         if open_.size:
             self.index.set_bands(open_, self._lo[open_], self._hi[open_])
         if closed.size:
             self.index.deactivate(closed)
-
-    def _fold_triggers(self, ids: np.ndarray) -> None:
-        """Tighten each crowd position's band to its stop and to its top-up trigger (where MM / balance reaches the
-        top-up ratio: the liquidation-price solve with maintenance scaled by 1 / ratio)."""
-        from perpstress.mechanisms.margin_kernels import _liquidation_price
-
-        pos, mk = self.positions, self.markets
-        for p in ids[(self.kind[ids] == CROWD) & (self.positions.size_lots[ids] != 0)]:
-            q = pos.size_lots[p] * mk.lot_size[pos.market[p]]
-            long = q > 0
-            edges = [self.stop_price[p]]
-            if self.topup_reserve[p] > 0:
-                c = pos.isolated_margin[p] if not np.isnan(pos.isolated_margin[p]) else self.accounts.wallet[p]
-                caps, mmr, cum = self._topup_tables[pos.market[p]]
-                edges.append(_liquidation_price(1.0 if long else -1.0, abs(q), pos.entry_price[p], c, caps, mmr, cum))
-            for e in edges:
-                if e == e:  # not NaN
-                    if long:
-                        self._lo[p] = max(self._lo[p], e)
-                    else:
-                        self._hi[p] = min(self._hi[p], e)
+            if self.collateral.pairs:  # every crowd position closes through here (stop, liquidation, ADL)
+                row_of = self.collateral.row_of
+                self._closed_holders += [int(a) for a in closed if a < row_of.size and row_of[a] >= 0]
 
     def _stops_and_topups(self, fired: np.ndarray) -> None:
         """Crowd behaviour at a trigger: a stop closes the position with a market order; a top-up adds margin from
@@ -862,7 +857,7 @@ class Simulation:
         for _ in range(self.scenario.engine.max_cascade_rounds):
             fired = self.index.fired(self.markets.mark)
             self._stops_and_topups(fired)
-            candidates = np.unique(np.concatenate([fired, self.watch_ids, self._collateral_watch]).astype(np.int64))
+            candidates = np.unique(np.concatenate([fired, self.watch_ids]).astype(np.int64))
             candidates = candidates[(self.positions.size_lots[candidates] != 0) & ~self.spot_account[candidates]]
             units = self._liquidatable(candidates)
             if units and self.collateral.pairs:
@@ -971,7 +966,7 @@ class Simulation:
 
     def _phase_funds(self, clock: Clock) -> None:
         frac = self.scenario.engine.fund_unwind_fraction
-        for k in np.flatnonzero((self.kind == KEEPER) & (self.positions.size_lots != 0)):  # keepers unwind too
+        for k in self._keeper_ids[self.positions.size_lots[self._keeper_ids] != 0]:  # keepers unwind too
             km = int(self.positions.market[k])
             held = int(self.positions.size_lots[k])
             sell = -int(np.sign(held)) * min(abs(held), max(1, int(abs(held) * frac)))
@@ -1013,7 +1008,7 @@ class Simulation:
             self.collateral_ts[t, :, 1] = self.collateral.reference
         equity = np.array([self.funds.equity(f, mk.mark) for f in range(len(self.venues))])
         ts["insurance_fund_usd"][t] = equity[mk.venue]
-        if t % 60 == 0 or t == self.scenario.steps - 1:  # full recounts, O(positions), once a simulated minute
+        if t % self._invariant_every == 0 or t == self.scenario.steps - 1:  # full recounts, O(positions)
             self.max_value_error = max(self.max_value_error, abs(self.total_value() - self.value_start))
             self.max_oi_imbalance = max(self.max_oi_imbalance, self.oi_imbalance())
             units = self.asset_units()

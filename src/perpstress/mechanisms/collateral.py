@@ -7,9 +7,14 @@ conversion rate times the underlying's fundamental value, or a weighted mix of o
 below ``price_floor``. The *reference* price is the asset's fundamental value (what USDe traded at elsewhere).
 
 Bookkeeping: the haircut value of an account's holdings sits inside its cross wallet (``Accounts.wallet``), so
-every margin check, bankruptcy price and ADL score sees it unchanged. Each step the holdings are revalued and the
-change is added to the wallets; :attr:`value` holds what is in them, so the USD money check subtracts it and the
-holdings are conserved separately, in units of each asset.
+every margin check, bankruptcy price and ADL score sees it unchanged. A pair's holdings are revalued, and the change
+added to the wallets, whenever the pair's haircut price changes; :attr:`value` holds what is in the wallets, so the
+USD money check subtracts it and the holdings are conserved separately, in units of each asset.
+
+Trigger bands (:mod:`perpstress.state.triggers`) do not follow every tick of a collateral price: a holder's band is
+set as if its collateral were worth ``1 - engine.collateral_band_cushion`` times the pair's *banded* price, and a
+pair's holders are re-banded only when its price falls below that. A band is therefore conservative (it fires no
+later than an exact one; a fired account is checked exactly), and a calm step re-bands no holder.
 
 Assumptions: collateral backs cross accounts only. A liquidated account's collateral is sold into the venue's own
 spot book when it has one (IOC down to ``max_sale_discount`` below the book's best bid; no fee); what is left, and
@@ -68,6 +73,16 @@ class CollateralHoldings:
         for r, a in enumerate(self.account):
             self._rows_of.setdefault(int(a), []).append(r)
         self.holders = np.unique(self.account)
+        if self.holders.size != self.account.size:
+            raise ValueError("collateral holdings: an account holds one collateral row at most")
+        self.row_of = np.full(int(self.account.max()) + 1 if self.account.size else 0, -1, dtype=np.int64)
+        """Each account's holding row (-1: none), for accounts up to the last holder."""
+        self.row_of[self.account] = np.arange(self.account.size)
+        self._rows_by_pair = [np.flatnonzero(self.pair == i) for i in range(len(pairs))]
+        self._valued = np.full(len(pairs), np.nan)
+        """Each pair's haircut price when its rows were last revalued (NaN: never)."""
+        self._banded = np.full(len(pairs), np.nan)
+        """Each pair's haircut price its holders' trigger bands were last set against (NaN: never)."""
         self._book_price = np.full(len(pairs), np.nan)
         self.external_units: dict[str, float] = {}
         """Units converted off-book, by asset (they left the simulation)."""
@@ -106,15 +121,54 @@ class CollateralHoldings:
         return np.array([self.price[i] * (1 - p.rule.haircut) for i, p in enumerate(self.pairs)])
 
     def revalue(self, wallet: F64) -> np.ndarray:
-        """Move each holder's wallet by the change in its holdings' value; returns the accounts whose value moved."""
+        """Move holders' wallets by the change in their holdings' value, for the pairs whose haircut price changed
+        (a calm step whose collateral prices stand still touches no holder). Returns the accounts whose value
+        moved."""
         if self.account.size == 0:
             return np.zeros(0, dtype=np.int64)
-        new = self.quantity * self.haircut_price()[self.pair]
-        delta = new - self.value
-        moved = np.abs(delta) > 1e-9 * np.maximum(np.abs(self.value), 1.0)
-        np.add.at(wallet, self.account, delta)
-        self.value = new
-        return np.unique(self.account[moved])
+        price = self.haircut_price()
+        moved_pairs = np.flatnonzero(price != self._valued)
+        if moved_pairs.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        self._valued[moved_pairs] = price[moved_pairs]
+        rows = (
+            self._rows_by_pair[moved_pairs[0]]
+            if moved_pairs.size == 1
+            else np.concatenate([self._rows_by_pair[i] for i in moved_pairs])
+        )
+        new = self.quantity[rows] * price[self.pair[rows]]
+        delta = new - self.value[rows]
+        moved = np.abs(delta) > 1e-9 * np.maximum(np.abs(self.value[rows]), 1.0)
+        wallet[self.account[rows]] += delta  # one row per account
+        self.value[rows] = new
+        return np.asarray(self.account[rows[moved]], dtype=np.int64)
+
+    def fallen_pairs(self, band_cushion: float) -> np.ndarray:
+        """Pairs whose haircut price has fallen more than ``band_cushion`` (a fraction) below the price their
+        holders' trigger bands allow for (or that were never banded): their holders need new bands. The allowance
+        is then reset to the current price."""
+        price = self.haircut_price()
+        fallen = np.flatnonzero(np.isnan(self._banded) | (price < self._banded * (1.0 - band_cushion)))
+        self._banded[fallen] = price[fallen]
+        return fallen
+
+    def holders_of(self, pairs: np.ndarray) -> np.ndarray:
+        if pairs.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        return np.asarray(self.account[np.concatenate([self._rows_by_pair[i] for i in pairs])], dtype=np.int64)
+
+    def band_cushion(self, accounts: np.ndarray, band_cushion: float) -> np.ndarray:
+        """USD each of ``accounts`` may lose on its collateral before its pair is re-banded: its holdings' value
+        now less their value at ``1 - band_cushion`` times the pair's banded price (0 for non-holders)."""
+        out = np.zeros(accounts.size)
+        inside = accounts < self.row_of.size
+        rows = np.full(accounts.size, -1, dtype=np.int64)
+        rows[inside] = self.row_of[accounts[inside]]
+        has = rows >= 0
+        r = rows[has]
+        floor = self.quantity[r] * self._banded[self.pair[r]] * (1.0 - band_cushion)
+        out[has] = np.maximum(self.value[r] - np.nan_to_num(floor, nan=0.0), 0.0)
+        return out
 
     def shortfall_at_reference(self, account: int) -> float:
         """How much more margin the account would have with its collateral valued at the reference prices."""

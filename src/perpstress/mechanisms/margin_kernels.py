@@ -153,6 +153,7 @@ def position_bands_py(
     pos_start: I64,
     pos_count: I32,
     wallet: F64,
+    cushion: F64,
     pos_market: I32,
     size_lots: I64,
     entry: F64,
@@ -168,7 +169,9 @@ def position_bands_py(
     """Write the trigger band of every open position of ``accounts`` into ``band_lo``/``band_hi`` (in place).
 
     A long fires when its market's mark falls to ``band_lo`` or below; a short when it rises to ``band_hi`` or above.
-    A unit already liquidatable gets a band that fires at once (``lo = +inf`` or ``hi = -inf``).
+    A unit already liquidatable gets a band that fires at once (``lo = +inf`` or ``hi = -inf``). ``cushion``: USD per
+    account taken off its cross wallet for the band only (a collateral holder's allowance for its collateral falling
+    before its next re-band), so the band is conservative: it fires no later than the exact one would.
     """
     for i in range(accounts.shape[0]):
         a = accounts[i]
@@ -182,11 +185,13 @@ def position_bands_py(
         bal, req, exposure, n_cross, last_cross = _cross_sums(
             a, pos_start, pos_count, wallet, pos_market, size_lots, entry, iso_margin, lot, mark, caps, mmr, cum
         )
+        bal -= cushion[a]
         if n_cross == 1:  # one cross position: its exact liquidation price against the whole wallet
-            _exact_band(last_cross, wallet[a], pos_market, size_lots, entry, lot, caps, mmr, cum, band_lo, band_hi)
+            c = wallet[a] - cushion[a]
+            _exact_band(last_cross, c, pos_market, size_lots, entry, lot, caps, mmr, cum, band_lo, band_hi)
         elif n_cross > 1:
-            cushion = bal - req
-            f = cushion / exposure if cushion > 0.0 else -1.0
+            spare = bal - req
+            f = spare / exposure if spare > 0.0 else -1.0
             for p in range(start, stop):
                 if size_lots[p] == 0 or not np.isnan(iso_margin[p]):
                     continue
@@ -203,3 +208,54 @@ def position_bands_py(
 
 
 position_bands = njit(cache=True)(position_bands_py)
+
+
+def fold_triggers_py(
+    positions: I64,
+    pos_market: I32,
+    size_lots: I64,
+    entry: F64,
+    iso_margin: F64,
+    wallet: F64,
+    cushion: F64,
+    lot: F64,
+    stop_price: F64,
+    topup_reserve: F64,
+    caps: F64,
+    topup_mmr: F64,
+    topup_cum: F64,
+    band_lo: F64,
+    band_hi: F64,
+) -> None:
+    """Tighten each open position's band (in place) to its stop price and to its top-up trigger.
+
+    The top-up trigger is where maintenance over the unit's balance reaches the top-up ratio ``r``: the liquidation
+    price solve with the tiers' rates and deductions divided by ``r`` (``topup_mmr = mmr / r``, ``topup_cum = cum /
+    r``), against the position's isolated margin or its account's wallet less its ``cushion`` (position id ==
+    account id). NaN stops, closed positions and positions without a top-up reserve leave the band as it is.
+    """
+    for i in range(positions.shape[0]):
+        p = positions[i]
+        if size_lots[p] == 0:
+            continue
+        m = pos_market[p]
+        q = size_lots[p] * lot[m]
+        long = q > 0
+        e = stop_price[p]
+        if e == e:
+            if long:
+                band_lo[p] = max(band_lo[p], e)
+            else:
+                band_hi[p] = min(band_hi[p], e)
+        if topup_reserve[p] > 0:
+            c = iso_margin[p] if not np.isnan(iso_margin[p]) else wallet[p] - cushion[p]
+            side = 1.0 if long else -1.0
+            e = _liquidation_price(side, abs(q), entry[p], c, caps[m], topup_mmr[m], topup_cum[m])
+            if e == e:
+                if long:
+                    band_lo[p] = max(band_lo[p], e)
+                else:
+                    band_hi[p] = min(band_hi[p], e)
+
+
+fold_triggers = njit(cache=True)(fold_triggers_py)

@@ -69,16 +69,21 @@ def generate_crowd(
         lev_cap = max_leverage(tables[m], notional_entry)
         lev = np.minimum(config.leverage_median * np.exp(config.leverage_sigma * rng.standard_normal(n)), lev_cap)
         lev = np.maximum(lev, 1.0)
-        parts.append(market_part(config, m, side * lots, entry, notional_entry / lev, rng))
+        parts.append(market_part(config, m, side * lots, entry, notional_entry / lev, price, rng))
     return concatenate(parts)
 
 
 def market_part(config: CrowdBehaviour, market: int, size_lots: np.ndarray, entry: F64, margin: F64,
-                rng: np.random.Generator) -> dict[str, np.ndarray]:  # fmt: skip
-    """One market's rows with the crowd's behaviour drawn: stops, top-up reserves, margin mode (in this order)."""
+                start_price: float, rng: np.random.Generator) -> dict[str, np.ndarray]:  # fmt: skip
+    """One market's rows with the crowd's behaviour drawn: stops, top-up reserves, margin mode (in this order).
+
+    A stop sits ``stop_distance`` beyond the entry price, or beyond the start price where the market has already
+    moved past the entry against the position: a stop the start price had crossed would have fired before the run
+    (as nobody starts past maintenance), so the account holds it at the same distance from where the market is."""
     n = size_lots.size
     side = np.sign(size_lots)
-    stop = np.where(rng.random(n) < config.stop_share, entry * (1 - side * config.stop_distance), np.nan)
+    anchor = np.where(side > 0, np.minimum(entry, start_price), np.maximum(entry, start_price))
+    stop = np.where(rng.random(n) < config.stop_share, anchor * (1 - side * config.stop_distance), np.nan)
     topup = np.where(rng.random(n) < config.topup_share, margin * config.topup_reserve_multiple, 0.0)
     return {
         "market": np.full(n, market, dtype=np.int32),

@@ -83,5 +83,5 @@ def generate_population(
         cushion = np.exp(rng.uniform(np.log(0.003), np.log(0.03), n)) * notional_start
         floor = maintenance_margin(tables[m], notional_start) + cushion - upnl
         margin = np.maximum(margin, floor)
-        parts.append(market_part(config, m, side * lots, entry, margin, rng))
+        parts.append(market_part(config, m, side * lots, entry, margin, price, rng))
     return concatenate(parts)

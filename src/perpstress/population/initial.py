@@ -3,14 +3,17 @@
 Order of draws: the simple crowd (``crowd.markets``), the hedged owners (``hedgers``), then the aggregate-built
 population (``population``), which leaves to hedged owners the part of each market's open interest they hold.
 
-Which generator draws them:
+Which generator draws them: the named streams ``population`` (the draw) and ``collateral`` (which crowd accounts
+margin in non-USD collateral) of :class:`~perpstress.streams.RandomStreams`, seeded by
 
-- ``population_seed`` unset: the run's generator, after the exogenous paths. Every run seed is a new crowd.
-- ``population_seed`` set: a generator of its own, the first child of ``SeedSequence(population_seed).spawn(2)``
-  (the second picks which crowd accounts hold non-USD collateral). The population is then a function of the
-  scenario's crowd sections, its markets, their start prices, the crowd scale and that seed, and not of the run
-  seed: :func:`population_key` hashes exactly those, and :func:`draw_initial` draws it outside a run, so a sweep
-  draws it once and hands it to every run that shares the key (the engine checks the key before using it).
+- the run seed when ``population_seed`` is unset: every run seed is a new crowd;
+- ``population_seed`` when it is set. The population is then a function of the scenario's crowd sections, its
+  markets, their start prices, the crowd scale and that seed, and not of the run seed: :func:`population_key`
+  hashes exactly those, and :func:`draw_initial` draws it outside a run, so a sweep draws it once and hands it to
+  every run that shares the key (the engine checks the key before using it).
+
+Either way the population's numbers do not depend on what any other mechanism draws (the shock paths have a stream
+of their own), so nothing here replays the run's generator.
 """
 
 from __future__ import annotations
@@ -30,9 +33,7 @@ from perpstress.population.generator import generate_population
 from perpstress.population.positions_file import PositionsSnapshot, positions_to_crowd
 from perpstress.rules.margin import TierTable
 from perpstress.state.portfolio import F64
-
-POPULATION_STREAM, COLLATERAL_STREAM = 0, 1
-"""Children of ``SeedSequence(population_seed).spawn(2)``: the population draw, then the collateral assignment."""
+from perpstress.streams import RandomStreams
 
 
 @dataclass(frozen=True)
@@ -81,12 +82,12 @@ def draw_hedged(scenario: Scenario, ids: dict[str, int], start: F64, lot_size: F
 
 
 def draw_population(scenario: Scenario, keys: list[str], bases: list[str], start: F64, lot_size: F64,
-                    tables: list[TierTable], rng: np.random.Generator, scale: float,
+                    tables: list[TierTable], scale: float,
                     positions: PositionsSnapshot | None = None) -> tuple[CrowdPositions, HedgedPositions]:  # fmt: skip
-    """The crowd (simple and aggregate-built, concatenated) and the hedged owners, in the engine's draw order.
-    With ``positions`` (a validated snapshot) the crowd is the snapshot instead, used as given. ``rng`` is the
-    run's generator; with ``population_seed`` set it is not used (see the module's notes)."""
-    rng = population_rng(scenario, rng, POPULATION_STREAM)
+    """The crowd (simple and aggregate-built, concatenated) and the hedged owners, from the ``population`` stream
+    (see the module's notes). With ``positions`` (a validated snapshot) the crowd is the snapshot instead, used as
+    given."""
+    rng = population_streams(scenario).fresh("population")
     ids = {k: i for i, k in enumerate(keys)}
     crowd = generate_crowd(scenario.crowd, ids, start, lot_size, tables, rng, scale)
     hedge = draw_hedged(scenario, ids, start, lot_size, rng, scale)
@@ -104,12 +105,9 @@ def draw_population(scenario: Scenario, keys: list[str], bases: list[str], start
     return crowd, hedge
 
 
-def population_rng(scenario: Scenario, run_rng: np.random.Generator, stream: int) -> np.random.Generator:
-    """The generator of one population stream: the run's own without ``population_seed``, else that seed's
-    child ``stream`` (:data:`POPULATION_STREAM` or :data:`COLLATERAL_STREAM`)."""
-    if scenario.population_seed is None:
-        return run_rng
-    return np.random.default_rng(np.random.SeedSequence(scenario.population_seed).spawn(2)[stream])
+def population_streams(scenario: Scenario) -> RandomStreams:
+    """The streams the population draws from: the run seed's without ``population_seed``, else that seed's."""
+    return RandomStreams(scenario.seed if scenario.population_seed is None else scenario.population_seed)
 
 
 @dataclass(frozen=True)
@@ -121,16 +119,14 @@ class InitialDraw:
     hedged: HedgedPositions
 
 
-def start_prices(scenario: Scenario, bases: tuple[str, ...] | list[str]) -> tuple[F64, np.random.Generator]:
-    """Each market's price at step 0 (the shock's index at the start), as the engine sets it, and the run's
-    generator as the engine holds it then (after the exogenous paths, before the population)."""
-    from perpstress.engine.kernel import Kernel
-
+def start_prices(scenario: Scenario, bases: tuple[str, ...] | list[str]) -> F64:
+    """Each market's price at step 0 (the shock's index at the start), as the engine sets it: the exogenous paths
+    drawn from the run's ``shock`` stream."""
     if scenario.shock is None:
         raise UsageError(f"scenario {scenario.name}: needs a [shock] section (it sets the start prices)")
-    rng = Kernel(scenario.ts_start_ms, scenario.step_ms, scenario.steps, scenario.seed).rng
+    rng = RandomStreams(scenario.seed).fresh("shock")
     paths = exogenous.generate(scenario.shock, scenario.steps, scenario.step_ms / 1000.0, scenario.ts_start_ms, rng)
-    return np.asarray(paths.index[0, [paths.asset(b) for b in bases]], dtype=np.float64), rng
+    return np.asarray(paths.index[0, [paths.asset(b) for b in bases]], dtype=np.float64)
 
 
 def population_key(scenario: Scenario, scale: float, start: F64 | None = None) -> str | None:
@@ -141,7 +137,7 @@ def population_key(scenario: Scenario, scale: float, start: F64 | None = None) -
         return None
     layout = market_layout(scenario)
     if start is None:
-        start, _ = start_prices(scenario, layout.base)
+        start = start_prices(scenario, layout.base)
     digest = hashlib.sha256()
     head = {
         "population_seed": scenario.population_seed,
@@ -164,12 +160,12 @@ def population_key(scenario: Scenario, scale: float, start: F64 | None = None) -
 def draw_initial(scenario: Scenario, scale: float = 1.0) -> InitialDraw:
     """Draw the population of ``scenario`` (which must set ``population_seed``) as its runs would, outside a run."""
     layout = market_layout(scenario)
-    start, run_rng = start_prices(scenario, layout.base)
+    start = start_prices(scenario, layout.base)
     key = population_key(scenario, scale, start)
     if key is None:
         raise UsageError(f"scenario {scenario.name}: a population shared between runs needs population_seed")
     lot_size = np.asarray(layout.lot_size, dtype=np.float64)
-    crowd, hedged = draw_population(  # population_seed set: draws from its own stream, not run_rng
-        scenario, list(layout.keys), list(layout.base), start, lot_size, list(layout.tables), run_rng, scale
+    crowd, hedged = draw_population(
+        scenario, list(layout.keys), list(layout.base), start, lot_size, list(layout.tables), scale
     )
     return InitialDraw(key, crowd, hedged)

@@ -62,14 +62,14 @@ def initial_population(
         raise UsageError(f"scenario {scenario.name}: the map needs a [shock] section (it sets the start prices)")
     layout = market_layout(scenario)
     n = layout.n_perpetual
-    # Same generator, same draws in the same order as Simulation.__init__: paths first, then the crowd.
-    start_all, rng = start_prices(scenario, layout.base)
+    # The same streams as Simulation.__init__: start prices from the shock stream, the crowd from the population's
+    start_all = start_prices(scenario, layout.base)
     lot_all = np.asarray(layout.lot_size, dtype=np.float64)
     keys, tables = list(layout.keys[:n]), list(layout.tables[:n])
     start, lot_size = start_all[:n], lot_all[:n]
     if positions is None:
         crowd, _ = draw_population(
-            scenario, list(layout.keys), list(layout.base), start_all, lot_all, list(layout.tables), rng, scale
+            scenario, list(layout.keys), list(layout.base), start_all, lot_all, list(layout.tables), scale
         )
     else:
         if tuple(keys) != positions.market_keys:

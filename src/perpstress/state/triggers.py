@@ -9,7 +9,10 @@ short edges low-to-high, each with a cursor. A step reads only the entries betwe
 Contract: a fired position is moved to the pending set with its current band; the caller re-bands it
 (:meth:`TriggerIndex.set_bands`) after checking its unit, or closes it (:meth:`TriggerIndex.deactivate`). A stale
 sorted entry (its position was re-banded since) is recognised by a version number and skipped. When the pending set
-outgrows a fraction of all positions the sorted arrays are rebuilt (``O(n log n)``, amortised over many steps).
+outgrows a fraction of all positions, or once the pending entries read since the last rebuild add up to the number
+of positions (a rebuild's own cost: a large re-band, such as every holder of a collateral whose price fell, is then
+folded into the sorted arrays within a few steps instead of being re-read every step), the sorted arrays are rebuilt
+(``O(n log n)``, amortised over many steps).
 """
 
 from __future__ import annotations
@@ -68,6 +71,9 @@ class TriggerIndex:
         self.rebuild_fraction = rebuild_fraction
         self.rebuilds = 0
         self.entries_read = 0
+        self._pending_read = 0
+        """Pending entries read since the last rebuild."""
+        self._out = np.empty(n, dtype=np.int64)
         self._build_empty()
 
     def _build_empty(self) -> None:
@@ -107,6 +113,7 @@ class TriggerIndex:
         self._hi_seg, self._hi_arr = self._sorted(self.hi, descending=False)
         self.in_pending[self.pending] = False
         self.pending = np.zeros(0, dtype=np.int64)
+        self._pending_read = 0
 
     def _sorted(self, edge: F64, descending: bool) -> tuple[tuple[I64, I64, I64], tuple[F64, I64, I64]]:
         never = -np.inf if descending else np.inf  # a long's lo of -inf (a short's hi of +inf) never fires
@@ -121,18 +128,21 @@ class TriggerIndex:
 
     def fired(self, mark: F64) -> I64:
         """Positions whose band the marks have crossed (each once), now in the pending set awaiting a re-band."""
-        out = np.empty(self.lo.size, dtype=np.int64) if self.lo.size else np.zeros(0, dtype=np.int64)
+        if self._pending_read > self.lo.size:  # re-reading the pending set has cost as much as a rebuild
+            self.rebuild()
+        out = self._out
         n = 0
         for seg, arr, desc in ((self._lo_seg, self._lo_arr, True), (self._hi_seg, self._hi_arr, False)):
             before = int(seg[2].sum())
             n = _fire_sorted(self.n_markets, mark, seg[0], seg[1], seg[2], arr[0], arr[1], arr[2], self.version, desc,
                              out, n)  # fmt: skip
             self.entries_read += int(seg[2].sum()) - before
-        from_sorted = out[:n]
+        from_sorted = out[:n].copy()
         keep = self.active[self.pending]  # closed positions leave the pending set
         self.in_pending[self.pending[~keep]] = False
         self.pending = pend = self.pending[keep]
         self.entries_read += int(pend.size)
+        self._pending_read += int(pend.size)
         m = self.market[pend]
         hit = self.active[pend] & ((self.lo[pend] >= mark[m]) | (self.hi[pend] <= mark[m]))
         fired = np.unique(np.concatenate([from_sorted, pend[hit]]))
