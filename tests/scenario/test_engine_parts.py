@@ -24,19 +24,21 @@ def test_funding_settlement_is_zero_sum_and_longs_pay_a_positive_rate() -> None:
     sim = Simulation(BASE, scale=0.05)
     m = sim.market_keys.index("hyperliquid:BTC")
     sim.index_now = sim.paths.index[0, sim.asset_of]
+    assert sim.funding_rate is sim.funding.rate  # marks and the recorder read the phase's own array
     sim.funding_rate[m] = 0.0005
     pos = sim.positions
     in_m = np.flatnonzero((pos.market == m) & (pos.size_lots != 0))
     cash = lambda: sim.accounts.wallet[in_m] + np.nan_to_num(pos.isolated_margin[in_m])  # noqa: E731
     before = cash().copy()
     value = sim.total_value()
-    sim._settle_funding(m, sim.venues[1].funding.payment_price)
+    paid_ids = sim.funding.settle(np.array([m]), sim.index_now)
     paid = before - cash()
     longs = pos.size_lots[in_m] > 0
     assert np.all(paid[longs] > 0)
     assert np.all(paid[~longs] < 0)
     assert paid.sum() == pytest.approx(0.0, abs=1e-6)  # open interest balances, so funding moves money only
     assert sim.total_value() == pytest.approx(value, abs=1e-6)
+    np.testing.assert_array_equal(np.sort(paid_ids), in_m)  # exactly the market's open positions
 
 
 def test_a_run_across_an_hour_settles_hourly_funding() -> None:

@@ -31,14 +31,7 @@ import numpy as np
 
 from perpstress.config.layout import market_layout
 from perpstress.config.scenario import Scenario
-from perpstress.config.venue import (
-    CollateralMethod,
-    FundingCap,
-    FundingMethod,
-    KeeperTakeover,
-    MarkMethod,
-    PriceReference,
-)
+from perpstress.config.venue import CollateralMethod, KeeperTakeover, MarkMethod
 from perpstress.engine.exact_sum import exact_sum
 from perpstress.engine.kernel import Clock, Kernel
 from perpstress.errors import UsageError
@@ -46,6 +39,7 @@ from perpstress.mechanisms import arbitrage, exogenous, hedging
 from perpstress.mechanisms.accounting import Accounting, settle_maker_fills
 from perpstress.mechanisms.adl import AdlEngine
 from perpstress.mechanisms.collateral import CollateralHoldings, CollateralPair
+from perpstress.mechanisms.funding import FundingPhase
 from perpstress.mechanisms.indices import IndexEngine
 from perpstress.mechanisms.insurance import FundLimits, InsuranceFunds
 from perpstress.mechanisms.liquidation import Fill, Ledger, LiquidationEngine
@@ -55,7 +49,6 @@ from perpstress.mechanisms.prices import MarkEngine
 from perpstress.mechanisms.transfers import TransferRails
 from perpstress.population.initial import InitialDraw, draw_population, population_key, population_streams
 from perpstress.population.positions_file import PositionsSnapshot
-from perpstress.rules import funding as funding_rules
 from perpstress.rules.margin import maintenance_margin
 from perpstress.rules.mark import nanmedian
 from perpstress.state.orderbook import ASK, BID, OrderBooks
@@ -273,7 +266,8 @@ class Simulation:
             if self.venues[venue_of[m]].mark.method is MarkMethod.HYPERLIQUID_MEDIAN
         ]  # fmt: skip
         self._peers = [(m, same) for m, same in self._peers if same.size]
-        self._funding_interval_ms = np.array([self.venues[v].funding.interval_hours * 3_600_000 for v in venue_of])
+        self.funding = FundingPhase(self.venues, cfgs, self.markets, self.books, self.positions, self.accounts,
+                                    self.funds, scenario.step_ms)  # fmt: skip
         self.index_engine = IndexEngine(self.venues, venue_of, bases, ~self.is_spot, spot_book_of, scenario.step_ms)
         self.fundamental = start.copy()
         self.index_now = start.copy()
@@ -291,9 +285,7 @@ class Simulation:
         """Per market: (rate_per_s, median_usd, buy_bias, sell_bias_after_shock), fixed for the run."""
         self._taker_rates = np.array([f[0] for f in self._taker_flow])
         self._taker_rng = streams.get("takers")
-        self.funding_rate = np.zeros(n_m)
-        self._premium_sum = np.zeros(n_m)
-        self._premium_n = np.zeros(n_m)
+        self.funding_rate = self.funding.rate  # the phase updates it in place; marks and the recorder read it
         self._log_returns = np.zeros((n_m, max(2, int(mk_cfg.vol_window_s * 1000 // scenario.step_ms))))
         self._prev_mark = start.copy()
 
@@ -668,7 +660,7 @@ class Simulation:
         peer = np.full(self.markets.n, np.nan)
         for m, same in self._peers:  # Hyperliquid's third input: other venues' perp mids of the same asset
             peer[m] = nanmedian(mid[same])  # NaN when every peer's book is empty
-        to_funding = (self._funding_interval_ms - (clock.ts_ms % self._funding_interval_ms)) / 1000.0
+        to_funding = self.funding.seconds_to_settlement(clock.ts_ms)
         marks = self.mark_engine.step(clock.step, self.index_now, bid, ask, self.last_trade, self.funding_rate,
                                       to_funding, peer, sample=sample)  # fmt: skip
         self.markets.mark[:] = np.where(np.isnan(marks), self.index_now, marks)
@@ -708,63 +700,8 @@ class Simulation:
             self._reband(np.sort(crowd))
 
     def _phase_funding(self, clock: Clock) -> None:
-        for m in range(self.n_perpetual):
-            v = self.venues[self.markets.venue[m]]
-            f = v.funding
-            every = max(1, round(f.sample_interval_s * 1000 / clock.step_ms))
-            if clock.step % every == 0:
-                notional = self.market_cfg[m].impact_notional_usd or f.impact_notional_usd or 10_000.0
-                if f.impact_margin_usd:
-                    notional = f.impact_margin_usd * float(self.markets.tier_max_leverage[m, 0])
-                ib = self.books.impact_price(m, BID, notional)
-                ia = self.books.impact_price(m, ASK, notional)
-                idx = self.index_now[m]
-                prem = 0.0 if np.isnan(ib) or np.isnan(ia) else float(funding_rules.premium_index(ib, ia, idx))
-                self._premium_sum[m] += prem
-                self._premium_n[m] += 1
-                avg = self._premium_sum[m] / self._premium_n[m]
-                self.funding_rate[m] = self._rate(m, avg)
-            interval_ms = int(f.interval_hours * 3_600_000)
-            if clock.step > 0 and clock.ts_ms % interval_ms == 0:
-                self._settle_funding(m, v.funding.payment_price)
-
-    def _rate(self, m: int, avg_premium: float) -> float:
-        v = self.venues[self.markets.venue[m]]
-        f = v.funding
-        if f.method is FundingMethod.MID_PREMIUM_MA:
-            rate = avg_premium - f.interest_rate_8h
-        elif f.method is FundingMethod.DRIFT_TWAP_SPREAD:
-            rate = (avg_premium + 1 / 5000) / 24.0
-        else:
-            rate = float(funding_rules.premium_interest_clamp(avg_premium, f.interest_rate_8h, f.interest_clamp_8h))
-            rate = float(funding_rules.scale_to_interval(rate, f.interval_hours))
-        cap = self.market_cfg[m].funding_cap
-        if cap is None:
-            if f.cap is FundingCap.MMR_MULTIPLE:
-                cap = f.cap_value * float(self.markets.tier_mmr[m, 0])
-            elif f.cap is FundingCap.MARGIN_FRACTION_MULTIPLE:
-                imf = 1.0 / float(self.markets.tier_max_leverage[m, 0])
-                cap = f.cap_value * (imf - float(self.markets.tier_mmr[m, 0])) * f.interval_hours / 8.0
-            elif f.cap is FundingCap.DRIFT_CONTRACT_TIER:
-                cap = 1.0 / funding_rules.DRIFT_TIER_CLAMP_DIVISOR[f.drift_contract_tier or "A"] / 24.0
-            else:
-                cap = f.cap_value
-        return float(np.clip(rate, -cap, cap))
-
-    def _settle_funding(self, m: int, reference: PriceReference) -> None:
-        price = float(self.index_now[m] if reference is PriceReference.ORACLE else self.markets.mark[m])
-        rate = self.funding_rate[m]
-        sel = np.flatnonzero((self.positions.market == m) & (self.positions.size_lots != 0))
-        pay = self.positions.size_lots[sel] * self.markets.lot_size[m] * price * rate
-        iso = ~np.isnan(self.positions.isolated_margin[sel])
-        self.positions.isolated_margin[sel[iso]] -= pay[iso]
-        self.accounts.wallet[self.positions.account[sel[~iso]]] -= pay[~iso]
-        inventory = self.funds.inventory[:, m]  # funds pay or receive like anyone holding the position
-        self.funds.balance -= inventory * price * rate
-        self._premium_sum[m] = 0.0
-        self._premium_n[m] = 0
-        crowd = sel[self.kind[sel] == CROWD]
-        self._reband(crowd)
+        paid = self.funding.step(clock.step, clock.ts_ms, self.index_now)
+        self._reband(paid[self.kind[paid] == CROWD])
 
     def _reband(self, accounts: np.ndarray) -> None:
         if accounts.size == 0:

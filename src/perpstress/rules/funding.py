@@ -12,6 +12,12 @@ the interval where venues do so.
 - dYdX v4: per-block premium votes, per-minute median samples padded with zeros to 15 votes, hourly mean,
   ``R_8h = mean + default``, clamped at ``6 * (IMF - MMF)``, paid hourly at ``R_8h / 8``.
 - Drift v2: ``spread = markTWAP - oracleTWAP + oracleTWAP/5000``, clamped by contract tier, per hour ``/ 24``.
+
+Each venue function above is an average of its samples followed by a rate rule applied to that average. The rate
+rules are also exposed on their own (``premium_interest_clamp_rate``, ``mid_premium_ma_rate``, ``dydx_rate``,
+``drift_rate``), with the caps resolved beforehand (``mmr_multiple_cap``, ``margin_fraction_cap``,
+``drift_tier_cap``), so a simulation can keep the average running (``running_mean``,
+``running_linear_weighted_average``) instead of storing every sample, and still compute the venue's rate.
 """
 
 from __future__ import annotations
@@ -49,6 +55,27 @@ def linear_weighted_average(samples: ArrayLike, axis: int = -1) -> FloatArray:
     return np.asarray((x * w.reshape(shape)).sum(axis=axis) / w.sum(), dtype=np.float64)
 
 
+def running_mean(total: ArrayLike, count: int, sample: ArrayLike) -> tuple[FloatArray, int, FloatArray]:
+    """One more sample into a plain mean kept as ``(total, count)``: returns the new total, count and mean."""
+    t = np.asarray(total, dtype=np.float64) + np.asarray(sample, dtype=np.float64)
+    n = count + 1
+    return t, n, np.asarray(t / n, dtype=np.float64)
+
+
+def running_linear_weighted_average(
+    weighted_sum: ArrayLike, count: int, sample: ArrayLike
+) -> tuple[FloatArray, int, FloatArray]:
+    """One more sample into ``sum(i * P_i) / sum(i)`` kept as ``(sum(i * P_i), n)``, without storing samples.
+
+    The n-th sample gets weight n and ``sum(i) = n (n + 1) / 2``, so two accumulators suffice; after the samples
+    ``P_1..P_n`` the average equals :func:`linear_weighted_average` of them (Bybit, Binance: later samples weigh
+    more). Returns the new weighted sum, count and average.
+    """
+    n = count + 1
+    ws = np.asarray(weighted_sum, dtype=np.float64) + n * np.asarray(sample, dtype=np.float64)
+    return ws, n, np.asarray(ws / (0.5 * n * (n + 1)), dtype=np.float64)
+
+
 def premium_interest_clamp(
     average_premium: ArrayLike, interest_rate: ArrayLike = 0.0001, interest_clamp: ArrayLike = 0.0005
 ) -> FloatArray:
@@ -72,6 +99,27 @@ def cap_rate(rate: ArrayLike, cap: ArrayLike, floor: ArrayLike | None = None) ->
     return np.asarray(np.clip(np.asarray(rate, dtype=np.float64), f, c), dtype=np.float64)
 
 
+def mmr_multiple_cap(multiple: ArrayLike, maintenance_margin_rate: ArrayLike) -> FloatArray:
+    """Binance's cap on ``|F|`` per interval: ``k * MMR`` (k = 0.75 by default, 1 for some symbols)."""
+    return np.asarray(
+        np.asarray(multiple, dtype=np.float64) * np.asarray(maintenance_margin_rate, dtype=np.float64),
+        dtype=np.float64,
+    )
+
+
+def premium_interest_clamp_rate(
+    average_premium: ArrayLike,
+    interval_hours: ArrayLike,
+    cap: ArrayLike,
+    interest_rate_8h: ArrayLike = 0.0001,
+    interest_clamp: ArrayLike = 0.0005,
+) -> FloatArray:
+    """The common CEX rate per interval from the interval's average premium: ``P + clamp(Ir - P, +-c)`` per 8 h,
+    scaled to the interval (``/ (8 / N)``) and clamped to ``+-cap`` (cap per interval)."""
+    rate = scale_to_interval(premium_interest_clamp(average_premium, interest_rate_8h, interest_clamp), interval_hours)
+    return cap_rate(rate, cap)
+
+
 def binance_funding_rate(
     premium_samples: ArrayLike,
     interval_hours: float,
@@ -84,17 +132,25 @@ def binance_funding_rate(
 
     ``maintenance_margin_rate``: the MMR the cap multiplies (which tier is unconfirmed; see the preset).
     """
+    cap = mmr_multiple_cap(cap_mmr_multiple, maintenance_margin_rate)
     avg = linear_weighted_average(premium_samples)
-    rate = scale_to_interval(premium_interest_clamp(avg, interest_rate_8h, interest_clamp), interval_hours)
-    return cap_rate(rate, cap_mmr_multiple * np.asarray(maintenance_margin_rate, dtype=np.float64))
+    return premium_interest_clamp_rate(avg, interval_hours, cap, interest_rate_8h, interest_clamp)
+
+
+def mid_premium_ma_rate(
+    average_premium: ArrayLike, cap: ArrayLike, floor: ArrayLike | None = None, interest_rate: ArrayLike = 0.0
+) -> FloatArray:
+    """OKX's rate from the moving average of mid premiums: ``clamp(MA(P) - Ir, floor, cap)`` (= ``MA(P - Ir)``)."""
+    avg = np.asarray(average_premium, dtype=np.float64) - np.asarray(interest_rate, dtype=np.float64)
+    return cap_rate(avg, cap, floor)
 
 
 def okx_funding_rate(
     premium_samples: ArrayLike, cap: ArrayLike, floor: ArrayLike | None = None, interest_rate: float = 0.0
 ) -> FloatArray:
     """OKX: ``clamp(mean(P - Ir), floor, cap)`` over the rolling window's samples (last axis)."""
-    avg = np.asarray(premium_samples, dtype=np.float64).mean(axis=-1) - interest_rate
-    return cap_rate(avg, cap, floor)
+    avg = np.asarray(premium_samples, dtype=np.float64).mean(axis=-1)
+    return mid_premium_ma_rate(avg, cap, floor, interest_rate)
 
 
 def hyperliquid_funding_rate(
@@ -102,7 +158,7 @@ def hyperliquid_funding_rate(
 ) -> FloatArray:
     """Hyperliquid hourly rate: ``(mean(P) + clamp(0.01% - mean(P), +-0.05%)) / 8``, capped at 4 % per hour."""
     avg = np.asarray(premium_samples, dtype=np.float64).mean(axis=-1)
-    return cap_rate(premium_interest_clamp(avg, interest_rate_8h) / 8.0, hourly_cap)
+    return premium_interest_clamp_rate(avg, 1.0, hourly_cap, interest_rate_8h)
 
 
 def dydx_premium_vote(
@@ -135,6 +191,28 @@ def dydx_funding_sample(votes: ArrayLike, min_votes: int = 15) -> float:
     return float(np.median(v))
 
 
+def margin_fraction_cap(
+    multiple: ArrayLike,
+    initial_margin_fraction: ArrayLike,
+    maintenance_margin_fraction: ArrayLike,
+    interval_hours: ArrayLike = 1.0,
+) -> FloatArray:
+    """dYdX v4's cap on ``|R|`` per interval: ``k * (IMF - MMF)`` per 8 h (k = ``funding_rate_clamp_factor``, 6),
+    scaled to the interval (liquidity_tier.go ``GetMaxAbsFundingClampPpm``)."""
+    imf = np.asarray(initial_margin_fraction, dtype=np.float64)
+    per_8h = np.asarray(multiple, dtype=np.float64) * (imf - np.asarray(maintenance_margin_fraction))
+    return scale_to_interval(per_8h, interval_hours)
+
+
+def dydx_rate(
+    average_sample: ArrayLike, cap: ArrayLike, default_funding_8h: ArrayLike = 0.0, interval_hours: ArrayLike = 1.0
+) -> FloatArray:
+    """dYdX v4 rate per interval from the mean of the interval's samples: ``(mean + default)`` per 8 h, scaled to
+    the interval and clamped to ``+-cap`` (cap per interval, e.g. :func:`margin_fraction_cap`)."""
+    r8 = np.asarray(average_sample, dtype=np.float64) + np.asarray(default_funding_8h, dtype=np.float64)
+    return cap_rate(scale_to_interval(r8, interval_hours), cap)
+
+
 def dydx_funding_rate(
     samples: ArrayLike,
     initial_margin_fraction: float,
@@ -143,13 +221,29 @@ def dydx_funding_rate(
     rate_clamp_factor: float = 6.0,
 ) -> float:
     """Hourly dYdX v4 rate: ``clamp(mean(samples) + default, +-6*(IMF-MMF)) / 8`` (funding index delta / O)."""
-    r8 = float(np.mean(np.asarray(samples, dtype=np.float64))) + default_funding_8h
-    bound = rate_clamp_factor * (initial_margin_fraction - maintenance_margin_fraction)
-    return float(np.clip(r8, -bound, bound)) / 8.0
+    cap = margin_fraction_cap(rate_clamp_factor, initial_margin_fraction, maintenance_margin_fraction, 1.0)
+    return float(dydx_rate(np.mean(np.asarray(samples, dtype=np.float64)), cap, default_funding_8h, 1.0))
 
 
 DRIFT_TIER_CLAMP_DIVISOR = {"A": 33.0, "B": 33.0, "C": 20.0, "speculative": 10.0}
 """Drift v2 funding clamp: spread clamped to oracle TWAP / divisor by contract tier (math/funding.rs)."""
+
+
+def drift_tier_cap(contract_tier: str, interval_hours: ArrayLike = 1.0) -> FloatArray:
+    """Drift v2's cap on the rate per interval, as a fraction of the oracle TWAP: the spread's clamp
+    ``oracleTWAP / divisor`` (by contract tier) divided by 24 per hour (``period_adjustment``)."""
+    per_day = 1.0 / DRIFT_TIER_CLAMP_DIVISOR[contract_tier]
+    return np.asarray(per_day * np.asarray(interval_hours, dtype=np.float64) / 24.0, dtype=np.float64)
+
+
+def drift_rate(
+    mark_twap: ArrayLike, oracle_twap: ArrayLike, cap: ArrayLike, interval_hours: ArrayLike = 1.0
+) -> FloatArray:
+    """Drift v2 rate per interval, fraction of the oracle TWAP: ``spread = markTWAP - oracleTWAP + oracleTWAP/5000``
+    over the oracle TWAP, times ``interval / 24 h``, clamped to ``+-cap`` (e.g. :func:`drift_tier_cap`)."""
+    o = np.asarray(oracle_twap, dtype=np.float64)
+    spread = np.asarray(mark_twap, dtype=np.float64) - o + o / 5000.0
+    return cap_rate(spread / o * np.asarray(interval_hours, dtype=np.float64) / 24.0, cap)
 
 
 def drift_funding_rate(mark_twap: ArrayLike, oracle_twap: ArrayLike, contract_tier: str = "A") -> FloatArray:
@@ -157,10 +251,7 @@ def drift_funding_rate(mark_twap: ArrayLike, oracle_twap: ArrayLike, contract_ti
 
     ``spread = markTWAP - oracleTWAP + oracleTWAP/5000``, clamped to ``+-oracleTWAP/divisor``, divided by 24.
     """
-    o = np.asarray(oracle_twap, dtype=np.float64)
-    spread = np.asarray(mark_twap, dtype=np.float64) - o + o / 5000.0
-    bound = o / DRIFT_TIER_CLAMP_DIVISOR[contract_tier]
-    return np.asarray(np.clip(spread, -bound, bound) / 24.0 / o, dtype=np.float64)
+    return drift_rate(mark_twap, oracle_twap, drift_tier_cap(contract_tier, 1.0), 1.0)
 
 
 def funding_payment(side: ArrayLike, size: ArrayLike, price: ArrayLike, rate: ArrayLike) -> FloatArray:

@@ -75,3 +75,52 @@ def test_drift_spread_offset_and_tier_clamps() -> None:
 def test_payment_sign_longs_pay_when_the_rate_is_positive() -> None:
     assert float(funding.funding_payment(1, 2.0, 100.0, 0.001)) == pytest.approx(0.2)
     assert float(funding.funding_payment(-1, 2.0, 100.0, 0.001)) == pytest.approx(-0.2)
+
+
+def test_running_linear_weighted_average_equals_the_batch_formula_at_every_sample() -> None:
+    # sum(i * P_i) / sum(i) kept with two accumulators (weighted sum, count) matches the stored-samples formula.
+    rng = np.random.default_rng(7)
+    samples = rng.normal(0.0, 0.002, size=(50, 3))
+    weighted, count = np.zeros(3), 0
+    for n in range(1, 51):
+        weighted, count, average = funding.running_linear_weighted_average(weighted, count, samples[n - 1])
+        np.testing.assert_allclose(average, funding.linear_weighted_average(samples[:n], axis=0), rtol=1e-12)
+    assert count == 50
+    # and it is not the mean: on a rising series the later samples pull it up
+    rising = np.linspace(0.0, 1.0, 11)
+    assert float(funding.linear_weighted_average(rising)) == pytest.approx(2 / 3)
+    assert float(funding.linear_weighted_average(rising)) > rising.mean() + 0.1
+
+
+def test_running_mean_equals_the_mean() -> None:
+    total, count = np.zeros(2), 0
+    for x in ([1.0, -2.0], [3.0, 0.0], [5.0, 8.0]):
+        total, count, average = funding.running_mean(total, count, np.array(x))
+    np.testing.assert_allclose(average, [3.0, 2.0])
+    assert count == 3
+
+
+def test_rate_rules_from_an_average_reproduce_the_venue_functions() -> None:
+    samples = np.linspace(0.0005, 0.004, 30)
+    cap = funding.mmr_multiple_cap(0.75, 0.004)
+    assert float(cap) == pytest.approx(0.003)
+    lin = funding.linear_weighted_average(samples)
+    assert float(funding.premium_interest_clamp_rate(lin, 8.0, cap)) == pytest.approx(
+        float(funding.binance_funding_rate(samples, 8.0, 0.004, 0.75))
+    )
+    assert float(funding.premium_interest_clamp_rate(samples.mean(), 1.0, 0.04)) == pytest.approx(
+        float(funding.hyperliquid_funding_rate(samples))
+    )
+    assert float(funding.mid_premium_ma_rate(samples.mean(), 0.00375)) == pytest.approx(
+        float(funding.okx_funding_rate(samples, 0.00375))
+    )
+    # dYdX launch large-cap values IMF 5 %, MMF 3 % (exchange-rules.md 2.7): 6 x 2 % = 12 % per 8 h, 1.5 % per hour
+    assert float(funding.margin_fraction_cap(6.0, 0.05, 0.03, 1.0)) == pytest.approx(0.12 / 8)
+    assert float(funding.dydx_rate(1.0, funding.margin_fraction_cap(6.0, 0.05, 0.03))) == pytest.approx(
+        funding.dydx_funding_rate([1.0] * 60, 0.05, 0.03)
+    )
+    # Drift: the tier clamp per hour, and the rule with it equals drift_funding_rate
+    assert float(funding.drift_tier_cap("C")) == pytest.approx(1 / 20 / 24)
+    assert float(funding.drift_rate(101.0, 100.0, funding.drift_tier_cap("A"))) == pytest.approx(
+        float(funding.drift_funding_rate(101.0, 100.0, "A"))
+    )
