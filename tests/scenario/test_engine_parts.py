@@ -15,6 +15,7 @@ from perpstress import Scenario
 from perpstress.engine.kernel import Clock
 from perpstress.engine.run import run_scenario
 from perpstress.engine.simulation import Simulation
+from perpstress.engine.summary import outcome
 from perpstress.errors import DataError
 
 BASE = Scenario.load("quickstart").with_(duration_s=120)
@@ -119,3 +120,20 @@ def test_a_liquidated_maker_has_its_orders_cancelled_first() -> None:
     sim.accounts.wallet[maker] = -1e12  # hopelessly under water: liquidatable
     sim._phase_liquidation(clock)
     assert not any(owner == maker for *_, owner in sim.books.rows(m))
+
+
+def test_the_summary_times_every_kernel_phase_and_the_cascade_within_liquidation() -> None:
+    sim = Simulation(BASE, scale=0.05)
+    summary = sim.run().summary
+    timing = summary["timing"]
+    phases = timing["phases"]
+    assert list(phases) == [name for name, _ in sim.kernel.phases]  # exactly the kernel's phases, in its order
+    assert timing["steps"] == summary["steps"] == BASE.steps
+    assert set(timing["sections"]) == {"liquidation"}
+    assert set(timing["sections"]["liquidation"]) == {"cascade"}
+    rounding = 1e-6 * (len(phases) + 1)  # seconds are rounded to 6 decimals, wall_seconds to 3
+    assert all(seconds >= 0 for seconds in phases.values())
+    assert 0 <= timing["sections"]["liquidation"]["cascade"] <= phases["liquidation"] + rounding
+    assert sum(phases.values()) <= timing["total_seconds"] + rounding
+    assert timing["total_seconds"] <= summary["wall_seconds"] + 5e-4 + rounding
+    assert set(outcome(summary)) == set(summary) - {"wall_seconds", "timing"}

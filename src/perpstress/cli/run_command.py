@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -28,6 +28,9 @@ def run(
     ] = None,
     report: Annotated[
         bool, typer.Option("--report", help="also write RUN_DIR/report.html (needs the report extra)")
+    ] = False,
+    profile: Annotated[
+        bool, typer.Option("--profile", help="after the run, print the wall-clock time of each phase of a step")
     ] = False,
 ) -> None:
     """Simulate a scenario: prices, market makers, liquidations, insurance funds and ADL, step by step."""
@@ -76,9 +79,35 @@ def run(
     table.add_row("money conservation error", f"${inv['money_conservation_max_abs_error_usd']:.2e}")
     table.add_row("open interest imbalance", f"{inv['open_interest_max_imbalance']} lots")
     console.print(table)
+    if profile:
+        console.print(timing_table(s["timing"]))
     console.print(f"wrote {result.path}")
     if report and result.path is not None:
         from perpstress.outputs.report import write_report
 
         page = write_report(result.path)
         console.print(f"wrote {page} ({page.stat().st_size / 1e6:.1f} MB)")
+
+
+def timing_table(timing: dict[str, Any]) -> Table:
+    """``summary.json``'s ``timing`` as a table: per phase, in step order, its seconds, its share of the step loop's
+    total and milliseconds per step; a phase's sections (the cascade within liquidation) indented under it."""
+    total, steps = float(timing["total_seconds"]), max(int(timing["steps"]), 1)
+    table = Table(title=f"wall-clock time per phase, {timing['steps']:,} steps")
+    table.add_column("phase")
+    for name in ("seconds", "share", "ms per step"):
+        table.add_column(name, justify="right")
+
+    def row(label: str, seconds: float) -> None:
+        share = f"{seconds / total:.1%}" if total > 0 else "-"
+        table.add_row(label, f"{seconds:,.3f}", share, f"{1000 * seconds / steps:,.3f}")
+
+    for phase, seconds in timing["phases"].items():
+        row(phase, seconds)
+        for section, within in timing["sections"].get(phase, {}).items():
+            row(f"  {section}", within)
+    other = total - sum(timing["phases"].values())
+    row("outside phases", max(other, 0.0))  # the loop itself and the progress bar
+    table.add_section()
+    row("step total", total)
+    return table

@@ -791,6 +791,11 @@ class Simulation:
         return units
 
     def _phase_liquidation(self, clock: Clock) -> None:
+        with self.kernel.timing.section("cascade"):
+            self._cascade(clock)
+
+    def _cascade(self, clock: Clock) -> None:
+        """The within-step cascade: rounds of margin check, liquidation and ADL until nothing more fires."""
         for _ in range(self.scenario.engine.max_cascade_rounds):
             fired = self.index.fired(self.markets.mark)
             self._stops_and_topups(fired)

@@ -1,4 +1,9 @@
-"""``summary.json``: the headline numbers of a run, keyed ``venue:SYMBOL`` for markets."""
+"""``summary.json``: the headline numbers of a run, keyed ``venue:SYMBOL`` for markets.
+
+Two keys measure the machine rather than the run, ``wall_seconds`` and ``timing`` (:data:`WALL_CLOCK_KEYS`): two
+runs of one seed differ in them and in nothing else. Whatever compares or keys runs by their outcome leaves them out
+(:func:`outcome`); the sweep's ``results.parquet`` and the headline row never read them.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,34 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from perpstress.engine.kernel import Timing
     from perpstress.engine.simulation import Simulation
+
+WALL_CLOCK_KEYS = ("wall_seconds", "timing")
+"""Summary keys holding wall-clock measurements: not reproducible, so not part of a run's outcome."""
+
+TIMING_DIGITS = 6
+"""Seconds in the ``timing`` section are rounded to this many decimals (a microsecond)."""
+
+
+def outcome(summary: dict[str, Any]) -> dict[str, Any]:
+    """The summary without its wall-clock keys (:data:`WALL_CLOCK_KEYS`): equal for two runs of one seed."""
+    return {k: v for k, v in summary.items() if k not in WALL_CLOCK_KEYS}
+
+
+def timing_section(timing: Timing) -> dict[str, Any]:
+    """``summary.json``'s ``timing``: ``steps`` run, ``total_seconds`` of the step loop, ``phases`` (name -> seconds,
+    in the kernel's order; they sum to at most the total) and ``sections`` (phase -> section -> seconds, each part
+    of its phase's time, e.g. ``{"liquidation": {"cascade": ...}}``). Wall-clock seconds, rounded to 1 us."""
+    return {
+        "steps": timing.steps,
+        "total_seconds": round(timing.total_seconds, TIMING_DIGITS),
+        "phases": {name: round(seconds, TIMING_DIGITS) for name, seconds in timing.phases.items()},
+        "sections": {
+            phase: {name: round(seconds, TIMING_DIGITS) for name, seconds in within.items()}
+            for phase, within in timing.sections.items()
+        },
+    }
 
 
 def _by(keys: list[str], values: list[float]) -> dict[str, float]:
@@ -134,4 +166,5 @@ def summarise(sim: Simulation, wall_seconds: float) -> dict[str, Any]:
             "open_interest_max_imbalance": int(sim.max_oi_imbalance),
             "collateral_units_max_abs_error": float(sim.max_units_error),
         },
+        "timing": timing_section(sim.kernel.timing),
     }

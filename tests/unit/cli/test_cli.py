@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import tomli_w
 
 EXAMPLE = ["--venue", "binance", "--symbol", "BTCUSDT", "--side", "long", "--size", "1.5", "--entry", "100000"]
 
@@ -130,3 +133,25 @@ def test_presets_show_sources() -> None:
     assert "liquidation.backstop_mm_fraction" in out.stdout
     assert "official" in out.stdout
     assert "UNCONFIRMED" in out.stdout
+
+
+def test_run_with_profile_prints_the_time_of_every_phase(
+    make_tiny: Callable[..., dict[str, Any]], tmp_path: Path
+) -> None:
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text(tomli_w.dumps(make_tiny(duration_s=20)))
+    out = cli("run", str(scenario), "--out", str(tmp_path / "run"), "--profile")
+    assert out.returncode == 0, out.stderr
+    table = out.stdout.split("wall-clock time per phase")[1]
+    timing = json.loads((tmp_path / "run" / "summary.json").read_text())["timing"]
+    rows = [line.strip("│┃ ").split("│")[0].strip() for line in table.splitlines() if line.startswith("│")]
+    phases = list(timing["phases"])
+    assert "liquidation" in phases  # the summary's phases are the kernel's (tests/scenario/test_engine_parts.py)
+    assert [r for r in rows if r in phases] == phases  # every phase, in the kernel's order
+    assert rows[rows.index("liquidation") + 1] == "cascade"  # the cascade right under liquidation
+    assert "│   cascade" in table  # indented
+    assert rows[-1] == "step total"
+    assert table.splitlines()[0].strip().endswith(f"{timing['steps']:,} steps")
+    plain = cli("run", str(scenario), "--out", str(tmp_path / "again"))
+    assert plain.returncode == 0, plain.stderr
+    assert "wall-clock time per phase" not in plain.stdout

@@ -53,6 +53,13 @@ def test_newer_summary_sections_are_optional_columns() -> None:
     assert summary_row(newer)["hedges_broken"] == 7
 
 
+def test_wall_clock_keys_never_become_columns() -> None:
+    timed = copy.deepcopy(SUMMARY)
+    timed["wall_seconds"] = 12.3
+    timed["timing"] = {"steps": 5, "total_seconds": 12.0, "phases": {"makers": 7.0}, "sections": {}}
+    assert summary_row(timed) == summary_row(SUMMARY)  # results.parquet stays the same bytes run after run
+
+
 def test_results_table_is_sorted_and_holds_the_union_of_columns() -> None:
     grid = parse_grid({"grid": {"venues.binance.insurance_fund.initial_usd": [1e6, 2e6]}}, "g")
     plan = plan_sweep(Scenario.load("quickstart"), grid, 2)
