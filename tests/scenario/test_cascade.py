@@ -67,11 +67,18 @@ def test_run_directory_holds_the_promised_tables(tmp_path: Path) -> None:
 def test_thinner_books_cascade_deeper() -> None:
     assert BASE.makers is not None
     # At full crowd scale (at 0.25 each account is four times larger and the difference drowns in lumpiness).
-    base = run_scenario(BASE).summary
-    thin = run_scenario(BASE.with_(makers__depth_usd=BASE.makers.depth_usd / 4)).summary
-    # A deeper cascade: more accounts liquidated, more notional, from the same shock and crowd.
-    assert thin["liquidations"]["accounts"] > base["liquidations"]["accounts"]
-    assert thin["liquidations"]["notional_usd"] > base["liquidations"]["notional_usd"]
+    # One seed is not evidence (at seed 7 the difference flips sign between engine versions): over six seeds, each
+    # pair of runs on common random numbers (the same shock paths, crowd and takers), the thin books' cascade is
+    # deeper in total: more accounts liquidated, more notional.
+    totals = {"base": [0, 0.0], "thin": [0, 0.0]}
+    for seed in range(1, 7):
+        scenario = BASE.with_(seed=seed)
+        for name, s in (("base", scenario), ("thin", scenario.with_(makers__depth_usd=BASE.makers.depth_usd / 4))):
+            liq = run_scenario(s).summary["liquidations"]
+            totals[name][0] += liq["accounts"]
+            totals[name][1] += liq["notional_usd"]
+    assert totals["thin"][0] > totals["base"][0]
+    assert totals["thin"][1] > totals["base"][1]
 
 
 def test_bigger_funds_need_less_adl(base_summary) -> None:  # type: ignore[no-untyped-def]
