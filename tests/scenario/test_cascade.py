@@ -102,7 +102,12 @@ def test_stops_close_positions_before_liquidation() -> None:
     with_stops = run(BASE.with_(crowd__stop_share=1.0, crowd__stop_distance=0.02))
     assert without["stops"]["count"] == 0
     assert with_stops["stops"]["count"] > 0
-    assert with_stops["liquidations"]["notional_usd"] < without["liquidations"]["notional_usd"]
+    assert with_stops["stops"]["notional_usd"] > 0
+    # No total-liquidation comparison: it held only while stops the start price had already crossed fired in the
+    # first second (closing positions before the shock); once every stop starts beyond the market, stops are
+    # market orders into the same falling book, and whether they lessen or deepen the cascade depends on the seed.
+    assert with_stops["invariants"]["money_conservation_max_abs_error_usd"] < 1e-5
+    assert with_stops["invariants"]["open_interest_max_imbalance"] == 0
 
 
 def test_makers_hit_by_adl_pull_their_quotes() -> None:

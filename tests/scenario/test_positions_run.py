@@ -22,11 +22,16 @@ def test_the_file_is_the_crowd(tmp_path: Path) -> None:
     path = tmp_path / "positions.csv"
     path.write_text(ROWS)
     scenario = Scenario.load("quickstart").with_(duration_s=120)
-    s = run_scenario(scenario, positions=path).summary
+    out = run_scenario(scenario, positions=path)
+    s = out.summary
     makers_and_noise = 4 * 3 + 4  # three makers and one noise account per market
     assert s["accounts"] == 4 + makers_and_noise
     assert s["positions_file"] == str(path)  # the summary names where the crowd came from
-    assert s["open_interest"]["binance:BTCUSDT"]["start_usd"] == pytest.approx(2.0 * 116_800, rel=1e-9)
+    # open interest is the file's 2 BTC of longs at the first step's mark (near the 116,800 start price)
+    ts = out.files["timeseries.parquet"].to_pydict()
+    mark0 = next(m for k, m in zip(ts["market"], ts["mark"], strict=True) if k == "binance:BTCUSDT")
+    assert mark0 == pytest.approx(116_800, rel=1e-3)
+    assert s["open_interest"]["binance:BTCUSDT"]["start_usd"] == pytest.approx(2.0 * mark0, rel=1e-12)
     assert s["invariants"]["open_interest_max_imbalance"] == 0
 
 

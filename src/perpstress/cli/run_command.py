@@ -32,6 +32,14 @@ def run(
     profile: Annotated[
         bool, typer.Option("--profile", help="after the run, print the wall-clock time of each phase of a step")
     ] = False,
+    check_every_step: Annotated[
+        bool,
+        typer.Option(
+            "--check-every-step",
+            help="recount money, open interest and collateral units every step, not every "
+            "engine.invariant_interval_s (slow: O(accounts) a step)",
+        ),
+    ] = False,
 ) -> None:
     """Simulate a scenario: prices, market makers, liquidations, insurance funds and ADL, step by step."""
     if report:
@@ -41,6 +49,8 @@ def run(
     sc = Scenario.load(scenario)
     if seed is not None:
         sc = sc.with_(seed=seed)
+    if check_every_step:
+        sc = sc.with_(engine__check_every_step=True)
     target = out or Path("runs") / f"{sc.name}-seed{sc.seed}"
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
                TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
