@@ -23,8 +23,7 @@ from numba import njit
 from perpstress.state.portfolio import F64, I32, I64
 
 
-@njit(cache=True)
-def _fire_sorted(
+def _fire_sorted_py(
     n_markets: int,
     mark: F64,
     seg_start: I64,
@@ -38,6 +37,10 @@ def _fire_sorted(
     out: I64,
     n_out: int,
 ) -> int:
+    """Advance each market's ``cursor`` through its sorted ``edge`` segment while the mark has reached the edge
+    (``edge >= mark`` for the descending long edges, ``edge <= mark`` for the ascending short edges), appending each
+    passed entry whose ``ver`` is its position's current ``version`` to ``out`` from ``n_out``; returns the new count.
+    The plain-Python reference; :func:`_fire_sorted` is the compiled one that runs."""
     for m in range(n_markets):
         i = cursor[m]
         end = seg_end[m]
@@ -53,6 +56,9 @@ def _fire_sorted(
             i += 1
         cursor[m] = i
     return n_out
+
+
+_fire_sorted = njit(cache=True)(_fire_sorted_py)
 
 
 class TriggerIndex:
