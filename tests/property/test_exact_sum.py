@@ -29,10 +29,8 @@ def test_exact_sum_is_fsum(parts: list[list[float]], cancel: bool) -> None:
 @given(st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=60))
 def test_kernel_matches_twin(values: list[float]) -> None:
     bits = np.array(values, dtype=np.float64).view(np.int64)
-    out = []
-    for fn in (_accumulate, _accumulate_py):
-        high, low = np.zeros(N_BINS, np.int64), np.zeros(N_BINS, np.int64)
-        out.append((fn(bits, high, low), high, low))
+    bins = [(np.zeros(N_BINS, np.int64), np.zeros(N_BINS, np.int64)) for _ in range(2)]
+    out = [(_accumulate(bits, *bins[0]), *bins[0]), (_accumulate_py(bits, *bins[1]), *bins[1])]
     assert out[0][0] == out[1][0] == sum(not math.isfinite(v) for v in values)
     np.testing.assert_array_equal(out[0][1], out[1][1])
     np.testing.assert_array_equal(out[0][2], out[1][2])

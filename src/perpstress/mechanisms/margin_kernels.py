@@ -139,6 +139,8 @@ def _exact_band_py(
     q = size_lots[p] * lot[m]
     side = 1.0 if q > 0 else -1.0
     lp = _liquidation_price(side, abs(q), entry[p], collateral, caps[m], mmr[m], cum[m])
+    if lp != lp:  # no price solves it: a short whose collateral is below -Q*EP is liquidatable at every price
+        lp = np.inf if side > 0 else -np.inf  # so its band fires at once
     if side > 0:
         band_lo[p] = lp
     else:

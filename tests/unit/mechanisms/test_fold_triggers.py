@@ -48,11 +48,10 @@ def test_fold_triggers_matches_its_twin_and_the_rule(data: st.DataObject) -> Non
     lot = np.array([0.001])
     caps2, mmr2, cum2 = CAPS[None, :], (MMR / ratio)[None, :], (CUM / ratio)[None, :]
     ids = rng.permutation(n).astype(np.int64)[: data.draw(st.integers(1, n))]
-    outs = []
-    for fn in (fold_triggers, fold_triggers_py):
-        lo, hi = lo0.copy(), hi0.copy()
-        fn(ids, market, size, entry, iso, wallet, np.zeros(n), lot, stop, reserve, caps2, mmr2, cum2, lo, hi)
-        outs.append((lo, hi))
+    args = (ids, market, size, entry, iso, wallet, np.zeros(n), lot, stop, reserve, caps2, mmr2, cum2)
+    outs = [(lo0.copy(), hi0.copy()), (lo0.copy(), hi0.copy())]
+    fold_triggers(*args, *outs[0])
+    fold_triggers_py(*args, *outs[1])
     np.testing.assert_array_equal(outs[0][0], outs[1][0])
     np.testing.assert_array_equal(outs[0][1], outs[1][1])
     lo, hi = outs[0]
