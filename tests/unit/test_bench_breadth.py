@@ -1,0 +1,72 @@
+"""``bench/breadth.py``'s generated scenario: every synthetic market is wired in, and a short run balances."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from perpstress import Scenario
+from perpstress.engine.simulation import Simulation
+
+SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "breadth.py"
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("breadth", SCRIPT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["breadth"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def breadth(bench: ModuleType) -> Scenario:
+    scenario: Scenario = bench.make_breadth_scenario(30)
+    return scenario
+
+
+def test_the_scenario_has_the_markets_each_wired_to_a_crowd_an_asset_and_makers(
+    bench: ModuleType, breadth: Scenario
+) -> None:
+    base = Scenario.load("oct-2025")
+    perps, markets = bench.market_counts(breadth)
+    assert perps >= 30
+    assert markets == perps + 2  # oct-2025's two spot books
+    assert set(breadth.venues) == set(base.venues)
+    synthetic = bench.synthetic_keys(breadth)
+    assert len(synthetic) == perps - 20
+    assert breadth.population is not None
+    assert breadth.shock is not None
+    assert breadth.shock.kind == "jump_regime"
+    assert breadth.makers is not None
+    tails = {"binance": "HIVE", "okx": "ACE", "bybit": "NEIROETH", "bitget": "SUPER", "hyperliquid": "DOGE"}
+    assert base.population is not None
+    assert base.shock is not None
+    assert base.shock.kind == "jump_regime"
+    assert base.makers is not None
+    for key in synthetic:
+        venue, symbol = key.split(":")
+        market = breadth.venues[venue].markets()[symbol]
+        tail = base.venues[venue].markets()[symbol.replace(market.base, tails[venue])]
+        assert market.margin_tiers == tail.margin_tiers
+        assert breadth.population.markets[key] == base.population.markets[f"{venue}:{tail.symbol}"]
+        assert breadth.shock.assets[market.base] == base.shock.assets[tail.base]
+        assert breadth.makers.markets[key] == base.makers.markets[f"{venue}:{tail.symbol}"]
+    again = Scenario.from_toml(breadth.to_toml())
+    assert again.stable_hash() == breadth.stable_hash()
+
+
+def test_a_short_run_completes_with_open_interest_balanced(breadth: Scenario) -> None:
+    summary = Simulation(breadth.with_(duration_s=20), scale=0.01).run().summary
+    assert summary["steps"] == 20
+    assert summary["invariants"]["open_interest_max_imbalance"] == 0
+    assert set(summary["open_interest"]) >= set(
+        f"{v}:{s}" for v, venue in breadth.venues.items() for s in venue.markets()
+    )
