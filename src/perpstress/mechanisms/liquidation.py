@@ -50,6 +50,7 @@ from perpstress.config.venue import (
 )
 from perpstress.errors import UsageError
 from perpstress.mechanisms.accounting import Accounting
+from perpstress.mechanisms.adl.base import AdlRequest
 from perpstress.mechanisms.insurance import InsuranceFunds
 from perpstress.state.events import EventColumns
 from perpstress.state.portfolio import Accounts, Markets, Positions
@@ -67,19 +68,6 @@ class Execution(Protocol):
     """Sends a taker order into a market's book on behalf of ``taker`` and settles the makers' side."""
 
     def execute(self, market: int, lots: int, limit_price: float, fill_or_kill: bool, taker: int) -> Fill: ...
-
-
-@dataclass(frozen=True)
-class AdlRequest:
-    """A bankrupt remainder the fund could not take: ``lots`` of ``position`` (signed like the position) to close
-    against opposite winners at ``bankruptcy_price``."""
-
-    venue: int
-    market: int
-    account: int
-    position: int
-    lots: int
-    bankruptcy_price: float
 
 
 @dataclass
