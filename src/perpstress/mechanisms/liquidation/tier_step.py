@@ -28,6 +28,8 @@ class TierStepLiquidation(Procedure):
     def __init__(self, config: TierStepThenTakeover, venue: int, world: LiquidationWorld) -> None:
         super().__init__(venue, world)
         self.config = config
+        self.fill_or_kill = config.order == "fok"
+        """The step's order is fill-or-kill (else IOC)."""
 
     def liquidate(self, ts_ms: int, account: int, position: int) -> list[AdlRequest]:
         requests: list[AdlRequest] = []
@@ -52,6 +54,6 @@ class TierStepLiquidation(Procedure):
             target = mk.tier_cap[m, k - proc.tiers_to_drop] if k >= proc.tiers_to_drop else 0.0
             keep = int(target / mark / mk.lot_size[m])
             send = -side * max(abs(lots) - keep, 0)
-            fok, partial = proc.order == "fok", keep > 0
+            fok, partial = self.fill_or_kill, keep > 0
         return order_then_takeover(self, ts, account, position, p, send, fok, partial, proc.max_price_deviation,
                                    proc.clearance_fee_rate)  # fmt: skip
