@@ -131,7 +131,7 @@ def run(book: dict[str, Any], config: Any) -> tuple[AdlEngine, Accounting, int, 
     return engine, accounting, left, before
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(book=books(), which=st.integers(0, len(RULES) - 1))
 def test_every_rule_keeps_the_adl_contract(book: dict[str, Any], which: int) -> None:
     config = RULES[which]
@@ -144,7 +144,8 @@ def test_every_rule_keeps_the_adl_contract(book: dict[str, Any], which: int) -> 
     assert left == want - closed
     if ADL_RULES[type(config)].socialises_losses:
         assert closed == 0
-    if isinstance(config, ProRataAdl):  # no winner above its cap
+    if isinstance(config, ProRataAdl) and config.rule != "wealth_pro_rata":  # no winner above its cap (wealth
+        # pro-rata has none: every winner gives up the same fraction of its profit)
         caps = np.floor(config.max_haircut * np.abs(before["lots"]) + 1e-9)
         assert all(n <= caps[a] for a, n in zip(rec.account, rec.lots, strict=True))
     # never increases anyone's exposure
