@@ -9,13 +9,15 @@ constituents are all external has the fundamental value as index, exactly as bef
 Methods (:data:`INDEX_RULES`, keyed by ``IndexMethod``, looked up once per market at build; formulas in
 :mod:`perpstress.rules.index`; shared/reference/exchange-rules.md section 1):
 
-- ``weighted_mean`` (Binance 1.1, Bybit 1.2, OKX 1.3, Bitget 1.8): the weighted mean of the constituents, a source
-  further than the asset's outlier band from the median capped at the band's edge.
+- ``weighted_mean`` (Binance 1.1, OKX 1.3; Bybit and Bitget by assumption): the weighted mean of the
+  constituents, a source further than the asset's outlier band from the median capped at the band's edge (Binance:
+  3 %, 1 % for BTC and ETH).
 - ``weighted_median`` (Hyperliquid's oracle 1.5): the weighted median of the sources.
-- ``median`` (dYdX 1.6, Drift 1.7, oracle networks): the median of the live sources (the band is not used).
+- ``median`` (dYdX 1.6, Drift 1.7: oracle networks): the median of the live sources (the band is not used).
 
 An index with no live source keeps its previous value (the fundamental value before it has one). Not modelled:
-the oracle networks' own aggregation and update latency, and per-source price bands beyond the outlier cap.
+Hyperliquid's stake-weighted median over validators, dYdX's minimum price change and accuracy check, Binance's
+"Last Price Protected" fallback, volume weights that move with the sources' volumes.
 """
 
 from __future__ import annotations

@@ -12,18 +12,20 @@ mids for the same asset when there are any, else missing (the 4-input fallback t
 Methods (:data:`MARK_RULES`, keyed by ``MarkMethod``; each venue's rule is looked up once, at build, and run over
 its markets; shared/reference/exchange-rules.md section 1):
 
-- ``median_of_three``, :class:`MedianOfThreeMark` (Binance 1.1, Bybit 1.2, Bitget 1.8): the median of the
-  funding-basis price ``P1``, ``P2 = index + MA(basis)`` and the last trade (the index when nothing traded).
+- ``median_of_three``, :class:`MedianOfThreeMark` (Binance 1.1, Bybit 1.2; Bitget by assumption, its formula
+  unconfirmed, 1.8): the median of the funding-basis price ``P1 = I (1 + F t_to_funding / interval)``,
+  ``P2 = index + MA(basis)`` and the last trade (the index when nothing traded).
 - ``index_plus_basis_ma``, :class:`IndexPlusBasisMark` (OKX 1.3): ``P2``.
-- ``fair_price``, :class:`FairPriceMark` (BitMEX 1.4): ``P1``, the index plus the funding basis to the next
-  settlement.
+- ``fair_price``, :class:`FairPriceMark` (BitMEX 1.4): ``P1``.
 - ``hyperliquid_median``, :class:`HyperliquidMedianMark` (Hyperliquid 1.5): the median of the oracle plus the
-  150-s EMA of ``mid - oracle``, the book median (bid, ask, last) and the other venues' median mid, with the 30-s
-  EMA of the book median when an input is missing (:func:`perpstress.rules.mark.hyperliquid_mark`).
+  150-s EMA of ``mid - oracle``, the book median (bid, ask, last) and the peers' median mid, with the 30-s EMA of
+  the book median added when one input is missing (:func:`perpstress.rules.mark.hyperliquid_mark`). It is the one
+  rule that reads the peers (:attr:`MarkRule.uses_peer_mids`).
 - ``oracle``, :class:`OracleMark` (dYdX 1.6, Drift 1.7): the index.
 
-Not modelled: Binance's price bands and the per-exchange caps of its basis; Hyperliquid's validator-stake
-weighting of the peer mids (one median of the simulated peers).
+Not modelled: the venues' fallbacks for abnormal sources (Binance's discount of abnormal spot ticks, Bybit's
+fallback rules), Hyperliquid's weights (3, 2, 2, 1, 1) of the external perp mids (a plain median of the simulated
+peers), Drift's strict oracle price and oracle guard rails.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ during which later liquidations are for the whole position). No fee; the remaini
 Source: shared/reference/exchange-rules.md section 4.6 (Hyperliquid ``docs/trading/liquidations.md``), section 5
 (the vault keeps the maintenance margin as its buffer) and section 6.1 (ADL once account value goes negative).
 
-Not modelled: HIP-3 DEXs' own backstop liquidators; the vault's later unwind of what it took over; a market order's
-book walk beyond the simulation bound ``max_price_deviation``.
+Not modelled: HIP-3 DEXs' own backstop liquidators; a market order's book walk beyond the simulation bound
+``max_price_deviation``. The vault unwinds what it took over in the engine's fund phase, not here.
 """
 
 from __future__ import annotations

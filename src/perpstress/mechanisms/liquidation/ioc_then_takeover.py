@@ -6,8 +6,9 @@ to the fund.
 Source: shared/reference/exchange-rules.md section 4.2 (Binance USD-M liquidation protocol) and section 5 (the
 fund's max net notional per market).
 
-Not modelled: Binance's "smart" partial reduction to compliance (the IOC is for the whole position); the fund's
-gradual unwind of what it took over; per-symbol clearance fee rates (one rate per venue).
+Not modelled: Binance's "smart" partial reduction to compliance (the IOC is for the whole position); per-symbol
+clearance fee rates (one rate per venue). The fund unwinds what it took over in the engine's fund phase
+(``engine.fund_unwind_fraction`` per step), not here.
 """
 
 from __future__ import annotations
