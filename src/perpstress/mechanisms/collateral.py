@@ -4,7 +4,10 @@ Rule (perpstress.config.venue.CollateralRule; shared/reference/exchange-rules.md
 margin balance counts ``quantity x price x (1 - haircut)`` of each collateral asset it holds, where ``price`` is
 the venue's own: an external index (the asset's fundamental value), the mid of the venue's own spot book, a
 conversion rate times the underlying's fundamental value, or a weighted mix of own book and conversion rate, never
-below ``price_floor``. The *reference* price is the asset's fundamental value (what USDe traded at elsewhere).
+below ``price_floor``. The *reference* price is the asset's fundamental value (what USDe traded at elsewhere), or
+the conversion value for a conversion-rate pair. Each pair's method (:data:`COLLATERAL_PRICES`, keyed by
+``CollateralMethod``: ``index``, ``own_book``, ``conversion_rate``, ``mix``) is looked up once, when the holdings
+are built.
 
 Bookkeeping: the haircut value of an account's holdings sits inside its cross wallet (``Accounts.wallet``), so
 every margin check, bankruptcy price and ADL score sees it unchanged. A pair's holdings are revalued, and the change
@@ -25,11 +28,69 @@ against liquidity outside the simulation: a declared external flow, USD in and u
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar, Protocol
 
 import numpy as np
 
 from perpstress.config.venue import CollateralMethod, CollateralRule
 from perpstress.state.portfolio import F64, I64
+
+
+class CollateralPricing(Protocol):
+    """One collateral method: a pair's margin price before the floor."""
+
+    references_conversion: ClassVar[bool]
+    """The pair's reference price is the conversion rate times the underlying (else the asset's own value)."""
+
+    def price(self, rule: CollateralRule, own_value: float, book_price: float, underlying: float) -> float:
+        """``own_value``: the asset's fundamental value (the conversion value when it has none); ``book_price``:
+        the venue's own spot book (the reference price without one); ``underlying``: the underlying's value."""
+        ...
+
+
+class IndexPricing:
+    """``index``: the asset's external index, its fundamental value."""
+
+    references_conversion: ClassVar[bool] = False
+
+    def price(self, rule: CollateralRule, own_value: float, book_price: float, underlying: float) -> float:
+        return own_value
+
+
+class OwnBookPricing:
+    """``own_book``: the mid of the venue's own spot book."""
+
+    references_conversion: ClassVar[bool] = False
+
+    def price(self, rule: CollateralRule, own_value: float, book_price: float, underlying: float) -> float:
+        return float(book_price)
+
+
+class ConversionRatePricing:
+    """``conversion_rate``: ``rate x`` the underlying's value."""
+
+    references_conversion: ClassVar[bool] = True
+
+    def price(self, rule: CollateralRule, own_value: float, book_price: float, underlying: float) -> float:
+        return rule.rate * underlying
+
+
+class MixPricing:
+    """``mix``: ``book_weight x`` own book ``+ (1 - book_weight) x`` conversion rate."""
+
+    references_conversion: ClassVar[bool] = False
+
+    def price(self, rule: CollateralRule, own_value: float, book_price: float, underlying: float) -> float:
+        return rule.book_weight * float(book_price) + (1 - rule.book_weight) * rule.rate * underlying
+
+
+COLLATERAL_PRICES: dict[CollateralMethod, type[CollateralPricing]] = {
+    CollateralMethod.INDEX: IndexPricing,
+    CollateralMethod.OWN_BOOK: OwnBookPricing,
+    CollateralMethod.CONVERSION_RATE: ConversionRatePricing,
+    CollateralMethod.MIX: MixPricing,
+}
+"""The pricing of each ``CollateralMethod``, built once per pair."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +147,8 @@ class CollateralHoldings:
         self._book_price = np.full(len(pairs), np.nan)
         self.external_units: dict[str, float] = {}
         """Units converted off-book, by asset (they left the simulation)."""
+        self.pricing: list[CollateralPricing] = [COLLATERAL_PRICES[p.rule.method]() for p in pairs]
+        """Each pair's pricing, by its rule's method."""
 
     def rows_of(self, account: int) -> list[int]:
         return self._rows_of.get(account, [])
@@ -93,12 +156,12 @@ class CollateralHoldings:
     def prices(self, fundamental: F64, mid: F64, last: F64) -> None:
         """Each pair's margin and reference price from the fundamental paths and the books' mids (last trade when
         a side is empty, the previous book price when there is neither)."""
-        for i, p in enumerate(self.pairs):
+        for i, (p, pricing) in enumerate(zip(self.pairs, self.pricing, strict=True)):
             rule = p.rule
             under = 1.0 if p.underlying_path < 0 else float(fundamental[p.underlying_path])
             conversion = rule.rate * under
             own_value = float(fundamental[p.asset_path]) if p.asset_path >= 0 else conversion
-            self.reference[i] = conversion if rule.method is CollateralMethod.CONVERSION_RATE else own_value
+            self.reference[i] = conversion if pricing.references_conversion else own_value
             if p.spot_market >= 0:
                 book = mid[p.spot_market]
                 if not np.isfinite(book):
@@ -106,14 +169,7 @@ class CollateralHoldings:
                 if np.isfinite(book):
                     self._book_price[i] = book
             book_price = self._book_price[i] if np.isfinite(self._book_price[i]) else self.reference[i]
-            if rule.method is CollateralMethod.INDEX:
-                price = own_value
-            elif rule.method is CollateralMethod.OWN_BOOK:
-                price = float(book_price)
-            elif rule.method is CollateralMethod.CONVERSION_RATE:
-                price = rule.rate * under
-            else:
-                price = rule.book_weight * float(book_price) + (1 - rule.book_weight) * rule.rate * under
+            price = pricing.price(rule, own_value, float(book_price), under)
             self.price[i] = max(price, rule.price_floor)
             self.min_price[i] = min(self.min_price[i], self.price[i])
 

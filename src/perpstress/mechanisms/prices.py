@@ -8,15 +8,129 @@ updates the previous mark holds.
 
 Hyperliquid's third input (the median of other venues' perp mids) is the median of the other simulated venues'
 mids for the same asset when there are any, else missing (the 4-input fallback then applies).
+
+Methods (:data:`MARK_RULES`, keyed by ``MarkMethod``; each venue's rule is looked up once, at build, and run over
+its markets; shared/reference/exchange-rules.md section 1):
+
+- ``median_of_three``, :class:`MedianOfThreeMark` (Binance 1.1, Bybit 1.2; Bitget by assumption, its formula
+  unconfirmed, 1.8): the median of the funding-basis price ``P1 = I (1 + F t_to_funding / interval)``,
+  ``P2 = index + MA(basis)`` and the last trade (the index when nothing traded).
+- ``index_plus_basis_ma``, :class:`IndexPlusBasisMark` (OKX 1.3): ``P2``.
+- ``fair_price``, :class:`FairPriceMark` (BitMEX 1.4): ``P1``.
+- ``hyperliquid_median``, :class:`HyperliquidMedianMark` (Hyperliquid 1.5): the median of the oracle plus the
+  150-s EMA of ``mid - oracle``, the book median (bid, ask, last) and the peers' median mid, with the 30-s EMA of
+  the book median added when one input is missing (:func:`perpstress.rules.mark.hyperliquid_mark`). It is the one
+  rule that reads the peers (:attr:`MarkRule.uses_peer_mids`).
+- ``oracle``, :class:`OracleMark` (dYdX 1.6, Drift 1.7): the index.
+
+Not modelled: the venues' fallbacks for abnormal sources (Binance's discount of abnormal spot ticks, Bybit's
+fallback rules), Hyperliquid's weights (3, 2, 2, 1, 1) of the external perp mids (a plain median of the simulated
+peers), Drift's strict oracle price and oracle guard rails.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
 
 import numpy as np
 
 from perpstress.config.venue import MarkMethod, VenueConfig
 from perpstress.rules import mark as rules
-from perpstress.state.portfolio import F64
+from perpstress.state.portfolio import F64, I64
+
+
+@dataclass(frozen=True)
+class MarkInputs:
+    """One step's inputs to the mark rules, per market (NaN book inputs: an empty side)."""
+
+    index: F64
+    p1: F64
+    """Funding-basis price: the index plus the funding basis to the next settlement."""
+    p2: F64
+    """The index plus the moving average of the basis (``mid - index``)."""
+    last: F64
+    """The last trade, the index where nothing has traded."""
+    best_bid: F64
+    best_ask: F64
+    last_trade: F64
+    """The last trade, NaN where nothing has traded."""
+    peer_mid: F64
+    """Median mid of the other simulated venues' perps on the same asset (NaN: none)."""
+    ema_basis: tuple[F64, F64]
+    """Hyperliquid: numerator and denominator of the 150-s EMA of ``mid - oracle``."""
+    ema_book: tuple[F64, F64]
+    """Hyperliquid: numerator and denominator of the 30-s EMA of the book median."""
+
+
+class MarkRule(Protocol):
+    """One mark method, run over the markets ``rows`` that are due an update."""
+
+    uses_peer_mids: ClassVar[bool]
+    """The rule reads the other venues' mids of the same asset (the engine must supply ``peer_mid``)."""
+
+    def mark(self, rows: I64, inputs: MarkInputs) -> F64: ...
+
+
+class OracleMark:
+    """The index (the oracle on oracle venues)."""
+
+    uses_peer_mids: ClassVar[bool] = False
+
+    def mark(self, rows: I64, inputs: MarkInputs) -> F64:
+        return inputs.index[rows]
+
+
+class FairPriceMark:
+    """``P1``: the funding-basis price."""
+
+    uses_peer_mids: ClassVar[bool] = False
+
+    def mark(self, rows: I64, inputs: MarkInputs) -> F64:
+        return inputs.p1[rows]
+
+
+class IndexPlusBasisMark:
+    """``P2``: the index plus the basis moving average."""
+
+    uses_peer_mids: ClassVar[bool] = False
+
+    def mark(self, rows: I64, inputs: MarkInputs) -> F64:
+        return inputs.p2[rows]
+
+
+class MedianOfThreeMark:
+    """The median of ``P1``, ``P2`` and the last trade."""
+
+    uses_peer_mids: ClassVar[bool] = False
+
+    def mark(self, rows: I64, inputs: MarkInputs) -> F64:
+        return np.asarray(np.median(np.stack([inputs.p1[rows], inputs.p2[rows], inputs.last[rows]]), axis=0))
+
+
+class HyperliquidMedianMark:
+    """Hyperliquid's median of the oracle-plus-EMA, the book median and the peers' mid, market by market."""
+
+    uses_peer_mids: ClassVar[bool] = True
+
+    def mark(self, rows: I64, inputs: MarkInputs) -> F64:
+        out = np.empty(rows.size)
+        (num, den), (bnum, bden) = inputs.ema_basis, inputs.ema_book
+        for k, m in enumerate(rows):
+            quotes = (inputs.best_bid[m], inputs.best_ask[m], inputs.last_trade[m])
+            out[k] = float(rules.hyperliquid_mark(inputs.index[m], num[m] / den[m], *quotes, inputs.peer_mid[m],
+                                                  bnum[m] / bden[m]))  # fmt: skip
+        return out
+
+
+MARK_RULES: dict[MarkMethod, type[MarkRule]] = {
+    MarkMethod.ORACLE: OracleMark,
+    MarkMethod.FAIR_PRICE: FairPriceMark,
+    MarkMethod.INDEX_PLUS_BASIS_MA: IndexPlusBasisMark,
+    MarkMethod.MEDIAN_OF_THREE: MedianOfThreeMark,
+    MarkMethod.HYPERLIQUID_MEDIAN: HyperliquidMedianMark,
+}
+"""The rule of each ``MarkMethod``."""
 
 
 class MarkEngine:
@@ -27,7 +141,14 @@ class MarkEngine:
         self.step_s = step_s
         vs = [venues[v] for v in market_venue]
         self.method = [v.mark.method for v in vs]
-        self._method_code = np.array(self.method, dtype=object)
+        code = np.array(self.method, dtype=object)
+        self._rules: list[tuple[MarkRule, I64]] = [
+            (MARK_RULES[method](), np.flatnonzero(code == method).astype(np.int64))
+            for method in dict.fromkeys(self.method)
+        ]
+        """Each method in use, built once, with the markets it marks."""
+        self.uses_peer_mids = np.array([MARK_RULES[method].uses_peer_mids for method in self.method], dtype=bool)
+        """Per market: its venue's rule reads the other venues' mids of the same asset."""
         self.update_every = np.array([max(1, round(v.mark.update_interval_s / step_s)) for v in vs])
         self.sample_every = np.array([max(1, round(v.mark.basis_sample_interval_s / step_s)) for v in vs])
         window = [v.mark.basis_window_s or v.mark.basis_sample_interval_s for v in vs]
@@ -87,44 +208,20 @@ class MarkEngine:
         self._ema_book[:, 0], self._ema_book[:, 1] = bnum, bden
         due = (step % self.update_every == 0) | np.isnan(self.mark)
         new = self.mark.copy()
-        # the index-based methods, vectorised over their markets: P1 = funding-basis price, P2 = index + MA(basis)
+        # what the rules read, over every market: P1 = funding-basis price, P2 = index + MA(basis)
         p1 = rules.funding_basis_price(index, funding_rate, seconds_to_funding, self.funding_interval_s)
         p2 = index + ma
         last = np.where(np.isnan(self.last_trade), index, self.last_trade)
-        for method, value in (
-            (MarkMethod.ORACLE, index),
-            (MarkMethod.FAIR_PRICE, p1),
-            (MarkMethod.INDEX_PLUS_BASIS_MA, p2),
-            (MarkMethod.MEDIAN_OF_THREE, np.median(np.stack([p1, p2, last]), axis=0)),
-        ):
-            sel = due & (self._method_code == method)
-            new[sel] = value[sel]
-        for m in np.flatnonzero(due & (self._method_code == MarkMethod.HYPERLIQUID_MEDIAN)):
-            quotes = (best_bid[m], best_ask[m], self.last_trade[m])
-            emas = (num[m] / den[m], bnum[m] / bden[m])
-            new[m] = self._mark_one(int(m), index[m], ma[m], funding_rate[m], seconds_to_funding[m], quotes,
-                                    peer_mid[m], *emas)  # fmt: skip
+        inputs = MarkInputs(
+            index, p1, p2, last, best_bid, best_ask, self.last_trade, peer_mid, (num, den), (bnum, bden)
+        )
+        for rule, rows in self._rules:
+            sel = rows[due[rows]]
+            if sel.size:
+                new[sel] = rule.mark(sel, inputs)
         changed = due & (new != self.mark)
         self.previous[changed] = self.mark[changed]
         first = np.isnan(self.previous)
         self.previous[first] = new[first]
         self.mark = new
         return self.mark
-
-    def _mark_one(
-        self, m: int, index: float, ma: float, rate: float, t_to_f: float, quotes: tuple[float, float, float],
-        peer: float, ema_basis: float, ema_book: float,
-    ) -> float:  # fmt: skip
-        method = self.method[m]
-        if method is MarkMethod.ORACLE:
-            return index
-        p1 = float(rules.funding_basis_price(index, rate, t_to_f, self.funding_interval_s[m]))
-        if method is MarkMethod.FAIR_PRICE:
-            return p1
-        p2 = index + ma
-        if method is MarkMethod.INDEX_PLUS_BASIS_MA:
-            return p2
-        if method is MarkMethod.MEDIAN_OF_THREE:
-            last = quotes[2]
-            return float(rules.median_of_three(p1, p2, index if np.isnan(last) else last))
-        return float(rules.hyperliquid_mark(index, ema_basis, *quotes, peer, ema_book))
