@@ -52,6 +52,7 @@ from perpstress.errors import UsageError
 from perpstress.mechanisms.accounting import Accounting
 from perpstress.mechanisms.insurance import InsuranceFunds
 from perpstress.state.events import EventColumns
+from perpstress.state.ledger import Ledger
 from perpstress.state.portfolio import Accounts, Markets, Positions
 
 
@@ -97,15 +98,6 @@ class LiquidationRecord(EventColumns):
     mark: list[float] = field(default_factory=list)
     kind: list[str] = field(default_factory=list)
     fee_usd: list[float] = field(default_factory=list)
-
-
-@dataclass
-class Ledger:
-    """Money outside accounts and funds, per venue: fees collected, bad debt, external flows."""
-
-    fee_pool: np.ndarray
-    bad_debt: np.ndarray
-    external_in: float = 0.0
 
 
 class LiquidationEngine:
