@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from perpstress import Scenario
 from perpstress.engine.kernel import Clock
-from perpstress.engine.run import run_scenario
 from perpstress.engine.simulation import Simulation
 from perpstress.engine.summary import outcome
 from perpstress.errors import DataError
+from perpstress.outputs.run import run_scenario
 
 BASE = Scenario.load("quickstart").with_(duration_s=120)
 
