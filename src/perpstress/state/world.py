@@ -79,7 +79,7 @@ class MarginView(NamedTuple):
                    markets.tier_mmr, markets.tier_cum)  # fmt: skip
 
 
-@dataclass
+@dataclass(repr=False)
 class World:
     """A run's state. Arrays are updated in place (the :class:`MarginView` and the mechanisms hold them); the
     scalars of "now" (``now_ms``, ``step``, ``fundamental``, ``index_now``, ``appetite``) are set each step by the
