@@ -36,20 +36,17 @@ from perpstress.mechanisms.agents.crowd import CrowdBands, CrowdStops, MarginMon
 from perpstress.mechanisms.agents.desk import ArbitragePhase, TradingDesk
 from perpstress.mechanisms.agents.makers import MakersPhase
 from perpstress.mechanisms.agents.takers import TakersPhase
-from perpstress.mechanisms.collateral import CollateralHoldings
 from perpstress.mechanisms.execution import BookExecution
 from perpstress.mechanisms.exogenous import ExogenousPaths, ExogenousPhase
 from perpstress.mechanisms.fund_unwind import FundsPhase
 from perpstress.mechanisms.funding import FundingPhase
 from perpstress.mechanisms.indices import IndexEngine
-from perpstress.mechanisms.insurance import InsuranceFunds
 from perpstress.mechanisms.liquidation import LiquidationEngine
 from perpstress.mechanisms.prices import MarkEngine
 from perpstress.mechanisms.pricing import PricesPhase
 from perpstress.mechanisms.transfers import TransferRails, TransfersPhase
 from perpstress.population.initial import InitialDraw
 from perpstress.population.positions_file import PositionsSnapshot
-from perpstress.state.ledger import Ledger
 from perpstress.state.orderbook import OrderBooks
 from perpstress.state.portfolio import F64, I64, Accounts, Markets, Positions
 from perpstress.state.triggers import TriggerIndex
@@ -135,7 +132,8 @@ class Simulation:
         started = time.perf_counter()
         self.kernel.run(progress)
         wall = time.perf_counter() - started
-        tables = RunTables(self.ts, self.liquidation.record.__dict__, self.adl.record.__dict__, self.world.trades)
+        liquidations, adl = self.liquidation.record.__dict__, self.adl.record.__dict__
+        tables = RunTables(self.recorder.ts, liquidations, adl, self.world.trades)
         tables.summary = summarise(self, wall)
         return tables
 
@@ -145,16 +143,8 @@ class Simulation:
         return self.world.venues
 
     @property
-    def venue_names(self) -> list[str]:
-        return self.world.venue_names
-
-    @property
     def market_keys(self) -> list[str]:
         return self.world.market_keys
-
-    @property
-    def n_perpetual(self) -> int:
-        return self.world.n_perpetual
 
     @property
     def markets(self) -> Markets:
@@ -185,18 +175,6 @@ class Simulation:
         return self.world.books
 
     @property
-    def funds(self) -> InsuranceFunds:
-        return self.world.funds
-
-    @property
-    def ledger(self) -> Ledger:
-        return self.world.ledger
-
-    @property
-    def collateral(self) -> CollateralHoldings:
-        return self.world.collateral
-
-    @property
     def rails(self) -> TransferRails:
         return self.world.rails
 
@@ -214,10 +192,6 @@ class Simulation:
         return self.world.asset_of
 
     @property
-    def now_ms(self) -> int:
-        return self.world.now_ms
-
-    @property
     def index_now(self) -> F64:
         return self.world.index_now
 
@@ -225,22 +199,6 @@ class Simulation:
     def funding_rate(self) -> F64:
         """The funding phase's rate per market (updated in place; marks and the recorder read it)."""
         return self.funding.rate
-
-    @property
-    def ts(self) -> dict[str, np.ndarray]:
-        return self.recorder.ts
-
-    @property
-    def collateral_ts(self) -> np.ndarray:
-        return self.recorder.collateral_ts
-
-    @property
-    def stops(self) -> dict[str, float]:
-        return self.crowd_stops.stops
-
-    @property
-    def topups(self) -> dict[str, float]:
-        return self.crowd_stops.topups
 
     def total_value(self) -> float:
         return self.invariants.total_value()
@@ -252,11 +210,3 @@ class Simulation:
     @property
     def max_value_error(self) -> float:
         return self.invariants.max_value_error
-
-    @property
-    def max_units_error(self) -> float:
-        return self.invariants.max_units_error
-
-    @property
-    def max_oi_imbalance(self) -> int:
-        return self.invariants.max_oi_imbalance
