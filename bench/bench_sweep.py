@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from perpstress import Scenario
-from perpstress.engine.run import run_scenario
+from perpstress.outputs.run import run_scenario
 from perpstress.sweep import parse_grid, plan_sweep, run_sweep
 
 

@@ -34,7 +34,7 @@ def screenshot(page_path: Path, png: Path, *, width: int = 1400, height: int = 1
 
 def main(argv: list[str]) -> None:
     from perpstress.config.scenario import Scenario
-    from perpstress.engine.run import run_scenario
+    from perpstress.outputs.run import run_scenario
     from perpstress.outputs.report import write_report
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -219,7 +219,7 @@ def run(
         sc = sc.with_(seed=seed)
     if isinstance(scale, bool) or not isinstance(scale, int | float) or not math.isfinite(scale) or scale <= 0:
         raise UsageError(f"scale must be a positive number (got {scale!r})")
-    from perpstress.engine.run import run_scenario
+    from perpstress.outputs.run import run_scenario
 
     with _progress(sc, progress) as advance:
         result = run_scenario(

@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from perpstress import Scenario
-from perpstress.engine.run import run_scenario
 from perpstress.engine.summary import outcome
+from perpstress.outputs.run import run_scenario
 
 BASE = Scenario.load("quickstart").with_(duration_s=300)
 SCALE = 0.25

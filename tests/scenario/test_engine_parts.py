@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from perpstress import Scenario
 from perpstress.engine.kernel import Clock
-from perpstress.engine.run import run_scenario
 from perpstress.engine.simulation import Simulation
 from perpstress.engine.summary import outcome
 from perpstress.errors import DataError
+from perpstress.outputs.run import run_scenario
 
 BASE = Scenario.load("quickstart").with_(duration_s=120)
 
@@ -24,7 +24,7 @@ BASE = Scenario.load("quickstart").with_(duration_s=120)
 def test_funding_settlement_is_zero_sum_and_longs_pay_a_positive_rate() -> None:
     sim = Simulation(BASE, scale=0.05)
     m = sim.market_keys.index("hyperliquid:BTC")
-    sim.index_now = sim.paths.index[0, sim.asset_of]
+    sim.world.index_now = sim.paths.index[0, sim.asset_of]
     assert sim.funding_rate is sim.funding.rate  # marks and the recorder read the phase's own array
     sim.funding_rate[m] = 0.0005
     pos = sim.positions
@@ -112,13 +112,13 @@ def test_invariants_hold_whatever_the_parameters(seed: int, depth: float, fund: 
 def test_a_liquidated_maker_has_its_orders_cancelled_first() -> None:
     sim = Simulation(BASE, scale=0.05)
     clock = Clock(step=0, ts_ms=BASE.ts_start_ms, step_ms=BASE.step_ms)
-    sim._phase_exogenous(clock)
-    sim._phase_makers(clock)
+    sim.exogenous(clock)
+    sim.makers(clock)
     maker = int(sim.maker_ids[0])
     m = int(sim.positions.market[maker])
     assert any(owner == maker for *_, owner in sim.books.rows(m))
     sim.accounts.wallet[maker] = -1e12  # hopelessly under water: liquidatable
-    sim._phase_liquidation(clock)
+    sim.cascade(clock)
     assert not any(owner == maker for *_, owner in sim.books.rows(m))
 
 

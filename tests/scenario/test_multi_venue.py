@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from perpstress.config.scenario import Scenario
-from perpstress.engine.run import run_scenario
 from perpstress.engine.simulation import Simulation
+from perpstress.outputs.run import run_scenario
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from perpstress import Scenario
-from perpstress.engine.run import run_scenario
 from perpstress.errors import DataError
+from perpstress.outputs.run import run_scenario
 
 ROWS = """venue,account,market,side,size,entry_price,margin_mode,collateral
 binance,a1,BTCUSDT,long,2.0,118000,cross,20000

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from perpstress import Scenario
-from perpstress.engine.run import run_scenario
+from perpstress.outputs.run import run_scenario
 
 pytestmark = pytest.mark.slow
 

@@ -43,8 +43,8 @@ def run(scenario: Scenario) -> tuple[Simulation, Recording, Recording]:
         name: getattr(sim.positions, name)[sim.crowd_ids].copy()
         for name in ("size_lots", "entry_price", "isolated_margin")
     }
-    takers, rails = Recording(sim._taker_rng), Recording(sim.rails.rng)
-    sim._taker_rng = takers  # type: ignore[assignment]
+    takers, rails = Recording(sim.takers.rng), Recording(sim.rails.rng)
+    sim.takers.rng = takers  # type: ignore[assignment]
     sim.rails.rng = rails  # type: ignore[assignment]
     sim.run()
     return sim, takers, rails

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from perpstress.cli.app import app, console, err_console
 from perpstress.config.scenario import Scenario
-from perpstress.engine.run import run_scenario
+from perpstress.outputs.run import run_scenario
 
 
 @app.command("run")

@@ -14,21 +14,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import TracebackType
 
+from perpstress.state.clock import Clock
 from perpstress.streams import RandomStreams
 
-
-@dataclass
-class Clock:
-    step: int
-    ts_ms: int
-    step_ms: int
-
-    @property
-    def step_s(self) -> float:
-        return self.step_ms / 1000.0
+__all__ = ["Clock", "Kernel", "Phase", "Timing"]
 
 
 Phase = Callable[[Clock], None]

@@ -51,15 +51,16 @@ def _by(keys: list[str], values: list[float]) -> dict[str, float]:
 
 def summarise(sim: Simulation, wall_seconds: float) -> dict[str, Any]:
     sc = sim.scenario
-    venue_names = [v.name for v in sim.venues]
+    w = sim.world
+    venue_names = w.venue_names
     liq = sim.liquidation.record
     adl = sim.adl.record
     liq_side = np.asarray(liq.side)
     liq_notional = np.asarray(liq.notional_usd, dtype=float)
-    ts = sim.ts
+    ts = sim.recorder.ts
     mark = ts["mark"]
     prices = {}
-    for m, key in enumerate(sim.market_keys):
+    for m, key in enumerate(w.market_keys):
         path = mark[:, m]
         peak = np.maximum.accumulate(path)
         prices[key] = {
@@ -71,14 +72,14 @@ def summarise(sim: Simulation, wall_seconds: float) -> dict[str, Any]:
         }
     funds = {}
     for f, name in enumerate(venue_names):
-        series = ts["insurance_fund_usd"][:, np.flatnonzero(sim.markets.venue == f)[0]]
+        series = ts["insurance_fund_usd"][:, np.flatnonzero(w.markets.venue == f)[0]]
         funds[name] = {
-            "start_usd": float(sim.funds.start_balance[f]),
+            "start_usd": float(w.funds.start_balance[f]),
             "end_usd": float(series[-1]),
-            "min_usd": float(min(series.min(), sim.funds.start_balance[f])),
+            "min_usd": float(min(series.min(), w.funds.start_balance[f])),
         }
     oi = ts["open_interest_usd"]
-    perps = range(sim.n_perpetual)
+    perps = range(w.n_perpetual)
     by_venue: dict[str, dict[str, float]] = {}
     for f, name in enumerate(venue_names):
         mine = np.asarray(liq.venue) == f
@@ -90,18 +91,18 @@ def summarise(sim: Simulation, wall_seconds: float) -> dict[str, Any]:
             "long_share": float(liq_notional[mine & (liq_side > 0)].sum() / liq_usd) if liq_usd else 0.0,
             "adl_count": int(adl_mine.sum()),
             "adl_usd": float(np.asarray(adl.notional_usd)[adl_mine].sum()) if adl_mine.any() else 0.0,
-            "bad_debt_usd": float(sim.ledger.bad_debt[f]),
-            "fees_usd": float(sim.ledger.fee_pool[f]),
-            "open_interest_start_usd": float(sum(oi[0, m] for m in perps if sim.markets.venue[m] == f)),
-            "open_interest_end_usd": float(sum(oi[-1, m] for m in perps if sim.markets.venue[m] == f)),
+            "bad_debt_usd": float(w.ledger.bad_debt[f]),
+            "fees_usd": float(w.ledger.fee_pool[f]),
+            "open_interest_start_usd": float(sum(oi[0, m] for m in perps if w.markets.venue[m] == f)),
+            "open_interest_end_usd": float(sum(oi[-1, m] for m in perps if w.markets.venue[m] == f)),
             **{f"insurance_fund_{k}": v for k, v in funds[name].items()},
         }
-    hold = sim.collateral
+    hold = w.collateral
     collateral = {
         f"{p.asset}@{venue_names[p.venue]}": {
             "method": p.rule.method.value,
-            "min_price": float(np.nanmin(sim.collateral_ts[:, i, 0])),
-            "min_reference_price": float(np.nanmin(sim.collateral_ts[:, i, 1])),
+            "min_price": float(np.nanmin(sim.recorder.collateral_ts[:, i, 0])),
+            "min_reference_price": float(np.nanmin(sim.recorder.collateral_ts[:, i, 1])),
             "liquidations_caused": int(hold.caused[i]),
             "holders": int(np.unique(hold.account[hold.pair == i]).size),
         }
@@ -119,8 +120,8 @@ def summarise(sim: Simulation, wall_seconds: float) -> dict[str, Any]:
         "steps": sc.steps,
         "simulated_seconds": sc.steps * sc.step_ms / 1000.0,
         "wall_seconds": round(wall_seconds, 3),
-        "accounts": int(sim.accounts.n),
-        "positions": int(sim.positions.n),
+        "accounts": int(w.accounts.n),
+        "positions": int(w.positions.n),
         "liquidations": {
             "count": len(liq.lots),
             "accounts": len(set(liq.account)),
@@ -128,25 +129,25 @@ def summarise(sim: Simulation, wall_seconds: float) -> dict[str, Any]:
             "long_notional_usd": float(liq_notional[liq_side > 0].sum()),
             "short_notional_usd": float(liq_notional[liq_side < 0].sum()),
             "by_venue": _by([venue_names[v] for v in liq.venue], list(liq_notional)),
-            "by_market": _by([sim.market_keys[m] for m in liq.market], list(liq_notional)),
+            "by_market": _by([w.market_keys[m] for m in liq.market], list(liq_notional)),
         },
         "adl": {
             "count": len(adl.lots),
             "notional_usd": float(np.sum(adl.notional_usd)),
             "by_venue": _by([venue_names[v] for v in adl.venue], adl.notional_usd),
-            "by_market": _by([sim.market_keys[m] for m in adl.market], adl.notional_usd),
+            "by_market": _by([w.market_keys[m] for m in adl.market], adl.notional_usd),
         },
         "insurance_funds": funds,
-        "stops": dict(sim.stops),
-        "topups": dict(sim.topups),
-        "bad_debt_usd": float(sim.ledger.bad_debt.sum()),
+        "stops": dict(sim.crowd_stops.stops),
+        "topups": dict(sim.crowd_stops.topups),
+        "bad_debt_usd": float(w.ledger.bad_debt.sum()),
         "open_interest": {
             key: {"start_usd": float(oi[0, m]), "end_usd": float(oi[-1, m])}
-            for m, key in enumerate(sim.market_keys)
-            if m < sim.n_perpetual
+            for m, key in enumerate(w.market_keys)
+            if m < w.n_perpetual
         },
         "by_venue": by_venue,
-        "transfers": sim.rails.summary(sim.now_ms),
+        "transfers": w.rails.summary(w.now_ms),
         "hedges": {
             "accounts": int(hedges.n),
             "broken": len(broken),
@@ -162,9 +163,9 @@ def summarise(sim: Simulation, wall_seconds: float) -> dict[str, Any]:
         },
         "prices": prices,
         "invariants": {
-            "money_conservation_max_abs_error_usd": float(sim.max_value_error),
-            "open_interest_max_imbalance": int(sim.max_oi_imbalance),
-            "collateral_units_max_abs_error": float(sim.max_units_error),
+            "money_conservation_max_abs_error_usd": float(sim.invariants.max_value_error),
+            "open_interest_max_imbalance": int(sim.invariants.max_oi_imbalance),
+            "collateral_units_max_abs_error": float(sim.invariants.max_units_error),
         },
         "timing": timing_section(sim.kernel.timing),
     }

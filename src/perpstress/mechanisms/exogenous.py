@@ -15,7 +15,9 @@ import numpy as np
 
 from perpstress.config.shock import JumpRegimeShock, ReplayShock, ShockConfig
 from perpstress.errors import DataError
+from perpstress.state.clock import Clock
 from perpstress.state.portfolio import F64
+from perpstress.state.world import World
 
 
 @dataclass(frozen=True)
@@ -131,3 +133,21 @@ def _iso(ms: float) -> str:
     from datetime import UTC
 
     return datetime.fromtimestamp(ms / 1000.0, tz=UTC).isoformat()
+
+
+class ExogenousPhase:
+    """Sets the World's "now" from the clock and the paths: time, step, each market's fundamental value, the risk
+    appetite, and the index too when no index is built from simulated spot books (``endogenous_index`` false)."""
+
+    def __init__(self, world: World, endogenous_index: bool) -> None:
+        self.world = world
+        self.endogenous_index = endogenous_index
+
+    def __call__(self, clock: Clock) -> None:
+        w = self.world
+        w.now_ms = clock.ts_ms
+        w.step = clock.step
+        w.fundamental = w.paths.index[clock.step, w.asset_of]
+        if not self.endogenous_index:
+            w.index_now = w.fundamental
+        w.appetite = float(w.paths.appetite[clock.step])

@@ -6,7 +6,10 @@ from typing import Protocol
 
 
 class TradingWorld(Protocol):
-    now_ms: int
+    @property
+    def now_ms(self) -> int:
+        """Milliseconds since the epoch now."""
+        ...
 
     def quotes(self, market: int) -> tuple[float, float]:
         """Best bid and ask of a market's book (NaN for an empty side)."""

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from perpstress.config.rails import RailsConfig, TransferRail
+from perpstress.state.clock import Clock
 from perpstress.state.events import EventColumns
+from perpstress.state.world import CROWD, World
 
 
 @dataclass
@@ -148,3 +150,25 @@ class TransferRails:
             "usd": float(sum(rec.usd)),
             "in_transit_at_end_usd": float(self.in_transit_usd),
         }
+
+
+class TransfersPhase:
+    """The rails advance one step (stress = 1 - appetite); money that lands is credited to its account, and crowd
+    accounts credited are re-banded (``reband``)."""
+
+    def __init__(self, world: World, reband: Callable[[np.ndarray], None]) -> None:
+        self.world = world
+        self._reband = reband
+
+    def __call__(self, clock: Clock) -> None:
+        w = self.world
+        landed: list[int] = []
+
+        def credit(account: int, usd: float) -> None:
+            w.accounts.wallet[account] += usd
+            landed.append(account)
+
+        w.rails.advance(clock.ts_ms, clock.step_s, 1.0 - w.appetite, credit)
+        crowd = [a for a in landed if w.kind[a] == CROWD]
+        if crowd:
+            self._reband(np.array(crowd, dtype=np.int64))

@@ -60,7 +60,7 @@ class KeyMismatchError(PerpstressError):
 
 def execute(shared: SweepShared, task: RunTask) -> RunOutcome:
     """Simulate one run of a sweep."""
-    from perpstress.engine.run import run_scenario
+    from perpstress.outputs.run import run_scenario
 
     scenario = apply_cell(shared.base, task.cell).model_copy(update={"seed": task.seed})
     key = run_key(scenario, task.scale)

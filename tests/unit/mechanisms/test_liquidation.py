@@ -7,7 +7,8 @@ import pytest
 
 from perpstress.calculator import load_venue
 from perpstress.mechanisms.insurance import FundLimits, InsuranceFunds
-from perpstress.mechanisms.liquidation import Fill, Ledger, LiquidationEngine
+from perpstress.mechanisms.liquidation import Fill, LiquidationEngine
+from perpstress.state.ledger import Ledger
 from perpstress.state.portfolio import Accounts, Markets, Positions, group_by_account
 
 

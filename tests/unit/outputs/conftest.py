@@ -259,7 +259,7 @@ def make_run(tmp_path: Path) -> MakeRun:
 def quickstart_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The built-in quickstart scenario at a tenth of its crowd (a few seconds), written to a run directory."""
     from perpstress.config.scenario import Scenario
-    from perpstress.engine.run import run_scenario
+    from perpstress.outputs.run import run_scenario
 
     out = run_scenario(Scenario.load("quickstart"), tmp_path_factory.mktemp("qs") / "quickstart", scale=0.1)
     assert out.path is not None

@@ -152,8 +152,8 @@ def test_report_with_every_optional_section_renders(
 
 def test_comparison_renders_offline(browser: Any, quickstart_run: Path, tmp_path: Path) -> None:
     from perpstress.config.scenario import Scenario
-    from perpstress.engine.run import run_scenario
     from perpstress.outputs.report import write_compare
+    from perpstress.outputs.run import run_scenario
 
     bigger = Scenario.load("quickstart").with_(venues__hyperliquid__insurance_fund__initial_usd=20e6)
     b = run_scenario(bigger, tmp_path / "bigger-fund", scale=0.1).path

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from perpstress import Scenario
-from perpstress.engine.run import run_scenario
 from perpstress.engine.summary import outcome
 from perpstress.errors import UsageError
+from perpstress.outputs.run import run_scenario
 from perpstress.population.initial import InitialDraw, draw_initial, population_key
 
 SHORT = Scenario.load("two-venue-demo").with_(duration_s=90)  # Binance and Bybit, spot books, hedged owners

@@ -43,7 +43,6 @@ from perpstress.mechanisms.liquidation.backstop_vault import BackstopVaultLiquid
 from perpstress.mechanisms.liquidation.base import (
     Execution,
     Fill,
-    Ledger,
     LiquidationProcedure,
     LiquidationRecord,
     LiquidationWorld,
@@ -52,6 +51,7 @@ from perpstress.mechanisms.liquidation.fillable_price_ioc import FillablePriceIo
 from perpstress.mechanisms.liquidation.ioc_then_takeover import IocThenTakeoverLiquidation
 from perpstress.mechanisms.liquidation.keeper import KeeperLiquidation
 from perpstress.mechanisms.liquidation.tier_step import TierStepLiquidation
+from perpstress.state.ledger import Ledger
 from perpstress.state.portfolio import Accounts, Markets, Positions
 
 __all__ = [

@@ -53,15 +53,6 @@ class LiquidationRecord(EventColumns):
     fee_usd: list[float] = field(default_factory=list)
 
 
-@dataclass
-class Ledger:
-    """Money outside accounts and funds, per venue: fees collected, bad debt, external flows."""
-
-    fee_pool: np.ndarray
-    bad_debt: np.ndarray
-    external_in: float = 0.0
-
-
 @dataclass(frozen=True)
 class LiquidationWorld:
     """The state the procedures work on (the same objects the engine holds)."""

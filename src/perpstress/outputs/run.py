@@ -31,11 +31,11 @@ def timeseries_table(sim: Simulation, tables: RunTables) -> pa.Table:
     steps, n_m = tables.timeseries["mark"].shape
     step_ms = sim.scenario.step_ms
     ts_ms = sim.scenario.ts_start_ms + np.arange(steps, dtype=np.int64) * step_ms
-    venue_names = [v.name for v in sim.venues]
+    venue_names = sim.world.venue_names
     columns: dict[str, Any] = {
         "ts_ms": np.repeat(ts_ms, n_m),
-        "venue": np.tile(np.array([venue_names[v] for v in sim.markets.venue]), steps),
-        "market": np.tile(np.array(sim.market_keys), steps),
+        "venue": np.tile(np.array([venue_names[v] for v in sim.world.markets.venue]), steps),
+        "market": np.tile(np.array(sim.world.market_keys), steps),
     }
     for name, values in tables.timeseries.items():
         columns[name] = values.reshape(-1)
@@ -43,19 +43,19 @@ def timeseries_table(sim: Simulation, tables: RunTables) -> pa.Table:
 
 
 def events_table(sim: Simulation, record: dict[str, list[Any]]) -> pa.Table:
-    venue_names = [v.name for v in sim.venues]
+    venue_names = sim.world.venue_names
     cols: dict[str, Any] = {}
     for name, values in record.items():
         if name == "venue":
             cols[name] = pa.array([venue_names[v] for v in values], type=pa.string())
         elif name == "market":
-            cols[name] = pa.array([sim.market_keys[m] for m in values], type=pa.string())
+            cols[name] = pa.array([sim.world.market_keys[m] for m in values], type=pa.string())
         elif name == "kind":
             cols[name] = pa.array(values, type=pa.string())
         elif name in {"src_venue", "dst_venue"}:
             cols[name] = pa.array([venue_names[v] for v in values], type=pa.string())
         elif name in {"other_market"}:
-            cols[name] = pa.array([sim.market_keys[m] for m in values], type=pa.string())
+            cols[name] = pa.array([sim.world.market_keys[m] for m in values], type=pa.string())
         elif name in {"purpose"}:
             cols[name] = pa.array(values, type=pa.string())
         elif name in {"ts_ms", "account", "bankrupt_account", "lots", "side", "maker", "transfer", "owner",
@@ -69,13 +69,14 @@ def events_table(sim: Simulation, record: dict[str, list[Any]]) -> pa.Table:
 def transfers_table(sim: Simulation) -> pa.Table:
     """Every transfer: ``requested_ms`` (= ``ts_ms``), ``sent_ms``, ``landed_ms`` (-1 while in transit), ``amount_usd``,
     ``route`` and ``delay_s`` (requested to landed; NaN while still in transit at the end)."""
-    table = events_table(sim, sim.rails.record.__dict__)
-    rec = sim.rails.record
+    table = events_table(sim, sim.world.rails.record.__dict__)
+    rec = sim.world.rails.record
     delay = [
         (end - start) / 1000.0 if end >= 0 else float("nan")
         for start, end in zip(rec.ts_ms, rec.landed_ms, strict=True)
     ]
-    route = [f"{sim.venue_names[a]}->{sim.venue_names[b]}" for a, b in zip(rec.src_venue, rec.dst_venue, strict=True)]
+    names = sim.world.venue_names
+    route = [f"{names[a]}->{names[b]}" for a, b in zip(rec.src_venue, rec.dst_venue, strict=True)]
     table = table.rename_columns(["amount_usd" if c == "usd" else c for c in table.column_names])
     table = table.append_column("requested_ms", pa.array(rec.ts_ms, type=pa.int64()))
     table = table.append_column("delay_s", pa.array(delay, type=pa.float64()))
@@ -84,17 +85,17 @@ def transfers_table(sim: Simulation) -> pa.Table:
 
 def collateral_table(sim: Simulation) -> pa.Table:
     """Per step and collateral pair (asset on a venue): the venue's margin price and the reference price."""
-    steps, n_pairs, _ = sim.collateral_ts.shape
+    steps, n_pairs, _ = sim.recorder.collateral_ts.shape
     ts_ms = sim.scenario.ts_start_ms + np.arange(steps, dtype=np.int64) * sim.scenario.step_ms
-    pairs = sim.collateral.pairs
+    pairs = sim.world.collateral.pairs
     return pa.table(
         {
             "ts_ms": np.repeat(ts_ms, n_pairs),
-            "venue": np.tile(np.array([sim.venue_names[p.venue] for p in pairs]), steps),
+            "venue": np.tile(np.array([sim.world.venue_names[p.venue] for p in pairs]), steps),
             "asset": np.tile(np.array([p.asset for p in pairs]), steps),
             "method": np.tile(np.array([p.rule.method.value for p in pairs]), steps),
-            "price": sim.collateral_ts[:, :, 0].reshape(-1),
-            "reference_price": sim.collateral_ts[:, :, 1].reshape(-1),
+            "price": sim.recorder.collateral_ts[:, :, 0].reshape(-1),
+            "reference_price": sim.recorder.collateral_ts[:, :, 1].reshape(-1),
         }
     )
 
@@ -137,7 +138,7 @@ def run_files(sim: Simulation, tables: RunTables) -> dict[str, pa.Table]:
         "events/transfers.parquet": transfers_table(sim),
         "events/hedges.parquet": events_table(sim, sim.hedges.record.__dict__),
     }
-    if sim.collateral.pairs:
+    if sim.world.collateral.pairs:
         files["events/collateral.parquet"] = collateral_table(sim)
     if sim.scenario.engine.record_trades:
         files["events/trades.parquet"] = events_table(sim, tables.trades)

@@ -1,0 +1,171 @@
+"""The within-step liquidation cascade: rounds of margin check, liquidation and ADL until nothing more fires.
+
+A round: the trigger index fires crowd positions whose band a mark left; their stops and top-ups act; the margin
+monitor checks those and the accounts watched every step (makers, hedgers, arbitrageurs); liquidatable units that
+hold non-USD collateral sell it into their venue's spot book first (units the cash saves are dropped). The rest go
+to their venue's liquidation procedure, venue by venue (a maker's open orders are cancelled first); ADL executes the
+round's requests; gaps past bankruptcy are settled (fund, then bad debt), for the bankrupt units and for ADL winners
+closed far past mark; ADL closes are recorded as liquidations of kind ``adl``; fills on hedged legs are noted as
+hedge breaks. If anything filled, collateral is revalued and marks move (without sampling) and another round runs,
+up to ``engine.max_cascade_rounds``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from perpstress.engine.kernel import Timing
+from perpstress.mechanisms import hedging
+from perpstress.mechanisms.accounting import Accounting
+from perpstress.mechanisms.adl import AdlEngine
+from perpstress.mechanisms.agents.crowd import CrowdBands, CrowdStops, MarginMonitor
+from perpstress.mechanisms.agents.desk import TradingDesk
+from perpstress.mechanisms.execution import BookExecution
+from perpstress.mechanisms.liquidation import LiquidationEngine
+from perpstress.mechanisms.pricing import PricesPhase
+from perpstress.state.clock import Clock
+from perpstress.state.world import CROWD, MAKER, World
+
+
+class Cascade:
+    """The liquidation phase (timed as section ``cascade`` of it)."""
+
+    def __init__(self, world: World, accounting: Accounting, execution: BookExecution, bands: CrowdBands,
+                 stops: CrowdStops, monitor: MarginMonitor, liquidation: LiquidationEngine, adl: AdlEngine,
+                 prices: PricesPhase, hedges: hedging.HedgePairs, desk: TradingDesk,
+                 timing: Timing) -> None:  # fmt: skip
+        self.world = world
+        self.accounting = accounting
+        self.execution = execution
+        self.bands = bands
+        self.stops = stops
+        self.monitor = monitor
+        self.liquidation = liquidation
+        self.adl = adl
+        self.prices = prices
+        self.hedges = hedges
+        self.hedge_accounts = set(hedges.leg_of())
+        self.desk = desk
+        self.timing = timing
+        self.collateral_caused_accounts: dict[int, int] = {}
+        """Accounts whose liquidation their collateral's fall caused, and the pair that fell most."""
+
+    def __call__(self, clock: Clock) -> None:
+        with self.timing.section("cascade"):
+            self.run(clock)
+
+    def run(self, clock: Clock) -> None:
+        """The within-step cascade: rounds of margin check, liquidation and ADL until nothing more fires."""
+        w = self.world
+        liq, adl = self.liquidation, self.adl
+        for _ in range(w.scenario.engine.max_cascade_rounds):
+            fired = w.triggers.fired(w.markets.mark)
+            self.stops.act(fired)
+            candidates = np.unique(np.concatenate([fired, w.watch_ids]).astype(np.int64))
+            candidates = candidates[(w.positions.size_lots[candidates] != 0) & ~w.spot_account[candidates]]
+            units = self.monitor.liquidatable(candidates)
+            if units and w.collateral.pairs:
+                units = self.sell_collateral(units)
+            liquidated = {a for a, _ in units}
+            survivors = fired[[int(a) not in liquidated for a in fired]] if fired.size else fired
+            self.bands.reband(survivors[w.kind[survivors] == CROWD])
+            if not units:
+                break
+            liq_before, adl_before = len(liq.record.lots), len(adl.record.lots)
+            by_venue: dict[int, list[tuple[int, int]]] = {}
+            for account in {a for a, _ in units if w.kind[a] == MAKER}:
+                w.books.cancel_owner(account)  # every procedure starts by cancelling the account's open orders
+            for unit in units:
+                by_venue.setdefault(int(w.accounts.venue[unit[0]]), []).append(unit)
+            for venue, vunits in sorted(by_venue.items()):
+                requests = liq.liquidate(clock.ts_ms, venue, vunits)
+                fund_empty = w.funds.balance[venue] <= 0.01 * max(w.funds.start_balance[venue], 1.0)
+                hit_from = len(adl.record.account)
+                adl.execute_batch(clock.ts_ms, requests, self.prices.mark_engine.previous, w.index_now, fund_empty)
+                for req in requests:
+                    liq.settle_gap(venue, *self.accounting.unit_of(req.position))
+                for hit in set(adl.record.account[hit_from:]):  # a winner closed at a bankruptcy price far
+                    liq.settle_gap(venue, *self.accounting.unit_of(int(hit)))  # past mark can go under
+                self.record_adl_closes(hit_from)
+            touched = np.array(sorted(liquidated), dtype=np.int64)
+            touched = np.concatenate([touched, np.array(adl.record.account[adl_before:], dtype=np.int64)])
+            self.bands.reband(np.unique(touched[w.kind[touched] == CROWD]))
+            if self.hedge_accounts:
+                self.note_hedge_fills(liq_before, adl_before)
+            if len(liq.record.lots) + len(adl.record.lots) == liq_before + adl_before:
+                break  # nothing filled or closed: another round would find the same units and the same books
+            self.prices.revalue_collateral()
+            self.prices.marks(clock, sample=False)
+
+    def record_adl_closes(self, adl_from: int) -> None:
+        """The liquidated side of ADL fills is a liquidation too (venues count it so): one row of kind ``adl`` per
+        bankrupt unit and market, at the fills' average price, so liquidation totals include what ADL closed."""
+        adl, liq = self.adl.record, self.liquidation.record
+        closes: dict[tuple[int, int, int, int], list[float]] = {}
+        for i in range(adl_from, len(adl.lots)):
+            key = (int(adl.venue[i]), int(adl.market[i]), int(adl.bankrupt_account[i]), -int(adl.side[i]))
+            row = closes.setdefault(key, [0.0, 0.0, float(adl.mark[i])])
+            row[0] += adl.lots[i]
+            row[1] += adl.notional_usd[i]
+        for (venue, market, account, side), (lots, notional, mark) in closes.items():
+            price = notional / (lots * float(self.world.markets.lot_size[market]))
+            liq.add(self.world.now_ms, venue, market, account, side, side * int(lots), notional, price, mark, "adl",
+                    0.0)  # fmt: skip
+
+    def note_hedge_fills(self, liq_from: int, adl_from: int) -> None:
+        liq, adl = self.liquidation.record, self.adl.record
+        fills = [
+            (int(a), "liquidation", int(n)) for a, n in zip(liq.account[liq_from:], liq.lots[liq_from:], strict=True)
+        ]
+        fills += [(int(a), "adl", int(n)) for a, n in zip(adl.account[adl_from:], adl.lots[adl_from:], strict=True)]
+        hit = [f for f in fills if f[0] in self.hedge_accounts]
+        if hit:
+            self.hedges.note_fills(self.desk, hit, self.world.markets.mark)
+
+    def sell_collateral(self, units: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """A liquidation whose account would have stood with its collateral at the reference price is counted
+        against the pair that fell most. Then the account's collateral is sold into its venue's own spot book (IOC
+        down to ``max_sale_discount`` below the best bid) and the rest converted off-book; units the cash saves
+        are dropped."""
+        w = self.world
+        hold = w.collateral
+        for account, position in units:
+            if position >= 0 or not hold.rows_of(account):
+                continue
+            extra = hold.shortfall_at_reference(account)
+            if extra <= 0 or account in self.collateral_caused_accounts:
+                continue
+            equity = self.accounting.unit_equity(account, -1)
+            requirement = sum(self.accounting.maintenance(p) for p in self.accounting.unit_positions(account, -1))
+            if equity + extra >= requirement:
+                rows = hold.rows_of(account)
+                worst = max(
+                    rows, key=lambda r: hold.quantity[r] * (hold.reference[hold.pair[r]] - hold.price[hold.pair[r]])
+                )
+                pair_id = int(hold.pair[worst])
+                hold.caused[pair_id] += 1
+                self.collateral_caused_accounts[account] = pair_id
+        sold_any = False
+        for account, position in units:
+            if position >= 0:
+                continue
+            for r in hold.rows_of(account):
+                if hold.quantity[r] <= 0:
+                    continue
+                pair = hold.pairs[hold.pair[r]]
+                m = pair.spot_market
+                if m >= 0:
+                    lots = int(hold.quantity[r] / w.markets.lot_size[m])
+                    bid, _ = self.desk.quotes(m)
+                    if lots > 0 and np.isfinite(bid):
+                        fill = self.execution.execute(m, -lots, bid * (1 - hold.max_sale_discount), False, account)
+                        if fill.lots:
+                            q = -fill.lots * float(w.markets.lot_size[m])
+                            hold.sold(r, q, q * fill.average_price, w.accounts.wallet)
+                sold_any = True
+                w.ledger.external_in += hold.convert_off_book(r)
+        if sold_any:
+            self.prices.revalue_collateral()
+            still = set(self.monitor.liquidatable(np.array(sorted({a for a, _ in units}), dtype=np.int64)))
+            units = [u for u in units if u in still]
+        return units

@@ -1,0 +1,163 @@
+"""The leveraged crowd between steps: trigger bands, stops, top-ups, and the margin monitor.
+
+Rules. Each crowd position carries a *band* of its market's mark inside which nothing about it can happen: its unit
+cannot be liquidatable (:func:`~perpstress.mechanisms.margin_kernels.position_bands`), its stop cannot trigger and
+its top-up is not due (:func:`~perpstress.mechanisms.margin_kernels.fold_triggers` folds both in as band edges; the
+top-up edge is the liquidation-price solve with maintenance scaled by ``1 / topup_margin_ratio``). The trigger index
+(:mod:`perpstress.state.triggers`) fires a position only when a mark leaves its band, so a calm step reads no crowd
+account. A band allows for the account's collateral falling (``engine.collateral_band_cushion``).
+
+At a trigger: a *stop* closes the position with a market order (limited 5 % past mark), paying the taker fee out of
+what equity is left; a stop filled past bankruptcy has its gap settled by the fund, then bad debt. A *top-up* adds
+margin from the account's reserve (an external inflow) to bring MM / balance back to half the top-up ratio.
+
+The margin monitor (:class:`MarginMonitor`) finds the liquidatable units among candidates: a cross account whose
+balance is below its maintenance at mark, or an isolated position whose margin is. Assumptions: a crowd member
+never adds to or flips its position, and acts only at its triggers (no discretionary closes).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from perpstress.mechanisms.accounting import Accounting
+from perpstress.mechanisms.execution import BookExecution
+from perpstress.mechanisms.liquidation import LiquidationEngine
+from perpstress.mechanisms.margin_kernels import fold_triggers, isolated_balances, position_bands, unit_balances
+from perpstress.state.portfolio import I64
+from perpstress.state.world import CROWD, World
+
+
+class CrowdBands:
+    """The crowd's trigger bands: recomputed for the accounts something moved (``reband``) and handed to the
+    trigger index."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        n_acc = world.accounts.n
+        self.topup_ratio = world.scenario.crowd.topup_margin_ratio
+        # the top-up trigger is the liquidation-price solve with maintenance scaled by 1 / ratio
+        self.topup_mmr = world.markets.tier_mmr / self.topup_ratio
+        self.topup_cum = world.markets.tier_cum / self.topup_ratio
+        self.lo = np.full(n_acc, -np.inf)
+        self.band_cushion = np.zeros(n_acc)
+        """Per account, USD its trigger bands leave aside for its collateral falling (see mechanisms.collateral)."""
+        self.hi = np.full(n_acc, np.inf)
+
+    def start(self) -> None:
+        """Bands for every crowd position at the start, and the trigger index built over them."""
+        w = self.world
+        w.collateral.fallen_pairs(w.scenario.engine.collateral_band_cushion)  # bands allow for collateral falls
+        self.reband(w.crowd_ids)
+        w.triggers.rebuild()
+
+    def reband_crowd(self, accounts: I64) -> None:
+        """:meth:`reband` the crowd accounts among ``accounts``."""
+        self.reband(accounts[self.world.kind[accounts] == CROWD])
+
+    def reband(self, accounts: np.ndarray) -> None:
+        if accounts.size == 0:
+            return
+        w = self.world
+        acc = accounts.astype(np.int32)
+        v = w.view
+        ids = accounts.astype(np.int64)  # position id == account id
+        cushion = self.band_cushion
+        if w.collateral.pairs:
+            cushion[ids] = w.collateral.band_cushion(ids, w.scenario.engine.collateral_band_cushion)
+        position_bands(acc, v.pos_start, v.pos_count, v.wallet, cushion, v.pos_market, v.size_lots, v.entry,
+                       v.iso_margin, v.lot, v.mark, v.tier_cap, v.tier_mmr, v.tier_cum, self.lo, self.hi)  # fmt: skip
+        # stops and top-ups are band edges too (only crowd positions have them: NaN stops, no reserve elsewhere)
+        fold_triggers(ids, v.pos_market, v.size_lots, v.entry, v.iso_margin, v.wallet, cushion, v.lot, w.stop_price,
+                      w.topup_reserve, v.tier_cap, self.topup_mmr, self.topup_cum, self.lo, self.hi)  # fmt: skip
+        open_ = ids[w.positions.size_lots[ids] != 0]
+        closed = ids[w.positions.size_lots[ids] == 0]
+        if open_.size:
+            w.triggers.set_bands(open_, self.lo[open_], self.hi[open_])
+        if closed.size:
+            w.triggers.deactivate(closed)
+            if w.collateral.pairs:  # every crowd position closes through here (stop, liquidation, ADL)
+                row_of = w.collateral.row_of
+                w.closed_holders += [int(a) for a in closed if a < row_of.size and row_of[a] >= 0]
+
+
+class CrowdStops:
+    """Stops and top-ups of crowd positions whose trigger fired."""
+
+    def __init__(self, world: World, accounting: Accounting, execution: BookExecution,
+                 liquidation: LiquidationEngine) -> None:  # fmt: skip
+        self.world = world
+        self.accounting = accounting
+        self.execution = execution
+        self.liquidation = liquidation
+        self.topup_ratio = world.scenario.crowd.topup_margin_ratio
+        self.stops = {"count": 0, "notional_usd": 0.0}
+        self.topups = {"count": 0, "usd": 0.0}
+
+    def act(self, fired: np.ndarray) -> None:
+        """Crowd behaviour at a trigger: a stop closes the position with a market order; a top-up adds margin from
+        the account's reserve (an external inflow) to bring MM / balance back to half the top-up ratio."""
+        w = self.world
+        pos, mk = w.positions, w.markets
+        accounting = self.accounting
+        for p in fired[w.kind[fired] == CROWD]:
+            p = int(p)
+            lots = int(pos.size_lots[p])
+            if lots == 0:
+                continue
+            m = int(pos.market[p])
+            mark = float(mk.mark[m])
+            stop = w.stop_price[p]
+            if stop == stop and (mark <= stop if lots > 0 else mark >= stop):
+                unit = accounting.unit_of(p)
+                fill = self.execution.execute(m, -lots, mark * (1 - np.sign(lots) * 0.05), False, p)
+                if fill.lots:
+                    accounting.close(*unit, p, fill.lots, fill.average_price)
+                    venue = int(mk.venue[m])
+                    notional = abs(fill.lots) * mk.lot_size[m] * fill.average_price
+                    fee = min(w.taker_fee[venue] * notional, max(accounting.unit_equity(*unit), 0.0))
+                    accounting.credit(*unit, -fee)
+                    w.ledger.fee_pool[venue] += fee
+                    self.stops["count"] += 1
+                    self.stops["notional_usd"] += notional
+                    self.liquidation.settle_gap(venue, *unit)  # a stop filled past bankruptcy: fund, then bad debt
+                if pos.size_lots[p] == 0:
+                    w.stop_price[p] = np.nan  # done; an unfilled stop keeps trying while the mark is past it
+                continue
+            if w.topup_reserve[p] > 0:
+                unit = accounting.unit_of(p)
+                equity = accounting.unit_equity(*unit)
+                mm = accounting.maintenance(p)
+                if equity <= 0 or mm / equity >= self.topup_ratio:
+                    add = min(w.topup_reserve[p], max(mm / (0.5 * self.topup_ratio) - equity, 0.0))
+                    if add > 0:
+                        accounting.credit(*unit, add)
+                        w.topup_reserve[p] -= add
+                        w.ledger.external_in += add
+                        self.topups["count"] += 1
+                        self.topups["usd"] += add
+
+
+class MarginMonitor:
+    """Which margin units among candidate accounts are liquidatable at the current marks."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def liquidatable(self, candidates: np.ndarray) -> list[tuple[int, int]]:
+        """Units ``(account, -1)`` (cross) and ``(position, position)`` (isolated) whose margin balance is below
+        their maintenance margin, cross accounts first, each in the candidates' order."""
+        if candidates.size == 0:
+            return []
+        v = self.world.view
+        iso_mask = ~np.isnan(v.iso_margin[candidates])
+        units: list[tuple[int, int]] = []
+        cross = candidates[~iso_mask].astype(np.int32)
+        if cross.size:
+            bal, req = unit_balances(cross, *v)
+            units += [(int(a), -1) for a in cross[bal < req]]
+        iso = candidates[iso_mask].astype(np.int64)
+        if iso.size:
+            bal, req = isolated_balances(iso, *v.positions_and_markets)
+            units += [(int(p), int(p)) for p in iso[bal < req]]
+        return units

@@ -1,0 +1,94 @@
+"""The prices phase: index from the spot books, collateral revalued, marks, and the return the makers' volatility
+reads.
+
+Order within the phase: the index (:class:`~perpstress.mechanisms.indices.IndexEngine`, only for markets with a
+simulated constituent; otherwise the exogenous phase set it to the fundamental value), then collateral (a holder
+whose position closed converts its collateral to cash first; then every pair is priced by its venue's rule and its
+holders revalued; holders of a pair that fell past their bands' allowance are re-banded), then marks
+(:class:`~perpstress.mechanisms.prices.MarkEngine` by each venue's rule; Hyperliquid's third input is the median of
+other venues' perpetual mids of the same asset; a market without a mark takes its index). A spot book's own price is
+its mid, else its last trade, else its previous price. The cascade calls the collateral and mark steps again between
+liquidation rounds (without sampling the mark's moving averages).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from perpstress.config.venue import MarkMethod
+from perpstress.mechanisms.funding import FundingPhase
+from perpstress.mechanisms.indices import IndexEngine
+from perpstress.mechanisms.prices import MarkEngine
+from perpstress.rules.mark import nanmedian
+from perpstress.state.clock import Clock
+from perpstress.state.world import CROWD, World
+
+
+class PricesPhase:
+    def __init__(self, world: World, index_engine: IndexEngine, mark_engine: MarkEngine, funding: FundingPhase,
+                 reband: Callable[[np.ndarray], None]) -> None:  # fmt: skip
+        self.world = world
+        self.index_engine = index_engine
+        self.mark_engine = mark_engine
+        self.funding = funding
+        self._reband = reband
+        w = world
+        peers = [
+            (m, np.flatnonzero((w.asset_of == w.asset_of[m]) & (w.markets.venue != w.markets.venue[m])
+                               & ~w.is_spot))
+            for m in range(w.n_perpetual)
+            if w.venues[w.markets.venue[m]].mark.method is MarkMethod.HYPERLIQUID_MEDIAN
+        ]  # fmt: skip
+        self.peers = [(m, same) for m, same in peers if same.size]
+        """Hyperliquid markets and the other venues' perpetual markets of the same asset."""
+        self.prev_mark = w.markets.mark.copy()
+
+    def __call__(self, clock: Clock) -> None:
+        w = self.world
+        if self.index_engine.endogenous:
+            bid, ask = w.books.best_bid_ask()
+            w.index_now = self.index_engine.step(clock.ts_ms, w.fundamental, 0.5 * (bid + ask))
+        self.revalue_collateral()
+        self.marks(clock, sample=True)
+        r = np.log(w.markets.mark / self.prev_mark)
+        w.log_returns[:, clock.step % w.log_returns.shape[1]] = r
+        self.prev_mark = w.markets.mark.copy()
+
+    def marks(self, clock: Clock, sample: bool) -> None:
+        w = self.world
+        bid, ask = w.books.best_bid_ask()
+        mid = 0.5 * (bid + ask)
+        peer = np.full(w.markets.n, np.nan)
+        for m, same in self.peers:  # Hyperliquid's third input: other venues' perp mids of the same asset
+            peer[m] = nanmedian(mid[same])  # NaN when every peer's book is empty
+        to_funding = self.funding.seconds_to_settlement(clock.ts_ms)
+        marks = self.mark_engine.step(clock.step, w.index_now, bid, ask, w.last_trade, self.funding.rate,
+                                      to_funding, peer, sample=sample)  # fmt: skip
+        w.markets.mark[:] = np.where(np.isnan(marks), w.index_now, marks)
+        if w.n_perpetual < w.markets.n:  # a spot book's own price: its mid, else its last trade, else as before
+            spot = slice(w.n_perpetual, None)
+            last = np.where(np.isnan(w.last_trade[spot]), self.prev_mark[spot], w.last_trade[spot])
+            w.markets.mark[spot] = np.where(np.isnan(mid[spot]), last, mid[spot])
+
+    def revalue_collateral(self) -> None:
+        """Price every collateral pair and revalue its holders; holders of a pair that fell past their bands'
+        allowance are re-banded (and so checked this step when a band is crossed)."""
+        w = self.world
+        if not w.collateral.pairs:
+            return
+        hold = w.collateral
+        if w.closed_holders:  # an account whose position is gone (stop, ADL) repays its USD loan: collateral
+            rows = sorted(r for a in w.closed_holders for r in hold.rows_of(a))  # to cash
+            w.closed_holders = []
+            for r in rows:
+                if hold.quantity[r] > 0:
+                    w.ledger.external_in += hold.convert_off_book(int(r))
+        bid, ask = w.books.best_bid_ask()
+        hold.prices(w.paths.index[w.step], 0.5 * (bid + ask), w.last_trade)
+        hold.revalue(w.accounts.wallet)
+        rebanded = hold.holders_of(hold.fallen_pairs(w.scenario.engine.collateral_band_cushion))
+        crowd = rebanded[w.kind[rebanded] == CROWD]
+        if crowd.size:
+            self._reband(np.sort(crowd))
