@@ -305,25 +305,31 @@ def assert_is_liquidation_price(table: TierTable, side: float, q: float, ep: flo
         assert liquidation_residual(table, side, q, ep, c, inside) > 0.0
 
 
-@SETTINGS
-@given(
-    row=tier_rows(),
-    side=st.sampled_from([1.0, -1.0]),
-    ep=prices,
-    notional=st.floats(1.0, 11.0).map(lambda x: float(10.0**x)),
-    leverage=st.floats(0.5, 125.0),
-)
+@settings(max_examples=300, deadline=None)
+@given(row=tier_rows(), side=st.sampled_from([1.0, -1.0]), ep=prices, data=st.data())
 def test_liquidation_price(
-    row: tuple[TierTable, np.ndarray, np.ndarray, np.ndarray], side: float, ep: float, notional: float, leverage: float
+    row: tuple[TierTable, np.ndarray, np.ndarray, np.ndarray], side: float, ep: float, data: st.DataObject
 ) -> None:
     table, caps, mmr, cum = row
-    q = notional / ep
-    c = notional / leverage  # leverage below 1: a long that no price liquidates
+    if table.tiers == 1 or data.draw(st.integers(0, 2)) == 0:  # collateral from a leverage
+        notional = float(10.0 ** data.draw(st.floats(1.0, 11.0)))
+        q = notional / ep
+        c = notional / data.draw(st.one_of(st.floats(0.5, 1.0), st.floats(1.0, 125.0)))  # < 1: a long never liquidated
+        root = None
+    else:  # the root placed on an inner tier edge or a hair either side of it, where the bracket test decides
+        edge = float(table.cap[data.draw(st.integers(0, table.tiers - 2))])
+        n_root = edge * data.draw(st.sampled_from([1.0, 1 - 1e-12, 1 + 1e-12, 1 - 1e-9, 1 + 1e-9, 1 - 1e-6, 1 + 1e-6,
+                                                   1 - 1e-3, 1 + 1e-3]))  # fmt: skip
+        root = ep * (data.draw(st.floats(0.3, 0.999)) if side > 0 else data.draw(st.floats(1.001, 3.0)))
+        q = n_root / root
+        c = float(maintenance_margin(table, n_root)) - side * q * (root - ep)  # equity = maintenance at the root
     fast = mk._liquidation_price(side, q, ep, c, caps.copy(), mmr.copy(), cum.copy())
     plain = mk._liquidation_price_py(side, q, ep, c, caps.copy(), mmr.copy(), cum.copy())
     np.testing.assert_array_equal(fast, plain)
     assert_is_liquidation_price(table, side, q, ep, c, fast)
     assert fast == pytest.approx(float(liquidation_price(table, side, q, ep, c)), rel=1e-9)
+    if root is not None:
+        assert fast == pytest.approx(root, rel=1e-9)
 
 
 def test_a_hopeless_short_fires_at_once() -> None:
@@ -562,7 +568,7 @@ def test_remove_owner(books: OrderBooks, m: int, side: int, who: int) -> None:
     assert_other_sides_unchanged(before, fast, m, side)
 
 
-@SETTINGS
+@settings(max_examples=200, deadline=None)
 @given(
     books=order_books(),
     m=st.integers(0, 1),
@@ -572,10 +578,15 @@ def test_remove_owner(books: OrderBooks, m: int, side: int, who: int) -> None:
     data=st.data(),
 )
 def test_insert(books: OrderBooks, m: int, side: int, size: int, who: int, data: st.DataObject) -> None:
+    for k in range(data.draw(st.integers(0, CAPACITY))):  # fill the side to any depth, up to full
+        ob._insert(books.price, books.lots, books.owner, books.count, m, side, 990 - k if side == BID else 1010 + k,
+                   1, 9)  # fmt: skip
     before = book_arrays(books)
-    resting = [r[0] for s in (BID, ASK) for r in side_rows(before, m, s)]  # ties and touches matter most
-    near = st.sampled_from(resting).flatmap(lambda t: st.integers(t - 1, t + 1)) if resting else st.nothing()
-    tick = data.draw(st.one_of(st.integers(950, 1050), near))
+    own = [r[0] for r in side_rows(before, m, side)]  # ties with resting orders, and the touch, matter most
+    other = [r[0] + d for r in side_rows(before, m, 1 - side)[:1] for d in (-1, 0, 1)]
+    near = {"touch": other, "tie": own, "anywhere": list(range(950, 1051))}
+    tick = data.draw(st.sampled_from([near[k] for k in ("touch", "touch", "tie", "anywhere") if near[k]]).flatmap(
+        st.sampled_from))  # fmt: skip
     fast, plain = book_arrays(books), book_arrays(books)
     ok = ob._insert(*fast, m, side, tick, size, who)
     with all_plain():
