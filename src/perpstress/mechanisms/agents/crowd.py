@@ -100,6 +100,10 @@ class CrowdStops:
         w = self.world
         pos, mk = w.positions, w.markets
         accounting = self.accounting
+        dry: set[tuple[int, int]] = set()
+        """(market, side) whose book, within the stops' limit, a stop emptied or found empty during this call: the
+        limit is the same for every stop there (the mark does not move within the call) and the book only shrinks,
+        so later stops on that side cannot fill either; they keep trying at the next check, as before."""
         for p in fired[w.kind[fired] == CROWD]:
             p = int(p)
             lots = int(pos.size_lots[p])
@@ -109,8 +113,13 @@ class CrowdStops:
             mark = float(mk.mark[m])
             stop = w.stop_price[p]
             if stop == stop and (mark <= stop if lots > 0 else mark >= stop):
+                side = 1 if lots > 0 else -1
+                if (m, side) in dry:
+                    continue
                 unit = accounting.unit_of(p)
-                fill = self.execution.execute(m, -lots, mark * (1 - np.sign(lots) * 0.05), False, p)
+                fill = self.execution.execute(m, -lots, mark * (1 - side * 0.05), False, p)
+                if fill.lots != -lots:
+                    dry.add((m, side))
                 if fill.lots:
                     accounting.close(*unit, p, fill.lots, fill.average_price)
                     venue = int(mk.venue[m])
