@@ -166,6 +166,7 @@ def summarise(sim: Simulation, wall_seconds: float) -> dict[str, Any]:
             "money_conservation_max_abs_error_usd": float(sim.invariants.max_value_error),
             "open_interest_max_imbalance": int(sim.invariants.max_oi_imbalance),
             "collateral_units_max_abs_error": float(sim.invariants.max_units_error),
+            "recounts": int(sim.invariants.recounts),
         },
         "timing": timing_section(sim.kernel.timing),
     }

@@ -155,3 +155,21 @@ def test_run_with_profile_prints_the_time_of_every_phase(
     plain = cli("run", str(scenario), "--out", str(tmp_path / "again"))
     assert plain.returncode == 0, plain.stderr
     assert "wall-clock time per phase" not in plain.stdout
+
+
+def test_check_every_step_recounts_the_invariants_every_step(
+    make_tiny: Callable[..., dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PERPSTRESS_CHECK_EVERY_STEP")  # the suite's own every-step mode (tests/conftest.py)
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text(tomli_w.dumps(make_tiny(duration_s=20)))
+    every = cli("run", str(scenario), "--out", str(tmp_path / "every"), "--check-every-step")
+    assert every.returncode == 0, every.stderr
+    default = cli("run", str(scenario), "--out", str(tmp_path / "default"))
+    assert default.returncode == 0, default.stderr
+    summaries = [json.loads((tmp_path / d / "summary.json").read_text()) for d in ("every", "default")]
+    assert summaries[0]["invariants"]["recounts"] == 20  # every step
+    assert summaries[1]["invariants"]["recounts"] == 2  # the first step (a 600 s cadence) and the last
+    assert summaries[0]["invariants"]["open_interest_max_imbalance"] == 0
+    # checking more often changes no outcome
+    assert summaries[0]["liquidations"] == summaries[1]["liquidations"]

@@ -41,7 +41,8 @@ def test_a_closed_crowd_unit_left_with_negative_equity_stops_the_run() -> None:
         invariants.check_no_hidden_bad_debt(3)
 
 
-def test_the_recount_runs_at_its_cadence_and_at_the_last_step() -> None:
+def test_the_recount_runs_at_its_cadence_and_at_the_last_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PERPSTRESS_CHECK_EVERY_STEP")  # the suite's every-step mode (tests/conftest.py)
     kit = crowded_long_world()
     invariants = kit.invariants()
     steps = kit.world.scenario.steps
@@ -54,3 +55,9 @@ def test_the_recount_runs_at_its_cadence_and_at_the_last_step() -> None:
     assert invariants.max_value_error == 0.0
     invariants.check(invariants.every)
     assert invariants.max_value_error == pytest.approx(1.0)
+
+
+def test_every_step_mode_recounts_every_step() -> None:
+    invariants = crowded_long_world().invariants()  # the suite runs with PERPSTRESS_CHECK_EVERY_STEP=1
+    assert invariants.every == 1
+    assert all(invariants.due(t) for t in range(5))
