@@ -22,11 +22,12 @@ import numpy as np
 
 from perpstress.config.layout import market_layout
 from perpstress.config.scenario import Scenario
-from perpstress.config.venue import CollateralMethod, KeeperTakeover
+from perpstress.config.venue import CollateralMethod
 from perpstress.errors import UsageError
 from perpstress.mechanisms import arbitrage, exogenous, hedging
 from perpstress.mechanisms.collateral import CollateralHoldings, CollateralPair
 from perpstress.mechanisms.insurance import FundLimits, InsuranceFunds
+from perpstress.mechanisms.liquidation import PROCEDURES
 from perpstress.mechanisms.transfers import TransferRails
 from perpstress.population.initial import InitialDraw, draw_population, population_key, population_streams
 from perpstress.population.positions_file import PositionsSnapshot
@@ -99,7 +100,7 @@ def build_world(scenario: Scenario, scale: float, positions: PositionsSnapshot |
         maker_lots[idx[0]] += rest
     n_mk = maker_market.size
     keeper_market = np.array(
-        [m for m in range(n_m) if isinstance(venues[venue_of[m]].liquidation, KeeperTakeover)], dtype=np.int64
+        [m for m in range(n_m) if PROCEDURES[type(venues[venue_of[m]].liquidation)].needs_keeper], dtype=np.int64
     )
     keeper_market = keeper_market[keeper_market < n_perpetual]
     n_k = keeper_market.size

@@ -17,10 +17,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from perpstress.config.venue import MarkMethod
 from perpstress.mechanisms.funding import FundingPhase
 from perpstress.mechanisms.indices import IndexEngine
-from perpstress.mechanisms.prices import MarkEngine
+from perpstress.mechanisms.prices import MARK_RULES, MarkEngine
 from perpstress.rules.mark import nanmedian
 from perpstress.state.clock import Clock
 from perpstress.state.world import CROWD, World
@@ -39,7 +38,7 @@ class PricesPhase:
             (m, np.flatnonzero((w.asset_of == w.asset_of[m]) & (w.markets.venue != w.markets.venue[m])
                                & ~w.is_spot))
             for m in range(w.n_perpetual)
-            if w.venues[w.markets.venue[m]].mark.method is MarkMethod.HYPERLIQUID_MEDIAN
+            if MARK_RULES[w.venues[w.markets.venue[m]].mark.method].uses_peer_mids
         ]  # fmt: skip
         self.peers = [(m, same) for m, same in peers if same.size]
         """Hyperliquid markets and the other venues' perpetual markets of the same asset."""
