@@ -34,8 +34,8 @@ def screenshot(page_path: Path, png: Path, *, width: int = 1400, height: int = 1
 
 def main(argv: list[str]) -> None:
     from perpstress.config.scenario import Scenario
-    from perpstress.outputs.run import run_scenario
     from perpstress.outputs.report import write_report
+    from perpstress.outputs.run import run_scenario
 
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(argv[0]) if argv else run_scenario(Scenario.load("quickstart"), Path(tmp) / "qs").path

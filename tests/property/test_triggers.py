@@ -64,8 +64,12 @@ def liquidatable_units(markets, wallet, start, count, acc_of, mkt, lots, entry, 
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), vol=st.sampled_from([0.0005, 0.003, 0.01]))
-def test_index_finds_exactly_the_liquidatable_units(seed: int, vol: float) -> None:
+@given(
+    seed=st.integers(0, 2**31 - 1), vol=st.sampled_from([0.0005, 0.003, 0.01]), fold_every=st.sampled_from([0, 1, 7])
+)
+def test_index_finds_exactly_the_liquidatable_units(seed: int, vol: float, fold_every: int) -> None:
+    """``fold_every``: fold the pending set into the sorted arrays (a merge, or a rebuild when stale entries
+    abound) every that many steps, besides the index's own choice (0: never)."""
     rng = np.random.default_rng(seed)
     markets, wallet, start, count, acc_of, mkt, lots, entry, iso = make_book(rng, 300)
     tiers = (markets.tier_cap, markets.tier_mmr, markets.tier_cum)
@@ -82,7 +86,9 @@ def test_index_finds_exactly_the_liquidatable_units(seed: int, vol: float) -> No
 
     reband(np.arange(len(start)))
     index.rebuild()
-    for _ in range(120):
+    for step in range(120):
+        if fold_every and step % fold_every == 0:
+            index.fold_pending()
         shock = rng.normal(0, vol, size=3) + (rng.random(3) < 0.02) * rng.normal(0, 0.05, size=3)
         markets.mark *= np.exp(shock)
         expected = liquidatable_units(markets, wallet, start, count, acc_of, mkt, lots, entry, iso,

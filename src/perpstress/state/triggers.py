@@ -76,6 +76,9 @@ class TriggerIndex:
         self.pending = np.zeros(0, dtype=np.int64)
         self.rebuild_fraction = rebuild_fraction
         self.rebuilds = 0
+        self.merges = 0
+        self._stored = 0
+        """Entries in the sorted arrays, stale ones included."""
         self.entries_read = 0
         self._pending_read = 0
         """Pending entries read since the last rebuild."""
@@ -110,7 +113,56 @@ class TriggerIndex:
         self.in_pending[new] = True
         self.pending = np.concatenate([self.pending, new])
         if self.pending.size > max(1024, self.rebuild_fraction * self.lo.size):
-            self.rebuild()
+            self.fold_pending()
+
+    def fold_pending(self) -> None:
+        """Fold the pending set into the sorted arrays and empty it: a merge (``O(n)``, one ``searchsorted`` and
+        ``insert`` per market, the pending entries sorted on their own) while the arrays' stale entries (positions
+        re-banded since, skipped by their version) are fewer than the live ones; a full rebuild otherwise."""
+        pending = self.pending
+        if self._stored - pending.size > 2 * int(self.active.sum()) or pending.size * 8 > self._stored:
+            self.rebuild()  # many stale entries, or more new entries than a merge saves sorting
+            return
+        self.merges += 1
+        self._lo_seg, self._lo_arr = self._merged(self._lo_seg, self._lo_arr, self.lo, pending, descending=True)
+        self._hi_seg, self._hi_arr = self._merged(self._hi_seg, self._hi_arr, self.hi, pending, descending=False)
+        self._stored = int(self._lo_arr[1].size + self._hi_arr[1].size)
+        self.in_pending[pending] = False
+        self.pending = np.zeros(0, dtype=np.int64)
+        self._pending_read = 0
+
+    def _merged(self, seg: tuple[I64, I64, I64], arr: tuple[F64, I64, I64], edge: F64, new: I64,
+                descending: bool) -> tuple[tuple[I64, I64, I64], tuple[F64, I64, I64]]:  # fmt: skip
+        """The entries not yet fired (from each market's cursor on) with ``new``'s current edges merged in."""
+        never = -np.inf if descending else np.inf
+        new = new[self.active[new] & (edge[new] != never) & ~np.isnan(edge[new])]
+        key = -edge[new] if descending else edge[new]
+        order = np.lexsort((key, self.market[new]))
+        new, key = new[order], key[order]
+        new_start = np.searchsorted(self.market[new], np.arange(self.n_markets + 1))
+        _, end, cursor = seg
+        edges, ids, ver = arr
+        parts_e, parts_i, parts_v, counts = [], [], [], np.zeros(self.n_markets, dtype=np.int64)
+        for m in range(self.n_markets):
+            lo_, hi_ = int(cursor[m]), int(end[m])
+            a, b = int(new_start[m]), int(new_start[m + 1])
+            old_e = edges[lo_:hi_]
+            if a == b:
+                parts_e.append(old_e)
+                parts_i.append(ids[lo_:hi_])
+                parts_v.append(ver[lo_:hi_])
+            else:
+                at = np.searchsorted(-old_e if descending else old_e, key[a:b], side="right")
+                parts_e.append(np.insert(old_e, at, edge[new[a:b]]))
+                parts_i.append(np.insert(ids[lo_:hi_], at, new[a:b]))
+                parts_v.append(np.insert(ver[lo_:hi_], at, self.version[new[a:b]]))
+            counts[m] = parts_e[-1].size
+        first = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+        return (first, first + counts, first.copy()), (
+            np.concatenate(parts_e) if parts_e else np.zeros(0),
+            np.concatenate(parts_i).astype(np.int64) if parts_i else np.zeros(0, dtype=np.int64),
+            np.concatenate(parts_v).astype(np.int64) if parts_v else np.zeros(0, dtype=np.int64),
+        )
 
     def rebuild(self) -> None:
         """Sort every active band edge by market; empties the pending set."""
@@ -120,6 +172,7 @@ class TriggerIndex:
         self.in_pending[self.pending] = False
         self.pending = np.zeros(0, dtype=np.int64)
         self._pending_read = 0
+        self._stored = int(self._lo_arr[1].size + self._hi_arr[1].size)
 
     def _sorted(self, edge: F64, descending: bool) -> tuple[tuple[I64, I64, I64], tuple[F64, I64, I64]]:
         never = -np.inf if descending else np.inf  # a long's lo of -inf (a short's hi of +inf) never fires
@@ -135,7 +188,7 @@ class TriggerIndex:
     def fired(self, mark: F64) -> I64:
         """Positions whose band the marks have crossed (each once), now in the pending set awaiting a re-band."""
         if self._pending_read > self.lo.size:  # re-reading the pending set has cost as much as a rebuild
-            self.rebuild()
+            self.fold_pending()
         out = self._out
         n = 0
         for seg, arr, desc in ((self._lo_seg, self._lo_arr, True), (self._hi_seg, self._hi_arr, False)):
