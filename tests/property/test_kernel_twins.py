@@ -71,6 +71,7 @@ COMPARED = {
         "_better_nb": HERE,
         "_insert": HERE,
         "_replace_ladder": "tests/property/test_orderbook.py",
+        "_replace_sorted_ladder": HERE,
         "_depth_all": HERE,
         "_match": "tests/property/test_orderbook.py",
     },
@@ -87,7 +88,7 @@ PLAIN = [
     (ob, "_remove_owner", ob._remove_owner_py),
     (ob, "_better_nb", ob._better),
     (ob, "_insert", ob._insert_py),
-    (mm, "_replace_ladder", ob._replace_ladder_py),
+    (mm, "_replace_sorted_ladder", ob._replace_sorted_ladder_py),
     (mm, "_remove_owner", ob._remove_owner_py),
     (mm, "post_ladder", mm._post_ladder_py),
 ]
@@ -638,6 +639,31 @@ def test_depth_all(books: OrderBooks, reference: list[float], fraction: float) -
             p * TICK[m] * n * LOT[m] for p, n, _ in side_rows(arrays, m, ASK) if p * TICK[m] <= ref[m] * (1 + fraction)
         )
         assert (outs[0][m], outs[1][m]) == (bid, ask)  # the same sums in the same order (the books are sorted)
+
+
+@SETTINGS
+@given(
+    books=order_books(),
+    m=st.integers(0, 1),
+    side=st.integers(0, 1),
+    who=st.integers(0, 5),
+    levels=st.lists(st.tuples(st.integers(-6, 40), st.integers(-1, 50)), max_size=10),
+)
+def test_replace_sorted_ladder(books: OrderBooks, m: int, side: int, who: int, levels: list[tuple[int, int]]) -> None:
+    """A ladder best first (ticks repeating, some crossing the other side, sizes zero or negative, sides filling
+    up): the merge leaves the book exactly as one insertion per order does, unused slots included."""
+    distance = sorted(d for d, _ in levels)
+    ticks = np.array([1000 - 1 - d if side == BID else 1000 + 1 + d for d in distance], np.int64)
+    sizes = np.array([n for _, n in levels], np.int64)
+    fast, plain, ref = book_arrays(books), book_arrays(books), book_arrays(books)
+    posted = ob._replace_sorted_ladder(*fast, m, side, who, ticks, sizes)
+    with all_plain():
+        assert ob._replace_sorted_ladder_py(*plain, m, side, who, ticks, sizes) == posted
+        assert ob._replace_ladder_py(*ref, m, side, who, ticks, sizes) == posted
+    for f, p, r in zip(fast, plain, ref, strict=True):
+        np.testing.assert_array_equal(f, p)
+        np.testing.assert_array_equal(f, r)
+    event(f"posted {posted} of {len(levels)}")
 
 
 @SETTINGS

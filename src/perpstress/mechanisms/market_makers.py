@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit
 
 from perpstress.config.agents import MarketMakerConfig
-from perpstress.state.orderbook import ASK, BID, _remove_owner, _replace_ladder
+from perpstress.state.orderbook import ASK, BID, _remove_owner, _replace_sorted_ladder
 from perpstress.state.portfolio import F64
 
 
@@ -167,8 +167,9 @@ def _post_ladder_py(  # type: ignore[no-untyped-def]
             ask_ticks[na] = np.int64(np.ceil(ap / tick - 1e-9))
             ask_lots[na] = np.int64(q)
             na += 1
-    _replace_ladder(price, lots, owner, count, m, 0, who, bid_ticks[:nb], bid_lots[:nb])
-    _replace_ladder(price, lots, owner, count, m, 1, who, ask_ticks[:na], ask_lots[:na])
+    # the ladder is best first (prices monotone in the level, rounding monotone): posted in one merge each side
+    _replace_sorted_ladder(price, lots, owner, count, m, 0, who, bid_ticks[:nb], bid_lots[:nb])
+    _replace_sorted_ladder(price, lots, owner, count, m, 1, who, ask_ticks[:na], ask_lots[:na])
 
 
 post_ladder = njit(cache=True)(_post_ladder_py)
