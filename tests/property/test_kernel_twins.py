@@ -65,12 +65,13 @@ COMPARED = {
         "fold_triggers": "tests/unit/mechanisms/test_fold_triggers.py",
     },
     "perpstress.mechanisms.accounting": {"settle_maker_fills": HERE},
-    "perpstress.mechanisms.market_makers": {"post_ladder": HERE},
+    "perpstress.mechanisms.market_makers": {"post_ladder": HERE, "makers_step": HERE},
     "perpstress.state.orderbook": {
         "_remove_owner": HERE,
         "_better_nb": HERE,
         "_insert": HERE,
         "_replace_ladder": "tests/property/test_orderbook.py",
+        "_replace_sorted_ladder": HERE,
         "_depth_all": HERE,
         "_match": "tests/property/test_orderbook.py",
     },
@@ -87,7 +88,9 @@ PLAIN = [
     (ob, "_remove_owner", ob._remove_owner_py),
     (ob, "_better_nb", ob._better),
     (ob, "_insert", ob._insert_py),
-    (mm, "_replace_ladder", ob._replace_ladder_py),
+    (mm, "_replace_sorted_ladder", ob._replace_sorted_ladder_py),
+    (mm, "_remove_owner", ob._remove_owner_py),
+    (mm, "post_ladder", mm._post_ladder_py),
 ]
 
 
@@ -640,6 +643,31 @@ def test_depth_all(books: OrderBooks, reference: list[float], fraction: float) -
 
 @SETTINGS
 @given(
+    books=order_books(),
+    m=st.integers(0, 1),
+    side=st.integers(0, 1),
+    who=st.integers(0, 5),
+    levels=st.lists(st.tuples(st.integers(-6, 40), st.integers(-1, 50)), max_size=10),
+)
+def test_replace_sorted_ladder(books: OrderBooks, m: int, side: int, who: int, levels: list[tuple[int, int]]) -> None:
+    """A ladder best first (ticks repeating, some crossing the other side, sizes zero or negative, sides filling
+    up): the merge leaves the book exactly as one insertion per order does, unused slots included."""
+    distance = sorted(d for d, _ in levels)
+    ticks = np.array([1000 - 1 - d if side == BID else 1000 + 1 + d for d in distance], np.int64)
+    sizes = np.array([n for _, n in levels], np.int64)
+    fast, plain, ref = book_arrays(books), book_arrays(books), book_arrays(books)
+    posted = ob._replace_sorted_ladder(*fast, m, side, who, ticks, sizes)
+    with all_plain():
+        assert ob._replace_sorted_ladder_py(*plain, m, side, who, ticks, sizes) == posted
+        assert ob._replace_ladder_py(*ref, m, side, who, ticks, sizes) == posted
+    for f, p, r in zip(fast, plain, ref, strict=True):
+        np.testing.assert_array_equal(f, p)
+        np.testing.assert_array_equal(f, r)
+    event(f"posted {posted} of {len(levels)}")
+
+
+@SETTINGS
+@given(
     fair=st.floats(0.01, 200_000.0),
     vol=st.floats(1e-6, 1e-2),
     inventory=st.floats(-2e6, 2e6),
@@ -675,6 +703,141 @@ def test_post_ladder(
     for side in (BID, ASK):
         for mm_ in range(2):
             assert side_rows(fast, mm_, side) == side_rows(book_arrays(ref), mm_, side)
+
+
+@st.composite
+def maker_steps(draw: st.DrawFn) -> dict[str, Any]:
+    """:func:`mm.makers_step`'s inputs: two markets' books with other makers' orders, six one-position accounts
+    (account ``a`` holds position ``a``, cross or isolated, long, short or flat), some of them makers in states
+    active, withdrawn or ramping back, with last quotes unset or close to now (so the requote test can skip), and
+    volatility from calm to past the withdraw threshold."""
+    n = 6
+    off = draw(st.lists(st.floats(-0.003, 0.003), min_size=2, max_size=2))
+    fair = np.array([1000 * TICK[0], 1000 * TICK[1]]) * (1 + np.array(off))
+    makers = np.array(sorted(draw(st.sets(st.integers(0, n - 1), min_size=1))), dtype=np.int64)
+    k = makers.size
+    pos_market = np.array(draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)), dtype=np.int64)
+    size_lots = np.array(draw(st.lists(st.integers(-3000, 3000), min_size=n, max_size=n)), dtype=np.int64)
+    entry = fair[pos_market] * (1 + np.array(draw(st.lists(st.floats(-0.05, 0.05), min_size=n, max_size=n))))
+    iso = np.array([draw(st.sampled_from([np.nan, 1e4])) for _ in range(n)])
+    wallet = np.array(draw(st.lists(st.floats(1e3, 1e6), min_size=n, max_size=n)))
+    cfgs = [MarketMakerConfig(capital_usd=1e6, depth_usd=draw(st.floats(1e3, 1e5)), inventory_limit_usd=5e4,
+                              loss_limit_usd=draw(st.floats(1e2, 1e5)), levels=draw(st.integers(1, 6)),
+                              requote_bps=draw(st.sampled_from([0.0, 3.0])),
+                              inventory_skew_bps=draw(st.sampled_from([None, 30.0])),
+                              spread_vol_elasticity=draw(st.sampled_from([1.0, 0.7])),
+                              size_vol_elasticity=draw(st.sampled_from([1.0, 1.3])),
+                              adl_exposure_limit=draw(st.sampled_from([0.5, 0.1]))) for _ in range(2)]  # fmt: skip
+    vol = np.array(draw(st.lists(st.sampled_from([0.0, 5e-5, 2e-4, 5e-4, 1e-3]) | st.floats(0.0, 2e-3),
+                                 min_size=2, max_size=2)))  # fmt: skip
+    start_lots = size_lots[makers] - np.array(draw(st.lists(st.integers(-500, 500), min_size=k, max_size=k)))
+    lot = LOT[pos_market[makers]]
+    inventory = (size_lots[makers] - start_lots) * lot * fair[pos_market[makers]]
+    appetite = draw(st.sampled_from([1.0, 0.6, 0.0]))
+    ramp = np.array(draw(st.lists(st.sampled_from([0.0, 1.0]) | st.floats(0.0, 1.0), min_size=k, max_size=k)))
+    last = np.full((k, 5), np.nan)
+    for i in range(k):
+        if draw(st.booleans()):
+            m = pos_market[makers[i]]
+            last[i] = (fair[m] * (1 + draw(st.floats(-4e-4, 4e-4))), vol[m], inventory[i], appetite, ramp[i])
+    return {
+        "books": draw(order_books()),
+        "makers": makers,
+        "start_lots": start_lots,
+        "active": np.array(draw(st.lists(st.booleans(), min_size=k, max_size=k))),
+        "ramp": ramp,
+        "peak": wallet[makers] * np.array(draw(st.lists(st.floats(0.9, 1.2), min_size=k, max_size=k))),
+        "last": last,
+        "filled": np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n))),
+        "pos_market": pos_market,
+        "size_lots": size_lots,
+        "entry": entry,
+        "iso": iso,
+        "wallet": wallet,
+        "adl_lots": np.array(
+            draw(st.lists(st.sampled_from([0.0, 1.0]) | st.floats(0.0, 3000.0), min_size=n, max_size=n))
+        ),
+        "vol": vol,
+        "fair": fair,
+        "appetite": appetite,
+        "cfgs": cfgs,
+        "dt": draw(st.sampled_from([1.0, 0.25])),
+    }
+
+
+MAKER_OUTPUTS = ("price", "lots", "owner", "count", "active", "ramp", "peak", "last", "filled")
+
+
+def run_makers_step(kernel: Any, d: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Call ``kernel`` (:func:`mm.makers_step` or its twin) on copies of ``d``'s inputs; the arrays it updates."""
+    out = dict(zip(("price", "lots", "owner", "count"), book_arrays(d["books"]), strict=True))
+    for key in MAKER_OUTPUTS[4:]:
+        out[key] = d[key].copy()
+    n = d["size_lots"].size
+    table, levels = mm.maker_config_table(d["cfgs"], d["dt"])
+    kernel(out["price"], out["lots"], out["owner"], out["count"], d["makers"], d["start_lots"], out["active"],
+           out["ramp"], out["peak"], out["last"], out["filled"], d["pos_market"], d["size_lots"], d["entry"],
+           d["iso"], np.arange(n, dtype=np.int64), np.ones(n, dtype=np.int32), d["wallet"], LOT, TICK,
+           d["fair"].copy(), d["adl_lots"], d["vol"], d["fair"], d["appetite"], table, levels)  # fmt: skip
+    return out
+
+
+def makers_by_the_rules(d: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The per-maker loop :class:`perpstress.mechanisms.agents.makers.MakersPhase` ran before it was compiled:
+    :func:`mm.update_state`, the requote test, :func:`mm.quote_shape` and :func:`mm.post_ladder` per maker."""
+    price, lots, owner, count = book_arrays(d["books"])
+    filled = d["filled"].copy()
+    mark = d["fair"]
+    states, last = [], []
+    for i, a in enumerate(d["makers"]):
+        m = int(d["pos_market"][a])
+        cfg = d["cfgs"][m]
+        inventory = float((d["size_lots"][a] - d["start_lots"][i]) * LOT[m] * mark[m])
+        equity = float(d["wallet"][a])
+        if d["size_lots"][a] != 0 and np.isnan(d["iso"][a]):
+            equity += float(d["size_lots"][a] * LOT[m]) * (mark[m] - d["entry"][a])
+        held = abs(float(d["size_lots"][a]))
+        adl_share = d["adl_lots"][a] / max(held + d["adl_lots"][a], 1.0)
+        old = mm.MakerState(bool(d["active"][i]), float(d["ramp"][i]), float(d["peak"][i]))
+        state = mm.update_state(cfg, old, d["vol"][m], equity, adl_share, d["dt"])
+        states.append(state)
+        vol, fair, appetite = d["vol"][m], float(d["fair"][m]), d["appetite"]
+        f0, v0, i0, ap0, r0 = d["last"][i]
+        if (cfg.requote_bps > 0 and not filled[a] and state.active == old.active
+                and abs(fair - f0) <= cfg.requote_bps * 1e-4 * f0 and abs(vol - v0) <= 0.1 * max(v0, cfg.vol_ref)
+                and abs(inventory - i0) <= 0.02 * cfg.inventory_limit_usd and abs(appetite - ap0) <= 0.01
+                and abs(state.ramp - r0) <= 0.02):  # fmt: skip
+            last.append((f0, v0, i0, ap0, r0))
+            continue
+        filled[a] = False
+        last.append((fair, float(vol), inventory, appetite, state.ramp))
+        shape = mm.quote_shape(cfg, state, fair, vol, inventory, appetite)
+        if shape is None:
+            for side in (BID, ASK):
+                ob._remove_owner(price, lots, owner, count, m, side, int(a))
+        else:
+            mm.post_ladder(price, lots, owner, count, m, int(a), shape.mid, shape.half, shape.spacing, shape.levels,
+                           shape.side_usd, shape.bid_scale, shape.ask_scale, float(TICK[m]), float(LOT[m]))  # fmt: skip
+    return {"price": price, "lots": lots, "owner": owner, "count": count,
+            "active": np.array([s.active for s in states]), "ramp": np.array([s.ramp for s in states]),
+            "peak": np.array([s.peak_equity for s in states]), "last": np.array(last), "filled": filled}  # fmt: skip
+
+
+@SETTINGS
+@given(d=maker_steps())
+def test_makers_step(d: dict[str, Any]) -> None:
+    fast = run_makers_step(mm.makers_step, d)
+    with all_plain():
+        plain = run_makers_step(mm._makers_step_py, d)
+    rules = makers_by_the_rules(d)
+    for key in MAKER_OUTPUTS:
+        np.testing.assert_array_equal(fast[key], plain[key], err_msg=key)
+        np.testing.assert_array_equal(fast[key], rules[key], err_msg=key)  # bit for bit (NaN equal to NaN)
+    kept = np.all(fast["last"] == d["last"], axis=1)
+    event("a maker kept its ladder" if kept.any() else "every maker requoted")
+    event("a maker withdrew" if np.any(d["active"] & ~fast["active"]) else "no maker withdrew")
+    event("a maker came back" if np.any(~d["active"] & fast["active"]) else "no maker came back")
+    event("a maker posted" if np.isin(fast["owner"], d["makers"]).any() else "no maker order in the books")
 
 
 # --- trigger index -------------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit
 
 from perpstress.config.agents import MarketMakerConfig
-from perpstress.state.orderbook import _replace_ladder
+from perpstress.state.orderbook import ASK, BID, _remove_owner, _replace_sorted_ladder
 from perpstress.state.portfolio import F64
 
 
@@ -167,9 +167,128 @@ def _post_ladder_py(  # type: ignore[no-untyped-def]
             ask_ticks[na] = np.int64(np.ceil(ap / tick - 1e-9))
             ask_lots[na] = np.int64(q)
             na += 1
-    _replace_ladder(price, lots, owner, count, m, 0, who, bid_ticks[:nb], bid_lots[:nb])
-    _replace_ladder(price, lots, owner, count, m, 1, who, ask_ticks[:na], ask_lots[:na])
+    # the ladder is best first (prices monotone in the level, rounding monotone): posted in one merge each side
+    _replace_sorted_ladder(price, lots, owner, count, m, 0, who, bid_ticks[:nb], bid_lots[:nb])
+    _replace_sorted_ladder(price, lots, owner, count, m, 1, who, ask_ticks[:na], ask_lots[:na])
 
 
 post_ladder = njit(cache=True)(_post_ladder_py)
 """Compiled: see :func:`_post_ladder_py`."""
+
+
+# Columns of :func:`maker_config_table`'s per-market table, read by :func:`makers_step`.
+(C_VOL_REF, C_WITHDRAW_VOL, C_RETURN_VOL, C_LOSS_LIMIT, C_ADL_LIMIT, C_RAMP_DECAY, C_REQUOTE_BPS, C_INV_LIMIT,
+ C_SPREAD_ELASTICITY, C_SIZE_ELASTICITY, C_HALF_SPREAD_BPS, C_SPACING_BPS, C_SKEW_BPS, C_DEPTH_USD,
+ N_CFG) = range(15)  # fmt: skip
+
+
+def maker_config_table(cfgs: list[MarketMakerConfig], step_s: float) -> tuple[F64, np.ndarray]:
+    """Per market, the makers' configuration as a float table (columns ``C_*``; ``C_SKEW_BPS`` NaN for "one
+    half-spread") and the ladder levels; ``C_RAMP_DECAY`` is :func:`update_state`'s ``0.5 ** (dt / half_life)``
+    for a step of ``step_s``, computed here as it is there."""
+    t = np.empty((len(cfgs), N_CFG))
+    for m, c in enumerate(cfgs):
+        t[m, C_VOL_REF] = c.vol_ref
+        t[m, C_WITHDRAW_VOL] = c.withdraw_vol_multiple
+        t[m, C_RETURN_VOL] = c.return_vol_multiple
+        t[m, C_LOSS_LIMIT] = c.loss_limit_usd
+        t[m, C_ADL_LIMIT] = c.adl_exposure_limit
+        t[m, C_RAMP_DECAY] = 0.5 ** (step_s / c.return_half_life_s)
+        t[m, C_REQUOTE_BPS] = c.requote_bps
+        t[m, C_INV_LIMIT] = c.inventory_limit_usd
+        t[m, C_SPREAD_ELASTICITY] = c.spread_vol_elasticity
+        t[m, C_SIZE_ELASTICITY] = c.size_vol_elasticity
+        t[m, C_HALF_SPREAD_BPS] = c.half_spread_bps
+        t[m, C_SPACING_BPS] = c.level_spacing_bps
+        t[m, C_SKEW_BPS] = np.nan if c.inventory_skew_bps is None else c.inventory_skew_bps
+        t[m, C_DEPTH_USD] = c.depth_usd
+    return t, np.array([c.levels for c in cfgs], dtype=np.int64)
+
+
+def _makers_step_py(  # type: ignore[no-untyped-def]
+    price, lots, owner, count, makers, start_lots, active, ramp, peak, last, filled,
+    pos_market, size_lots, entry, iso, pos_start, pos_count, wallet, lot_size, tick_size, mark,
+    adl_lots, vol, fair, appetite, cfg, levels,
+):  # fmt: skip
+    """Every maker's step, in account order: :func:`update_state` (equity as
+    :meth:`perpstress.mechanisms.accounting.Accounting.unit_equity` of its cross unit), the requote test,
+    :func:`quote_shape` and :func:`post_ladder` (or the cancel of its ladder), the same arithmetic in the same
+    order. Maker ``makers[i]``'s position is ``makers[i]``; its state ``active``/``ramp``/``peak`` and the last
+    quote's (fair value, vol, inventory, appetite, ramp) in ``last[i]`` are updated in place, as are the books and
+    ``filled``. Python's ``max(a, b)`` / ``min(a, b)`` are spelt out (``b if b > a else a``), so NaN goes the same
+    way. The powers are computed here, one scalar ``pow`` each as in :func:`quote_shape` (libm's, bit for bit):
+    NumPy's vectorised ``np.power`` may differ from it in the last bit."""
+    for i in range(makers.shape[0]):
+        a = makers[i]
+        m = pos_market[a]
+        c = cfg[m]
+        vol_m = vol[m]
+        inventory = (size_lots[a] - start_lots[i]) * lot_size[m] * mark[m]
+        equity = wallet[a]
+        for p in range(pos_start[a], pos_start[a] + pos_count[a]):
+            if size_lots[p] != 0 and np.isnan(iso[p]):
+                equity += (size_lots[p] * lot_size[pos_market[p]]) * (mark[pos_market[p]] - entry[p])
+        held = abs(float(size_lots[a]))
+        d = held + adl_lots[a]
+        adl_share = adl_lots[a] / (1.0 if d < 1.0 else d)
+        # update_state
+        was_active = active[i]
+        new_peak = equity if equity > peak[i] else peak[i]
+        broke = new_peak - equity >= c[C_LOSS_LIMIT]
+        exposed = adl_share >= c[C_ADL_LIMIT]
+        if was_active and (vol_m > c[C_WITHDRAW_VOL] * c[C_VOL_REF] or broke or exposed):
+            active[i] = False
+            ramp[i] = 0.0
+            peak[i] = new_peak
+        elif not was_active:
+            if vol_m < c[C_RETURN_VOL] * c[C_VOL_REF] and not broke and not exposed:
+                active[i] = True
+                peak[i] = equity  # a new loss budget from here
+            else:
+                peak[i] = new_peak
+            ramp[i] = 0.0
+        else:
+            ramp[i] = 1.0 - (1.0 - ramp[i]) * c[C_RAMP_DECAY]
+            peak[i] = new_peak
+        fair_m = fair[m]
+        if c[C_REQUOTE_BPS] > 0 and not filled[a] and active[i] == was_active:
+            v0 = last[i, 1]
+            ref = c[C_VOL_REF]
+            if (abs(fair_m - last[i, 0]) <= c[C_REQUOTE_BPS] * 1e-4 * last[i, 0]
+                    and abs(vol_m - v0) <= 0.1 * (ref if ref > v0 else v0)
+                    and abs(inventory - last[i, 2]) <= 0.02 * c[C_INV_LIMIT] and abs(appetite - last[i, 3]) <= 0.01
+                    and abs(ramp[i] - last[i, 4]) <= 0.02):  # fmt: skip
+                continue
+        filled[a] = False
+        last[i, 0] = fair_m
+        last[i, 1] = vol_m
+        last[i, 2] = inventory
+        last[i, 3] = appetite
+        last[i, 4] = ramp[i]
+        if not active[i] or ramp[i] <= 0.0 or appetite <= 0.0:  # quote_shape's None
+            _remove_owner(price, lots, owner, count, m, BID, a)
+            _remove_owner(price, lots, owner, count, m, ASK, a)
+            continue
+        s = vol_m / c[C_VOL_REF]
+        stress = 1.0 if s < 1.0 else s
+        widen = stress ** c[C_SPREAD_ELASTICITY]
+        thin = stress ** (-c[C_SIZE_ELASTICITY])
+        half = c[C_HALF_SPREAD_BPS] * 1e-4 * widen
+        spacing = c[C_SPACING_BPS] * 1e-4 * widen
+        full_skew = half if np.isnan(c[C_SKEW_BPS]) else c[C_SKEW_BPS] * 1e-4
+        inv = inventory / c[C_INV_LIMIT]
+        lo = -1.0 if inv < -1.0 else inv
+        skew = -(1.0 if lo > 1.0 else lo) * full_skew
+        b = 1.0 - inv
+        b = 0.0 if b < 0.0 else b
+        k = 1.0 + inv
+        k = 0.0 if k < 0.0 else k
+        post_ladder(price, lots, owner, count, m, a, fair_m * (1.0 + skew), half, spacing, levels[m],
+                    c[C_DEPTH_USD] * thin * appetite * ramp[i], 1.0 if b > 1.0 else b, 1.0 if k > 1.0 else k,
+                    tick_size[m], lot_size[m])  # fmt: skip
+
+
+makers_step = njit(cache=True)(_makers_step_py)
+"""Compiled: see :func:`_makers_step_py`. It calls :func:`post_ladder` and the book kernels of
+:mod:`perpstress.state.orderbook`; numba's cache does not see a change to a callee in another module, so after
+editing those clear ``__pycache__`` (or the numba cache) before trusting a run."""

@@ -93,6 +93,65 @@ def _replace_ladder_py(
 _replace_ladder = njit(cache=True)(_replace_ladder_py)
 
 
+def _replace_sorted_ladder_py(
+    price: I64, lots: I64, owner: I64, count: I64, m: int, side: int, who: int, ticks: I64, sizes: I64
+) -> int:
+    """:func:`_replace_ladder` for a ladder ordered best first (bids' ticks non-increasing, asks' non-decreasing),
+    with the same result in one merge pass instead of an insertion per order: the orders ``_insert`` would accept
+    (size, room, not crossing the other side, which this side's posting does not move) are merged after every
+    resting order at an equal or better price, as ``_insert`` places them one by one."""
+    n = count[m, side]
+    kp = np.empty(n, np.int64)
+    kl = np.empty(n, np.int64)
+    ko = np.empty(n, np.int64)
+    k = 0
+    for i in range(n):  # the others' orders, in book order
+        if owner[m, side, i] != who:
+            kp[k] = price[m, side, i]
+            kl[k] = lots[m, side, i]
+            ko[k] = owner[m, side, i]
+            k += 1
+    other = 1 - side
+    crossing = count[m, other] > 0
+    best_other = price[m, other, 0]
+    total = k
+    accept = np.zeros(ticks.shape[0], np.bool_)
+    for j in range(ticks.shape[0]):
+        t = ticks[j]
+        if sizes[j] <= 0 or total >= price.shape[2]:
+            continue
+        if crossing and ((side == BID and t >= best_other) or (side == ASK and t <= best_other)):
+            continue
+        accept[j] = True
+        total += 1
+    i = 0
+    out = 0
+    for j in range(ticks.shape[0]):
+        if not accept[j]:
+            continue
+        while i < k and not _better_nb(side, ticks[j], kp[i]):
+            price[m, side, out] = kp[i]
+            lots[m, side, out] = kl[i]
+            owner[m, side, out] = ko[i]
+            i += 1
+            out += 1
+        price[m, side, out] = ticks[j]
+        lots[m, side, out] = sizes[j]
+        owner[m, side, out] = who
+        out += 1
+    while i < k:
+        price[m, side, out] = kp[i]
+        lots[m, side, out] = kl[i]
+        owner[m, side, out] = ko[i]
+        i += 1
+        out += 1
+    count[m, side] = total
+    return total - k
+
+
+_replace_sorted_ladder = njit(cache=True)(_replace_sorted_ladder_py)
+
+
 def _depth_all_py(price, lots, count, tick, lot, reference, fraction, out_bid, out_ask):  # type: ignore[no-untyped-def]
     """Quote notional within ``fraction`` of each market's ``reference`` on each side (books are sorted best
     first, so each side's walk stops at the first level outside)."""

@@ -19,13 +19,14 @@ import numpy as np
 
 from perpstress.mechanisms.accounting import Accounting
 from perpstress.mechanisms.adl import AdlRecord
-from perpstress.mechanisms.market_makers import MakerState, post_ladder, quote_shape, update_state
+from perpstress.mechanisms.market_makers import MakerState, maker_config_table, makers_step
 from perpstress.state.clock import Clock
 from perpstress.state.world import World
 
 
 class MakersPhase:
-    """Every maker's state and quotes, one step at a time."""
+    """Every maker's state and quotes, one step at a time: the per-maker loop runs compiled
+    (:func:`perpstress.mechanisms.market_makers.makers_step`) over the state kept as arrays."""
 
     def __init__(self, world: World, accounting: Accounting, adl_record: AdlRecord) -> None:
         self.world = world
@@ -33,17 +34,30 @@ class MakersPhase:
         self.adl_record = adl_record
         mk_cfg = world.scenario.makers
         assert mk_cfg is not None, "a run needs a [makers] section"
-        self.maker_ids = world.maker_ids
+        self.maker_ids = np.asarray(world.maker_ids, dtype=np.int64)
         maker_market = world.positions.market[self.maker_ids]
         self.cfg = [mk_cfg.for_market(k) for k in world.market_keys]
         """Per market: its makers' configuration."""
-        self.state = [MakerState(peak_equity=self.cfg[m].capital_usd) for m in maker_market]
+        self.active = np.ones(len(self.maker_ids), dtype=bool)
+        self.ramp = np.ones(len(self.maker_ids))
+        """Fraction of full size restored after a withdrawal (0 just back, 1 fully back)."""
+        self.peak_equity = np.array([self.cfg[m].capital_usd for m in maker_market], dtype=float)
         self.start_lots = world.positions.size_lots[self.maker_ids].copy()
-        self.last_quote = [(np.nan, np.nan, np.nan, np.nan, np.nan)] * len(self.maker_ids)
+        self.last_quote = np.full((len(self.maker_ids), 5), np.nan)
         """Per maker: (fair value, vol, inventory, appetite, ramp) its book ladder was posted at."""
         self.adl_lots = np.zeros(world.accounts.n)
         """ADL'd lots against each maker, decaying with the volatility window: the maker's recent ADL exposure."""
         self.adl_seen = 0
+        self._table_step_s = np.nan
+        self._table, self._levels = maker_config_table(self.cfg, 1.0)
+
+    @property
+    def state(self) -> list[MakerState]:
+        """Per maker, its state as a :class:`MakerState` (a copy)."""
+        return [
+            MakerState(active=bool(a), ramp=float(r), peak_equity=float(p))
+            for a, r, p in zip(self.active, self.ramp, self.peak_equity, strict=True)
+        ]
 
     def __call__(self, clock: Clock) -> None:
         w = self.world
@@ -55,37 +69,13 @@ class MakersPhase:
         window = w.scenario.makers.vol_window_s if w.scenario.makers else 60.0
         self.adl_lots *= 0.5 ** (clock.step_s / window)
         vol = np.sqrt(np.mean(w.log_returns**2, axis=1) / clock.step_s)  # realised vol per market
-        last = self.last_quote
-        pos, mk = w.positions, w.markets
-        for i, a in enumerate(self.maker_ids):
-            m = int(pos.market[a])
-            cfg = self.cfg[m]
-            mark = mk.mark[m]
-            # the position a maker starts with stands for the hedged book of the other side; its quoting risk is
-            # what it has taken on since
-            inventory = float((pos.size_lots[a] - self.start_lots[i]) * mk.lot_size[m] * mark)
-            equity = self.accounting.unit_equity(int(a), -1)
-            held = abs(float(pos.size_lots[a]))
-            adl_share = self.adl_lots[a] / max(held + self.adl_lots[a], 1.0)
-            old = self.state[i]
-            state = update_state(cfg, old, vol[m], equity, adl_share, clock.step_s)
-            self.state[i] = state
-            fair = float(w.fundamental[m] if w.is_spot[m] else w.index_now[m])
-            if cfg.requote_bps > 0 and not w.maker_filled[a] and state.active == old.active:
-                # requote only when something a maker watches has moved (its fills, fair value, vol, inventory,
-                # appetite, the return ramp): the book keeps its previous ladder otherwise
-                f0, v0, i0, ap0, r0 = last[i]
-                if (abs(fair - f0) <= cfg.requote_bps * 1e-4 * f0 and abs(vol[m] - v0) <= 0.1 * max(v0, cfg.vol_ref)
-                        and abs(inventory - i0) <= 0.02 * cfg.inventory_limit_usd and abs(w.appetite - ap0) <= 0.01
-                        and abs(state.ramp - r0) <= 0.02):  # fmt: skip
-                    continue
-            w.maker_filled[a] = False
-            last[i] = (fair, float(vol[m]), inventory, w.appetite, state.ramp)
-            shape = quote_shape(cfg, state, fair, vol[m], inventory, w.appetite)
-            if shape is None:
-                w.books.cancel_owner_in(m, int(a))
-            else:
-                b = w.books
-                post_ladder(b.price, b.lots, b.owner, b.count, m, int(a), shape.mid, shape.half, shape.spacing,
-                            shape.levels, shape.side_usd, shape.bid_scale, shape.ask_scale,
-                            float(mk.tick_size[m]), float(mk.lot_size[m]))  # fmt: skip
+        if clock.step_s != self._table_step_s:
+            self._table, self._levels = maker_config_table(self.cfg, clock.step_s)
+            self._table_step_s = clock.step_s
+        fair = np.where(w.is_spot, w.fundamental, w.index_now).astype(np.float64)
+        pos, mk, b = w.positions, w.markets, w.books
+        acc = w.accounts
+        makers_step(b.price, b.lots, b.owner, b.count, self.maker_ids, self.start_lots, self.active, self.ramp,
+                    self.peak_equity, self.last_quote, w.maker_filled, pos.market, pos.size_lots, pos.entry_price,
+                    pos.isolated_margin, acc.pos_start, acc.pos_count, acc.wallet, mk.lot_size, mk.tick_size,
+                    mk.mark, self.adl_lots, vol, fair, float(w.appetite), self._table, self._levels)  # fmt: skip
