@@ -13,7 +13,11 @@ Importable by any test (``from kit import crowded_long_world``: ``tests/`` is on
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -53,6 +57,24 @@ BTC, HIVE = 0, 1
 TS_START_MS = 1_760_130_000_000  # 2025-10-10T21:00:00Z
 STEP_MS = 1000
 
+MAKERS: dict[str, Any] = {
+    "per_market": 2,
+    "capital_usd": 2e7,
+    "levels": 10,
+    "depth_usd": 2e6,
+    "inventory_limit_usd": 2e7,
+    "loss_limit_usd": 2e6,
+    "markets": {
+        "binance:HIVEUSDT": {
+            "capital_usd": 3e5,
+            "depth_usd": 3e4,
+            "inventory_limit_usd": 3e5,
+            "loss_limit_usd": 5e4,
+        }
+    },
+}
+"""Two makers per market, a thinner HIVEUSDT book: the kit's and the small test scenarios' (tests/unit/conftest.py)."""
+
 KIT_SCENARIO: dict[str, Any] = {
     "name": "kit",
     "description": "the test kit's configuration: Binance BTCUSDT and HIVEUSDT",
@@ -69,22 +91,7 @@ KIT_SCENARIO: dict[str, Any] = {
         "assets": {"BTC": {"start_price": START["BTC"]}, "HIVE": {"start_price": START["HIVE"], "beta": 3.0}},
     },
     "crowd": {"markets": {"binance:BTCUSDT": {"notional_usd": 1e7, "long_share": 0.9, "accounts": 10}}},
-    "makers": {
-        "per_market": 2,
-        "capital_usd": 2e7,
-        "levels": 10,
-        "depth_usd": 2e6,
-        "inventory_limit_usd": 2e7,
-        "loss_limit_usd": 2e6,
-        "markets": {
-            "binance:HIVEUSDT": {
-                "capital_usd": 3e5,
-                "depth_usd": 3e4,
-                "inventory_limit_usd": 3e5,
-                "loss_limit_usd": 5e4,
-            }
-        },
-    },
+    "makers": MAKERS,
 }
 
 
@@ -222,3 +229,15 @@ def crowded_long_world(n_longs: int = 40, n_hive_longs: int = 8, fund_usd: float
     accounting = Accounting(markets, accounts, positions)
     return Kit(world, accounting, BookExecution(world, accounting), np.flatnonzero(crowd_market == BTC),
                np.flatnonzero(crowd_market == HIVE), world.maker_ids)  # fmt: skip
+
+
+def load_bench_script(name: str) -> ModuleType:
+    """``bench/NAME.py`` imported as module ``NAME`` (registered in ``sys.modules``: dataclasses look their module
+    up while a class is made)."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "bench" / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

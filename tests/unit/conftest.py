@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from kit import MAKERS
+
 TINY: dict[str, Any] = {
     "name": "tiny",
     "description": "one minute: Binance (BTC, a thin long-tail market) and Hyperliquid (BTC), a 5 % jump at 5 s",
@@ -41,22 +43,7 @@ TINY: dict[str, Any] = {
             "hyperliquid:BTC": {"notional_usd": 8e7, "long_share": 0.8, "accounts": 300},
         },
     },
-    "makers": {
-        "per_market": 2,
-        "capital_usd": 2e7,
-        "levels": 10,
-        "depth_usd": 2e6,
-        "inventory_limit_usd": 2e7,
-        "loss_limit_usd": 2e6,
-        "markets": {
-            "binance:HIVEUSDT": {
-                "capital_usd": 3e5,
-                "depth_usd": 3e4,
-                "inventory_limit_usd": 3e5,
-                "loss_limit_usd": 5e4,
-            }
-        },
-    },
+    "makers": MAKERS,
 }
 
 TINY_RUNS = {"fund-1m/seed1": (1e6, 1), "fund-200k/seed2": (2e5, 2), "fund-5m/seed3": (5e6, 3)}

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from kit import load_bench_script
 from perpstress import Scenario
 from perpstress.engine.simulation import Simulation
-
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "breadth.py"
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("breadth", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["breadth"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("breadth")
 
 
 @pytest.fixture(scope="module")

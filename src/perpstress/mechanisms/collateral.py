@@ -130,9 +130,6 @@ class CollateralHoldings:
         self.min_price = np.full(len(pairs), np.inf)
         self.caused = np.zeros(len(pairs), dtype=np.int64)
         """Liquidations that would not have happened with the pair valued at its reference price."""
-        self._rows_of: dict[int, list[int]] = {}
-        for r, a in enumerate(self.account):
-            self._rows_of.setdefault(int(a), []).append(r)
         self.holders = np.unique(self.account)
         if self.holders.size != self.account.size:
             raise ValueError("collateral holdings: an account holds one collateral row at most")
@@ -151,7 +148,9 @@ class CollateralHoldings:
         """Each pair's pricing, by its rule's method."""
 
     def rows_of(self, account: int) -> list[int]:
-        return self._rows_of.get(account, [])
+        """The account's holding rows: its one row, or none."""
+        row = int(self.row_of[account]) if account < self.row_of.size else -1
+        return [row] if row >= 0 else []
 
     def prices(self, fundamental: F64, mid: F64, last: F64) -> None:
         """Each pair's margin and reference price from the fundamental paths and the books' mids (last trade when

@@ -77,8 +77,7 @@ class CrowdBands:
         if closed.size:
             w.triggers.deactivate(closed)
             if w.collateral.pairs:  # every crowd position closes through here (stop, liquidation, ADL)
-                row_of = w.collateral.row_of
-                w.closed_holders += [int(a) for a in closed if a < row_of.size and row_of[a] >= 0]
+                w.closed_holders += [int(a) for a in closed if w.collateral.rows_of(int(a))]
 
 
 class CrowdStops:
