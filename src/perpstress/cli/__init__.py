@@ -42,16 +42,30 @@ __all__ = [
 ]
 
 
+MAX_PROBLEMS = 20
+"""Problems printed for one bad input; the rest are counted."""
+MAX_LINE = 500
+"""Characters printed of one problem."""
+
+
+def _capped(line: str) -> str:
+    line = " ".join(line.split("\n")) if "\n" in line else line
+    return line if len(line) <= MAX_LINE else line[: MAX_LINE - 3] + "..."
+
+
 def main() -> None:
     """Entry point of the ``perpstress`` script."""
     try:
         app(standalone_mode=True, prog_name="perpstress")
-    except (ConfigError, DataError) as exc:  # one line per problem
-        for line in exc.problems:
-            err_console.print(f"error: {line}", markup=False, highlight=False)
+    except (ConfigError, DataError) as exc:  # one line per problem, the first MAX_PROBLEMS of them
+        for line in exc.problems[:MAX_PROBLEMS]:
+            err_console.print(f"error: {_capped(line)}", markup=False, highlight=False)
+        if len(exc.problems) > MAX_PROBLEMS:
+            more = len(exc.problems) - MAX_PROBLEMS
+            err_console.print(f"error: ... and {more:,} more problems", markup=False, highlight=False)
         sys.exit(2)
     except PerpstressError as exc:
-        err_console.print(f"error: {exc}", markup=False, highlight=False)
+        err_console.print(f"error: {_capped(str(exc))}", markup=False, highlight=False)
         sys.exit(2)
     except typer.Exit:
         raise

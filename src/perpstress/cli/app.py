@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -23,3 +24,21 @@ _PIPED_WIDTH = 120
 
 console = Console(highlight=False, width=None if sys.stdout.isatty() else _PIPED_WIDTH)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from perpstress import __version__
+
+        console.print(f"perpstress {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    """Stress-test crypto derivatives venues: margin, liquidation cascades, insurance funds and auto-deleveraging,
+    with each venue's published rules."""

@@ -12,7 +12,7 @@ from rich.table import Table
 from perpstress.cli.app import app, console
 from perpstress.config.scenario import Scenario, scenario_json_schema
 from perpstress.config.venue import VenueConfig
-from perpstress.errors import UnknownNameError
+from perpstress.errors import ConfigError, UnknownNameError
 from perpstress.outputs.atomic import write_text_atomic
 from perpstress.presets import available_presets, available_scenarios
 
@@ -102,9 +102,14 @@ def check(
     resolved: Annotated[
         Path | None, typer.Option(help="also write the resolved scenario (every preset value) to this TOML file")
     ] = None,
+    scale: Annotated[float, typer.Option(help="check it can run at this --scale")] = 1.0,
 ) -> None:
-    """Validate a scenario file and summarise it; errors name the file, the field and the rule broken."""
+    """Validate a scenario file and summarise it; errors name the file, the field and the rule broken. A scenario
+    that passes can be run (``run`` asks the same questions)."""
     sc = Scenario.load(scenario)
+    problems = sc.run_problems(scale)
+    if problems:
+        raise ConfigError([f"{scenario}: {p}" for p in problems])
     markets = sum(len(v.markets()) for v in sc.venues.values())
     console.print(
         f"[green]ok[/] {sc.name}: {len(sc.venues)} venues, {markets} perpetual markets, "

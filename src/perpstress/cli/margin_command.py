@@ -30,9 +30,9 @@ def margin(
     ],
     mode: Annotated[MarginMode, typer.Option(help="margin mode")] = MarginMode.ISOLATED,
     leverage: Annotated[
-        float | None, typer.Option(help="leverage for the initial margin [default: the tier's maximum]")
+        float | None, typer.Option(help="leverage for the initial margin \\[default: the tier's maximum]")
     ] = None,
-    mark: Annotated[float | None, typer.Option(help="current mark price [default: the entry price]")] = None,
+    mark: Annotated[float | None, typer.Option(help="current mark price \\[default: the entry price]")] = None,
     other_maintenance: Annotated[
         float, typer.Option(help="cross mode: maintenance margin of the account's other positions (USD)")
     ] = 0.0,

@@ -13,7 +13,7 @@ from perpstress.cli.app import app, console
 @app.command("report")
 def report(
     run_dir: Annotated[Path, typer.Argument(help="run directory written by perpstress run")],
-    out: Annotated[Path | None, typer.Option(help="write the page here [default: RUN_DIR/report.html]")] = None,
+    out: Annotated[Path | None, typer.Option(help="write the page here \\[default: RUN_DIR/report.html]")] = None,
 ) -> None:
     """Write RUN_DIR/report.html: headline numbers, price paths, liquidations, ADL, funds, open interest, depth.
 

@@ -11,16 +11,18 @@ from rich.table import Table
 
 from perpstress.cli.app import app, console, err_console
 from perpstress.config.scenario import Scenario
+from perpstress.errors import ConfigError
 from perpstress.outputs.run import run_scenario
+from perpstress.outputs.rundir import check_target
 
 
 @app.command("run")
 def run(
     scenario: Annotated[str, typer.Argument(help="scenario file or built-in scenario name (perpstress scenarios)")],
     seed: Annotated[
-        int | None, typer.Option(help="seed of the run's random generator [default: the scenario's]")
+        int | None, typer.Option(help="seed of the run's random generator \\[default: the scenario's]")
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="run directory to write [default: runs/NAME-seedN]")] = None,
+    out: Annotated[Path | None, typer.Option(help="run directory to write \\[default: runs/NAME-seedN]")] = None,
     scale: Annotated[float, typer.Option(help="scale the number of crowd accounts (not their notional)")] = 1.0,
     overwrite: Annotated[bool, typer.Option(help="replace an existing run directory")] = False,
     positions: Annotated[
@@ -51,7 +53,10 @@ def run(
         sc = sc.with_(seed=seed)
     if check_every_step:
         sc = sc.with_(engine__check_every_step=True)
-    target = out or Path("runs") / f"{sc.name}-seed{sc.seed}"
+    problems = sc.run_problems(scale)
+    if problems:
+        raise ConfigError([f"{scenario}: {p}" for p in problems])
+    target = check_target(out or Path("runs") / f"{sc.name}-seed{sc.seed}", overwrite)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
                TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
     with Progress(*columns, console=err_console, transient=True, disable=not err_console.is_terminal) as bar:

@@ -29,18 +29,18 @@ def sweep(
     out: Annotated[Path, typer.Option(help="sweep directory to write (runs/, results.parquet, cells.parquet)")],
     grid: Annotated[
         Path | None,
-        typer.Option(help="grid file: \\[grid] table of dotted paths -> lists of values [default: seeds only]"),
+        typer.Option(help="grid file: \\[grid] table of dotted paths -> lists of values \\[default: seeds only]"),
     ] = None,
     seeds: Annotated[int, typer.Option(help="seeds per grid cell, from numpy SeedSequence(seed base).spawn")] = 1,
     seed_base: Annotated[
-        int | None, typer.Option(help="entropy of the seed sequence [default: the scenario's seed]")
+        int | None, typer.Option(help="entropy of the seed sequence \\[default: the scenario's seed]")
     ] = None,
-    workers: Annotated[int | None, typer.Option(help="parallel workers [default: the machine's cores]")] = None,
+    workers: Annotated[int | None, typer.Option(help="parallel workers \\[default: the machine's cores]")] = None,
     address: Annotated[
         str | None, typer.Option(help="address of an existing Ray cluster (e.g. ray://head:10001 or auto)")
     ] = None,
     executor: Annotated[
-        str, typer.Option(help="ray, process or serial [default: ray when installed, else process; serial for 1]")
+        str, typer.Option(help="ray, process or serial \\[default: ray when installed, else process; serial for 1]")
     ] = "auto",
     resume: Annotated[bool, typer.Option(help="continue the sweep in --out, skipping the runs it holds")] = False,
     summaries_only: Annotated[bool, typer.Option(help="keep only each run's summary.json")] = False,

@@ -28,7 +28,7 @@ class MarketMakerConfig(FrozenModel):
     ``level_spacing_bps``, holding ``depth_usd`` a side in total, more at the outer levels.
     """
 
-    per_market: int = Field(3, ge=1, description="market makers quoting each market")
+    per_market: int = Field(3, ge=1, le=100, description="market makers quoting each market")
     capital_usd: float = Field(gt=0, description="each maker's margin capital per market, USD")
     levels: int = Field(20, ge=1, le=200)
     half_spread_bps: float = Field(1.0, gt=0, description="calm distance of the best quote from fair value")
@@ -77,7 +77,7 @@ class MarketMakerConfig(FrozenModel):
 class TakerMarketOverride(FrozenModel):
     """Noise flow in one market (``venue:SYMBOL``, spot markets as ``venue:BASE/QUOTE``)."""
 
-    rate_per_s: float | None = Field(None, ge=0)
+    rate_per_s: float | None = Field(None, ge=0, le=1000)
     median_usd: float | None = Field(None, gt=0)
     buy_bias: float = Field(0.0, ge=-0.5, le=0.5, description="extra probability of buying, calm or not")
     sell_bias_after_shock: float | None = Field(None, ge=-0.5, le=0.5)
@@ -86,7 +86,7 @@ class TakerMarketOverride(FrozenModel):
 class NoiseTakerConfig(FrozenModel):
     """Uninformed market orders: Poisson arrivals, log-normal sizes, buy or sell with equal odds."""
 
-    rate_per_s: float = Field(0.5, ge=0, description="orders per second per market")
+    rate_per_s: float = Field(0.5, ge=0, le=1000, description="orders per second per market")
     median_usd: float = Field(5000.0, gt=0)
     sigma: float = Field(1.0, ge=0, description="log-sd of order size")
     sell_bias_after_shock: float = Field(

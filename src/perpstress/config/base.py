@@ -10,17 +10,41 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+MAX_MAGNITUDE = 1e15
+"""No real number in a configuration may exceed this in magnitude (a quadrillion: USD, prices, sizes, seconds)."""
+MAX_INTEGER = 2**63 - 1
+"""Integers (seeds, counts) fit in 64 bits."""
+
 
 class FrozenModel(BaseModel):
-    """Immutable, strict about unknown keys, serialisable to TOML/JSON with a stable hash."""
+    """Immutable, strict about unknown keys, serialisable to TOML/JSON with a stable hash.
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, use_enum_values=False)
+    NaN and infinity are refused in every float field. Documents (scenario and grid files, ``with_`` changes) are
+    validated by :meth:`validate_document`: a boolean or a numeric string is not a number, and every number is at
+    most :data:`MAX_MAGNITUDE` in magnitude."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_default=True, use_enum_values=False, allow_inf_nan=False
+    )
+
+    @classmethod
+    def validate_document(cls, data: Any) -> Self:
+        """Validate parsed TOML (or the dumped form of a model with changes) as a file is validated: a real number
+        beyond :data:`MAX_MAGNITUDE` or an integer beyond 64 bits is refused, and so is a value coerced across kinds
+        (``true`` or ``"1.5"`` read as a number, ``1`` as a boolean). Raises ``ValidationError`` or
+        :class:`DocumentError`."""
+        _check_magnitudes(data, ())
+        model = cls.model_validate(data)
+        _check_not_coerced(data, model.model_dump(mode="python", by_alias=True), ())
+        return model
 
     def with_(self, **changes: Any) -> Self:
         """A copy with ``changes`` applied and validated again (dotted paths allowed: ``a__b=1`` is ``a.b``).
@@ -30,12 +54,66 @@ class FrozenModel(BaseModel):
         data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
         for key, value in changes.items():
             set_dotted(data, key.replace("__", "."), value)
-        return type(self).model_validate(data)
+        return type(self).validate_document(data)
 
     def stable_hash(self) -> str:
         """SHA-256 of the canonical JSON form; equal configs hash equal on any machine."""
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class DocumentError(ValueError):
+    """A value no field can hold (a number beyond :data:`MAX_MAGNITUDE`), found before validation; ``path`` is
+    its dotted place in the document."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+def _where(path: tuple[str | int, ...]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".") or "(top level)"
+
+
+def _check_magnitudes(value: Any, path: tuple[str | int, ...]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_magnitudes(v, (*path, str(k)))
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _check_magnitudes(v, (*path, i))
+    elif isinstance(value, float) and math.isfinite(value) and abs(value) > MAX_MAGNITUDE:
+        raise DocumentError(_where(path), f"must be at most {MAX_MAGNITUDE:g} in magnitude (got {value:g})")
+    elif _is_number(value) and isinstance(value, int) and abs(value) > MAX_INTEGER:
+        raise DocumentError(_where(path), f"must fit in a 64-bit integer (got {value:.3g})")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_not_coerced(raw: Any, validated: Any, path: tuple[str | int, ...]) -> None:
+    """``raw`` (the document) beside ``validated`` (the model dumped): a number must have been written as a
+    number and a boolean as a boolean."""
+    if isinstance(raw, dict) and isinstance(validated, dict):
+        for k, v in raw.items():
+            if k in validated:
+                _check_not_coerced(v, validated[k], (*path, str(k)))
+    elif isinstance(raw, list | tuple) and isinstance(validated, list | tuple) and len(raw) == len(validated):
+        for i, (r, v) in enumerate(zip(raw, validated, strict=True)):
+            _check_not_coerced(r, v, (*path, i))
+    elif isinstance(validated, datetime) and not isinstance(raw, datetime | str):
+        raise DocumentError(_where(path), f"must be a date and time like 2025-10-10T21:00:00Z (got {raw!r})")
+    elif isinstance(validated, bool):
+        if not isinstance(raw, bool):
+            raise DocumentError(_where(path), f"must be true or false (got {raw!r})")
+    elif isinstance(validated, float) and abs(validated) > MAX_MAGNITUDE:
+        raise DocumentError(_where(path), f"must be at most {MAX_MAGNITUDE:g} in magnitude (got {validated:g})")
+    elif isinstance(validated, int | float) and isinstance(raw, bool | str):
+        if isinstance(raw, bool):
+            raise DocumentError(_where(path), f"must be a number, not a boolean (got {str(raw).lower()})")
+        raise DocumentError(_where(path), f"must be a number, written without quotes (got {raw!r})")
 
 
 def set_dotted(data: dict[str, Any], path: str, value: Any) -> None:

@@ -7,6 +7,7 @@ A scenario names its venues (each usually a ``preset`` plus overrides), the run'
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,23 +17,35 @@ import tomli_w
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from perpstress.config.agents import ArbitrageConfig, HedgedBook, MarketMakerConfig, NoiseTakerConfig
-from perpstress.config.base import FrozenModel, rule_error
+from perpstress.config.base import DocumentError, FrozenModel, rule_error
 from perpstress.config.population import CrowdConfig, PopulationConfig
 from perpstress.config.rails import RailsConfig
 from perpstress.config.shock import ShockConfig
 from perpstress.config.venue import CollateralMethod, VenueConfig, drop_none
 from perpstress.errors import ConfigError, PerpstressError
 
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+"""A scenario's name: it becomes a directory name, so no separators, no leading dot, no ``..``."""
+
+MAX_SCALE = 1000.0
+"""``--scale`` at most this (it multiplies the crowd's accounts)."""
+MAX_ESTIMATED_BYTES = 48e9
+"""A run whose estimated memory exceeds this is refused before it starts (see :meth:`Scenario.size_problems`)."""
+BYTES_PER_ACCOUNT = 600
+"""Measured: the full-scale oct-2025 run (2.0M accounts) peaks at 1.0 GB resident, about 500 bytes an account."""
+BYTES_PER_MARKET_STEP = 16 * 8
+"""The time series: about 16 float columns per market and step."""
+
 
 class EngineConfig(FrozenModel):
     """How the engine runs a step."""
 
-    max_cascade_rounds: int = Field(10, ge=1, description="liquidation rounds within one step at most")
+    max_cascade_rounds: int = Field(10, ge=1, le=1000, description="liquidation rounds within one step at most")
     fund_unwind_fraction: float = Field(
         0.05, gt=0, le=1, description="share of a fund's taken-over inventory it sells into the book each step"
     )
     record_trades: bool = Field(False, description="write events/trades.parquet (large)")
-    book_capacity: int = Field(256, ge=8, description="resting orders per market side")
+    book_capacity: int = Field(256, ge=8, le=100_000, description="resting orders per market side")
     invariant_interval_s: float = Field(
         600.0,
         gt=0,
@@ -52,7 +65,13 @@ class EngineConfig(FrozenModel):
 class Scenario(FrozenModel):
     """A run's whole configuration; ``stable_hash()`` keys results by it."""
 
-    name: str = Field(min_length=1, description="short name used in outputs")
+    name: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=NAME_PATTERN,
+        description="short name used in outputs (the default run directory is runs/NAME-seedN): letters, digits, "
+        "'.', '_' and '-', starting with a letter or digit; a name, not a path",
+    )
     description: str = ""
     seed: int = Field(0, ge=0, description="seed of the run's random generator")
     population_seed: int | None = Field(
@@ -177,6 +196,33 @@ class Scenario(FrozenModel):
             return super().with_(**changes)
         except ValidationError as exc:
             raise ConfigError(format_validation_error(exc, f"{self.name} (with_)")) from None
+        except DocumentError as exc:
+            raise ConfigError([f"{self.name} (with_): {exc.path}: {exc.message}"]) from None
+
+    def run_problems(self, scale: float = 1.0) -> list[str]:
+        """Why this valid scenario cannot be run at ``scale`` (empty when it can): what a run needs beyond
+        validation, and an estimate of its size. ``check`` and ``run`` both ask, so they agree."""
+        problems = []
+        if self.shock is None:
+            problems.append("shock: a run needs a [shock] section (it sets the start prices and the news)")
+        if self.makers is None:
+            problems.append("makers: a run needs a [makers] section (books need liquidity)")
+        if not (math.isfinite(scale) and 0 < scale <= MAX_SCALE):
+            problems.append(f"--scale {scale:g}: must be above 0 and at most {MAX_SCALE:g}")
+            return problems
+        markets = sum(len(v.markets()) + len(v.spot_markets()) for v in self.venues.values())
+        crowd = sum(m.accounts for m in self.crowd.markets.values())
+        crowd += self.population.accounts if self.population is not None else 0
+        makers = markets * (self.makers.per_market if self.makers is not None else 0)
+        accounts = crowd * scale + makers + 2 * len(self.hedgers)
+        size = BYTES_PER_ACCOUNT * accounts + BYTES_PER_MARKET_STEP * markets * self.steps
+        if size > MAX_ESTIMATED_BYTES:
+            problems.append(
+                f"(size): about {accounts:,.0f} accounts and {self.steps:,} steps of {markets} markets would need "
+                f"about {size / 1e9:,.0f} GB (at most {MAX_ESTIMATED_BYTES / 1e9:,.0f} GB is run); lower --scale, "
+                "the accounts or duration_s"
+            )
+        return problems
 
     @property
     def steps(self) -> int:
@@ -192,22 +238,22 @@ class Scenario(FrozenModel):
 
     @classmethod
     def from_toml(cls, text: str, filename: str = "<string>") -> Scenario:
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError([f"{filename}: not valid TOML: {exc}"]) from None
-        return cls.from_dict(data, filename)
+        return cls.from_dict(parse_toml(text, filename), filename)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], filename: str = "<dict>") -> Scenario:
         """Validate ``data``; any problem raises :class:`ConfigError` naming ``filename`` and the field path."""
-        for key, venue in (data.get("venues") or {}).items():
-            if isinstance(venue, dict):
-                venue.setdefault("name", key)
+        venues = data.get("venues")
+        if isinstance(venues, dict):
+            for key, venue in venues.items():
+                if isinstance(venue, dict):
+                    venue.setdefault("name", key)
         try:
-            return cls.model_validate(data)
+            return cls.validate_document(data)
         except ValidationError as exc:
             raise ConfigError(format_validation_error(exc, filename)) from None
+        except DocumentError as exc:
+            raise ConfigError([f"{filename}: {exc.path}: {exc.message}"]) from None
         except PerpstressError as exc:  # an unknown preset raised inside validation
             raise ConfigError([f"{filename}: {exc}"]) from None
 
@@ -220,13 +266,41 @@ class Scenario(FrozenModel):
         if path.suffix == ".toml" or path.exists():
             if not path.is_file():
                 raise ConfigError([f"{path}: no such scenario file"])
-            return cls.from_toml(path.read_text(encoding="utf-8"), str(path))
+            return cls.from_toml(read_text_file(path, "scenario file"), str(path))
         name = str(source)
         if name in available_scenarios():
             return cls.from_toml(scenario_text(name), f"built-in scenario {name}")
         raise ConfigError(
             [f"{name}: neither a scenario file nor a built-in scenario ({', '.join(available_scenarios())})"]
         )
+
+
+MAX_FILE_BYTES = 16_000_000
+"""A configuration file larger than this is refused before it is parsed."""
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """The UTF-8 text of a configuration file; problems raise :class:`ConfigError` naming the file."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ConfigError([f"{path}: {what} of {size:,} bytes; at most {MAX_FILE_BYTES:,} are read"])
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problem = f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save the {what} as UTF-8"
+        raise ConfigError([problem]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the {what}: {exc.strerror or exc}"]) from None
+
+
+def parse_toml(text: str, filename: str) -> dict[str, Any]:
+    """Parsed TOML; invalid or absurdly nested text raises :class:`ConfigError` naming the file."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{filename}: not valid TOML: {exc}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{filename}: not valid TOML: arrays or tables nested too deeply"]) from None
 
 
 def format_validation_error(exc: ValidationError, filename: str) -> list[str]:

@@ -55,10 +55,9 @@ def build_world(scenario: Scenario, scale: float, positions: PositionsSnapshot |
                 population: InitialDraw | None, streams: RandomStreams) -> Built:  # fmt: skip
     """The World a run of ``scenario`` starts from (see the module docstring); ``positions`` replace the crowd,
     ``population`` is a population drawn beforehand for this scenario and ``scale``."""
-    if scenario.shock is None:
-        raise UsageError(f"scenario {scenario.name}: a run needs a [shock] section (it sets the start prices)")
-    if scenario.makers is None:
-        raise UsageError(f"scenario {scenario.name}: a run needs a [makers] section (books need liquidity)")
+    problems = scenario.run_problems(scale)
+    if problems or scenario.shock is None or scenario.makers is None:
+        raise UsageError(f"scenario {scenario.name}: {'; '.join(problems)}")
     venues = list(scenario.venues.values())
     venue_names = [v.name for v in venues]
     layout = market_layout(scenario)

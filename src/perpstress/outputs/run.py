@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from perpstress.config.scenario import Scenario
 from perpstress.engine.simulation import RunTables, Simulation
-from perpstress.outputs.rundir import run_directory
+from perpstress.outputs.rundir import check_target, run_directory
 from perpstress.population.initial import InitialDraw
 from perpstress.population.positions_file import load_positions
 
@@ -114,6 +114,8 @@ def run_scenario(
     ``positions``: a positions file (CSV or Parquet) whose rows replace the scenario's crowd. ``population``: the
     scenario's population drawn beforehand (:func:`~perpstress.population.initial.draw_initial`; needs
     ``population_seed``), the same outputs as drawing it in the run."""
+    if out is not None:
+        check_target(out, overwrite)  # refuse before simulating, not after
     snapshot = load_positions(positions, scenario) if positions is not None else None
     sim = Simulation(scenario, scale=scale, positions=snapshot, population=population)
     tables = sim.run(progress)

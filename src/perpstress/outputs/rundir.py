@@ -2,7 +2,8 @@
 
 Everything is written into a hidden sibling (``.NAME.partial-<pid>``) and renamed into place at the end. An
 interrupted run (an exception, Ctrl-C) removes its partial directory; a killed one leaves only the hidden
-``.partial`` directory, which no reader takes for a run. Layout::
+``.partial`` directory, which no reader takes for a run. ``--overwrite`` renames the old run aside (``.NAME.old-<pid>``)
+before the new one is renamed in, and replaces only run directories. Layout::
 
     RUN/
       scenario.toml          the resolved scenario, seed included
@@ -50,12 +51,31 @@ class RunWriter:
         pq.write_table(table, path, **PARQUET_OPTIONS)
 
 
+RUN_MARKERS = ("summary.json", "scenario.toml")
+"""Files that make a directory a run directory (``--overwrite`` replaces only those, or an empty directory)."""
+
+
+def check_target(target: str | Path, overwrite: bool = False) -> Path:
+    """``target`` if a run may be written there (checked before a run starts, so a refusal costs nothing): it must
+    not exist, or, with ``overwrite``, be a run directory or empty; never a file."""
+    final = Path(target)
+    if final.is_file() or (final.exists() and not final.is_dir()):
+        raise UsageError(f"{final} is a file, not a run directory; choose another --out")
+    if final.exists():
+        if not overwrite:
+            raise UsageError(f"{final} already exists; choose another --out or pass --overwrite")
+        if any(final.iterdir()) and not any((final / m).is_file() for m in RUN_MARKERS):
+            raise UsageError(
+                f"{final} is not a run directory (no {' or '.join(RUN_MARKERS)}); --overwrite replaces only runs"
+            )
+    return final
+
+
 @contextmanager
 def run_directory(target: str | Path, overwrite: bool = False) -> Iterator[RunWriter]:
-    """Yield a :class:`RunWriter`; on normal exit the directory appears at ``target`` in one rename."""
-    final = Path(target)
-    if final.exists() and not overwrite:
-        raise UsageError(f"{final} already exists; choose another --out or pass --overwrite")
+    """Yield a :class:`RunWriter`; on normal exit the directory appears at ``target`` in one rename. An old run
+    being replaced is renamed aside first and removed after, so a kill at any moment leaves either run whole."""
+    final = check_target(target, overwrite)
     final.parent.mkdir(parents=True, exist_ok=True)
     partial = final.parent / f".{final.name}.partial-{os.getpid()}"
     if partial.exists():
@@ -63,9 +83,18 @@ def run_directory(target: str | Path, overwrite: bool = False) -> Iterator[RunWr
     partial.mkdir()
     try:
         yield RunWriter(partial)
+        check_target(final, overwrite)  # nothing appeared there meanwhile that must not be replaced
+        old = final.parent / f".{final.name}.old-{os.getpid()}"
         if final.exists():
-            shutil.rmtree(final)
-        os.replace(partial, final)
+            os.replace(final, old)
+        try:
+            os.replace(partial, final)
+        except BaseException:
+            if old.exists() and not final.exists():
+                os.replace(old, final)  # put the old run back
+            raise
+        if old.exists():
+            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

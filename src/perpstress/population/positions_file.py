@@ -42,7 +42,8 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,10 @@ from perpstress.state.portfolio import F64, I32, I64
 REQUIRED_COLUMNS = ("venue", "account", "market", "side", "size", "entry_price", "margin_mode", "collateral")
 OPTIONAL_COLUMNS = ("collateral_asset",)
 DEFAULT_COLLATERAL_ASSET = "USDT"
+MAX_NUMBER = 1e15
+"""Sizes, prices and collateral above this are refused (no position or account is a quadrillion of anything)."""
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(nan|inf|infinity)", re.IGNORECASE)
+"""A number as CSV writes it (NaN and infinity are recognised, to be refused as not finite)."""
 MAX_REPORTED = 50
 """Problems listed in a :class:`DataError` before ``... and N more``."""
 _LOT_SLACK = 1e-6
@@ -215,6 +220,14 @@ def _read_parquet(path: Path) -> tuple[tuple[str, list[str]], Iterator[tuple[int
     except Exception as exc:  # pyarrow raises several types for a damaged or foreign file
         raise DataError([f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})"]) from None
     header = list(table.column_names)
+    problems = []
+    for i, name in enumerate(header):
+        kind = table.schema.field(i).type
+        wanted = _PARQUET_KINDS.get(str(name).strip().lower())
+        if wanted is not None and not any(test(kind) for test in wanted[1]):
+            problems.append(f"{path}: column {name}: Parquet type {kind} where {wanted[0]} belongs")
+    if problems:
+        raise DataError(problems)
     columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
 
     def rows() -> Iterator[tuple[int, list[Any]]]:
@@ -222,6 +235,28 @@ def _read_parquet(path: Path) -> tuple[tuple[str, list[str]], Iterator[tuple[int
             yield i + 1, [col[i] for col in columns]
 
     return ("parquet", header), rows()
+
+
+_Kind = tuple[str, tuple[Callable[[Any], bool], ...]]
+
+
+def _parquet_kinds() -> dict[str, _Kind]:
+    import pyarrow.types as pt
+
+    numbers: _Kind = ("a number column (integer or floating point)", (pt.is_integer, pt.is_floating))
+    text: _Kind = ("a text column (string)", (pt.is_string, pt.is_large_string, pt.is_dictionary))
+    ids = (
+        "a text or number column",
+        (pt.is_string, pt.is_large_string, pt.is_dictionary, pt.is_integer, pt.is_floating),
+    )
+    kinds: dict[str, _Kind] = {name: text for name in ("venue", "market", "side", "margin_mode", "collateral_asset")}
+    kinds.update({name: numbers for name in ("size", "entry_price", "collateral")})
+    kinds["account"] = ids
+    return kinds
+
+
+_PARQUET_KINDS = _parquet_kinds()
+"""Per column, the Parquet types it may have (a binary or boolean column is not read as numbers or names)."""
 
 
 # --- validation ------------------------------------------------------------------------------------------------
@@ -493,16 +528,20 @@ def _show(value: Any) -> str:
 
 
 def _positive(problems: _Problems, line: int, field: str, value: Any) -> float | None:
-    """A finite number > 0, or None after recording the problem."""
+    """A finite number > 0 and at most :data:`MAX_NUMBER`, or None after recording the problem. In CSV a number is
+    written plainly (``1500``, ``0.25``, ``1e-3``; not ``1_500`` or ``0x10``)."""
     if value is None or (isinstance(value, str) and not value.strip()):
         problems.add(line, field, "missing value")
         return None
-    if isinstance(value, bool):
-        problems.add(line, field, f"{value!r} is not a number")
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        problems.add(line, field, f"{_show(value)} is not a number")
+        return None
+    if isinstance(value, str) and not _PLAIN_NUMBER.fullmatch(value.strip()):
+        problems.add(line, field, f"{_show(value)} is not a number")
         return None
     try:
         number = float(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         problems.add(line, field, f"{_show(value)} is not a number")
         return None
     if not math.isfinite(number):
@@ -510,6 +549,9 @@ def _positive(problems: _Problems, line: int, field: str, value: Any) -> float |
         return None
     if number <= 0:
         problems.add(line, field, f"{number:g} must be greater than 0")
+        return None
+    if number > MAX_NUMBER:
+        problems.add(line, field, f"{number:g} is above {MAX_NUMBER:g}, larger than any position or account")
         return None
     return number
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -32,7 +31,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from perpstress.config.scenario import Scenario, format_validation_error
+from perpstress.config.base import DocumentError
+from perpstress.config.scenario import Scenario, format_validation_error, parse_toml, read_text_file
 from perpstress.errors import ConfigError, PerpstressError
 
 DISCRIMINATORS = frozenset({"rule", "procedure"})
@@ -94,11 +94,7 @@ def load_grid(path: str | Path) -> Grid:
     file = Path(path)
     if not file.is_file():
         raise ConfigError([f"{file}: no such grid file"])
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{file}: not valid TOML: {exc}"]) from None
-    return parse_grid(data, str(file))
+    return parse_grid(parse_toml(read_text_file(file, "grid file"), str(file)), str(file))
 
 
 def parse_grid(data: Mapping[str, Any], source: str = "<grid>") -> Grid:
@@ -164,9 +160,11 @@ def apply_cell(base: Scenario, cell: Mapping[str, Any]) -> Scenario:
     for path, value in cell.items():
         _set(data, path, value)
     try:
-        return Scenario.model_validate(data)
+        return Scenario.validate_document(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, "")) from None
+    except DocumentError as exc:
+        raise ConfigError([f"{exc.path}: {exc.message}"]) from None
     except PerpstressError as exc:
         raise ConfigError([str(exc)]) from None
 

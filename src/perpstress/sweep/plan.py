@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
-from perpstress.config.scenario import Scenario
-from perpstress.errors import UsageError
+from perpstress.config.scenario import MAX_SCALE, Scenario
+from perpstress.errors import ConfigError, UsageError
 from perpstress.population.initial import population_key
 from perpstress.sweep.grid import Grid, validate_grid
 
@@ -118,6 +119,10 @@ class SweepPlan:
         }
 
 
+MAX_RUNS = 100_000
+"""A sweep plans at most this many runs (cells x seeds)."""
+
+
 def plan_sweep(
     base: Scenario,
     grid: Grid,
@@ -129,8 +134,14 @@ def plan_sweep(
 ) -> SweepPlan:
     """Validate every cell and key every run. ``seed_base`` defaults to the base scenario's seed. ``population``:
     ``shared`` (one population per distinct crowd setting, the same for every seed) or ``per-seed``."""
-    if not scale > 0:
-        raise UsageError(f"--scale {scale}: must be > 0")
+    if not (math.isfinite(scale) and 0 < scale <= MAX_SCALE):
+        raise UsageError(f"--scale {scale:g}: must be above 0 and at most {MAX_SCALE:g}")
+    n_cells = math.prod(len(values) for _, values in grid.axes)
+    if n_cells * seeds > MAX_RUNS:
+        raise UsageError(
+            f"{grid.source}: {n_cells:,} cells x {seeds:,} seeds = {n_cells * seeds:,} runs; at most {MAX_RUNS:,} "
+            "are planned (sweep fewer values or seeds)"
+        )
     if population not in ("shared", "per-seed"):
         raise UsageError(f"--population {population}: choose shared or per-seed")
     base_seed = base.seed if seed_base is None else seed_base
@@ -143,6 +154,11 @@ def plan_sweep(
             "every seed; remove it to draw one per seed"
         )
     cells = validate_grid(base, grid)
+    for cell, values in zip(cells, grid.cells(), strict=True):
+        problems = cell.run_problems(scale)
+        if problems:
+            where = f"{grid.source}: grid cell {grid.label(values)}" if values else base.name
+            raise ConfigError([f"{where}: {p}" for p in problems])
     runs = []
     for c, cell in enumerate(cells):
         shared = population_key(cell, scale)  # None when the cell's population is drawn per seed
