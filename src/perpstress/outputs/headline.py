@@ -248,7 +248,7 @@ def _optional(summary: Mapping[str, Any], validation: Sequence[Mapping[str, Any]
                 )
             )
     if validation:
-        passed = sum(1 for row in validation if row.get("pass"))
+        passed = sum(1 for row in validation if row.get("status") == "pass")
         n = len(validation)
         out.append(
             Headline(

@@ -14,6 +14,7 @@ Plotly (the ``report`` extra) is imported only inside :func:`write_report_html`.
 
 from __future__ import annotations
 
+import html
 import math
 from pathlib import Path
 from typing import Any
@@ -82,12 +83,21 @@ def short_label(grid: Grid, cell: dict[str, Any]) -> str:
     for path, value in cell.items():
         name = ".".join(path.split(".")[-2:]) if len(grid.paths) > 1 else path.split(".")[-1]
         text = f"{name}={_value_short(value)}"
-        parts.append(esc(text if len(text) <= MAX_TICK_CHARS else text[: MAX_TICK_CHARS - 1] + "…"))
+        # Plotly reads axis text as its own small HTML: <, > and & escaped, quotes left as they are
+        parts.append(
+            html.escape(text if len(text) <= MAX_TICK_CHARS else text[: MAX_TICK_CHARS - 1] + "…", quote=False)
+        )
     return "<br>".join(parts)
 
 
 def _value_short(value: Any) -> str:
-    """``8M``, ``1.23B``, ``-0.03``, ``ranked_queue``: large numbers with a suffix, the rest as the grid writes them."""
+    """``8M``, ``1.23B``, ``-0.03``, ``ranked_queue``, ``capped_pro_rata(max_haircut=0.5)``: large numbers with a
+    suffix, a variant table as its rule and parameters, the rest as the grid writes them."""
+    if isinstance(value, dict):
+        tag = next((k for k in ("rule", "procedure", "kind", "method") if k in value), None)
+        params = ", ".join(f"{k}={_value_short(v)}" for k, v in sorted(value.items()) if k != tag)
+        head = str(value[tag]) if tag else ""
+        return f"{head}({params})" if params else head
     if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) >= 1e4:
         for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
             if abs(value) >= scale:

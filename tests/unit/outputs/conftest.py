@@ -1,8 +1,9 @@
 """Run directories for the report's tests: a real (small) quickstart run and synthetic ones built here.
 
-The synthetic builder writes every table a run directory can hold, including the ones the engine does not write
-yet (``events/collateral.parquet``, ``events/hedges.parquet``, ``events/transfers.parquet``, ``validation.json``),
-with the column names the report reads, so their charts are exercised before the engine produces them.
+The synthetic builder writes every table a run directory can hold (``events/collateral.parquet``,
+``events/hedges.parquet``, ``events/transfers.parquet``) with the column names the report reads, and its
+``validation.json`` by running the real validation over them, so a change of that format breaks these tests.
+``validated_quickstart_run`` is a real engine run with ``perpstress validate``'s file beside it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
+from perpstress.validation.targets import validate_run
 
 T0_MS = 1_760_130_000_000  # 2025-10-10 21:00:00 UTC
 
@@ -187,6 +190,8 @@ def build_run(
     if optional:
         _write_optional(run, rng, ts, summary)
     (run / "summary.json").write_text(json.dumps(summary, indent=2))
+    if optional:
+        validate_run(run)  # validation.json as `perpstress validate` writes it, from this run's tables
     return run
 
 
@@ -228,11 +233,6 @@ def _write_optional(run: Path, rng: np.random.Generator, ts: np.ndarray, summary
         }
     )
     pq.write_table(transfers, run / "events" / "transfers.parquet")
-    validation = [
-        {"target": "BTCUSDT low", "tolerance": 0.05, "simulated": 101_000.0, "pass": True, "source": "data/binance"},
-        {"target": "liquidated USD", "tolerance": 0.25, "simulated": 1.2e10, "pass": False, "source": "coinglass"},
-    ]
-    (run / "validation.json").write_text(json.dumps(validation))
     summary["hedges"] = {
         "accounts": 50,
         "broken": n,
@@ -263,4 +263,16 @@ def quickstart_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     out = run_scenario(Scenario.load("quickstart"), tmp_path_factory.mktemp("qs") / "quickstart", scale=0.1)
     assert out.path is not None
+    return out.path
+
+
+@pytest.fixture(scope="session")
+def validated_quickstart_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real quickstart run (a tenth of its crowd) with the validation.json ``perpstress validate`` writes."""
+    from perpstress.config.scenario import Scenario
+    from perpstress.outputs.run import run_scenario
+
+    out = run_scenario(Scenario.load("quickstart"), tmp_path_factory.mktemp("qsv") / "quickstart", scale=0.1)
+    assert out.path is not None
+    validate_run(out.path)
     return out.path

@@ -94,7 +94,8 @@ def test_optional_summary_keys_add_headlines_only_when_present() -> None:
         "USDe@binance": {"min_price": 0.65, "liquidations_caused": 9},
         "USDe@bybit": {"min_price": 0.998, "liquidations_caused": 0},
     }
-    rows = [{"target": "a", "pass": True}, {"target": "b", "pass": False}, {"target": "c", "pass": True}]
+    rows = [{"title": "a", "status": "pass"}, {"title": "b", "status": "fail"}, {"title": "c", "status": "pass"},
+            {"title": "d", "status": "n/a"}]  # fmt: skip
     h = by_key(rich, validation=rows)
     assert h["hedges_broken"].value == 4
     assert "of 12 hedged accounts" in h["hedges_broken"].detail
@@ -102,7 +103,7 @@ def test_optional_summary_keys_add_headlines_only_when_present() -> None:
     assert "410 s" in h["transfers_delayed"].detail
     assert h["collateral_min_price"].value == 0.65
     assert h["collateral_min_price"].detail.startswith("USDe@binance; 9 liquidations")
-    assert h["validation_passed"].text == "2 of 3"
+    assert h["validation_passed"].text == "2 of 4"
     assert h["validation_passed"].tone == "bad"
 
 

@@ -63,6 +63,42 @@ async (b64) => {
 """
 
 
+OVERFLOW_JS = """
+() => {
+  const out = [];
+  const boxes = '.card, section, header, nav, .verdict, main, td, th';
+  const inside = (r, b) => r.left >= b.left - 1 && r.right <= b.right + 1 &&
+                           r.top >= b.top - 1 && r.bottom <= b.bottom + 1;
+  for (const el of document.querySelectorAll('.card .value, .card .label, .card .detail, h1, h2, .sub, nav a, ' +
+                                             '.verdict, td, th, p.intro, p.note')) {
+    if (el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX !== 'visible')
+      out.push({what: 'cut', text: el.innerText.slice(0, 80)});
+    const box = el.parentElement && el.parentElement.closest(boxes);
+    if (box && !inside(el.getBoundingClientRect(), box.getBoundingClientRect()))
+      out.push({what: 'outside its box', text: el.innerText.slice(0, 80)});
+  }
+  for (const div of document.querySelectorAll('.plotly-graph-div')) {
+    const d = div.getBoundingClientRect();
+    for (const t of div.querySelectorAll('.main-svg text')) {
+      const r = t.getBoundingClientRect();
+      const label = div.id + ': ' + t.textContent.slice(0, 60);
+      if (r.width > 0 && !inside(r, d)) out.push({what: 'chart text outside its chart', text: label});
+      if (/&(quot|amp|lt|gt|#x?[0-9a-f]+);/i.test(t.textContent))
+        out.push({what: 'double-escaped chart text', text: label});
+    }
+  }
+  if (document.body.innerText.includes('&quot;') || document.body.innerText.includes('&amp;'))
+    out.push({what: 'double-escaped text', text: ''});
+  return out;
+}
+"""
+
+CARDS_JS = """
+() => Object.fromEntries(Array.from(document.querySelectorAll('.card[data-key]'))
+  .map(c => [c.dataset.key, c.querySelector('.value').innerText]))
+"""
+
+
 @dataclass
 class Visit:
     """What a page did in the browser."""
@@ -72,6 +108,10 @@ class Visit:
     requests: list[str] = field(default_factory=list)
     screenshot: dict[str, Any] = field(default_factory=dict)
     sections: list[str] = field(default_factory=list)
+    overflow: list[dict[str, str]] = field(default_factory=list)
+    """Text cut off, outside its card, cell or section, chart text outside its chart, double-escaped text."""
+    cards: dict[str, str] = field(default_factory=dict)
+    """Each headline card's value as the page shows it, by key."""
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +142,8 @@ def visit(browser: Any, page_path: Path, png: Path) -> Visit:
     page.wait_for_timeout(300)
     result.charts = page.evaluate(CHART_STATE_JS)
     result.sections = page.evaluate("Array.from(document.querySelectorAll('section')).map(s => s.id)")
+    result.overflow = page.evaluate(OVERFLOW_JS)
+    result.cards = page.evaluate(CARDS_JS)
     page.screenshot(path=str(png), full_page=True)
     decoder = context.new_page()
     result.screenshot = decoder.evaluate(DECODE_PNG_JS, base64.b64encode(png.read_bytes()).decode())
@@ -118,6 +160,7 @@ def assert_rendered(v: Visit, expected_charts: set[str], min_height: int = 2000)
         assert c["traces"] > 0, f"{c['id']} has no data"
         assert c["drawn"] > 0, f"{c['id']} drew nothing in its plot area: {c}"
     assert v.console_errors == []
+    assert v.overflow == [], f"text that does not fit: {v.overflow[:10]}"
     assert v.requests[0].startswith("file://")
     assert set(v.requests) == {v.requests[0]}, f"requests beyond the page itself: {v.requests}"
     shot = v.screenshot
@@ -136,6 +179,36 @@ def test_quickstart_report_renders_offline(browser: Any, quickstart_run: Path, t
     v = visit(browser, write_report(quickstart_run, tmp_path / "report.html"), tmp_path / "report.png")
     assert_rendered(v, CORE)
     assert len(v.charts) == len(CORE)
+
+
+def test_the_cards_show_the_summary_and_validation(
+    browser: Any, validated_quickstart_run: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from perpstress.outputs.headline import headline_numbers
+    from perpstress.outputs.report import load_run, write_report
+
+    run = load_run(validated_quickstart_run)
+    v = visit(browser, write_report(validated_quickstart_run, tmp_path / "report.html"), tmp_path / "report.png")
+    assert_rendered(v, CORE)
+    expected = {h.key: h.text for h in headline_numbers(run.summary, run.validation) if h.card}
+    assert v.cards == expected
+    counts = json.loads((validated_quickstart_run / "validation.json").read_text())["counts"]
+    assert v.cards["validation_passed"] == f"{counts['pass']} of {sum(counts.values())}"
+    assert v.sections[0] == "timeline"
+
+
+def test_a_short_oct_2025_report_fits(browser: Any, tmp_path: Path) -> None:
+    from perpstress.config.scenario import Scenario
+    from perpstress.outputs.report import write_report
+    from perpstress.outputs.run import run_scenario
+
+    scenario = Scenario.load("oct-2025").with_(duration_s=2400)
+    out = run_scenario(scenario, tmp_path / "oct", scale=0.01).path
+    assert out is not None
+    v = visit(browser, write_report(out), tmp_path / "oct.png")
+    assert_rendered(v, CORE)
 
 
 def test_report_with_every_optional_section_renders(
@@ -167,7 +240,9 @@ def test_sweep_page_renders_offline(browser: Any, tmp_path: Path) -> None:
     from perpstress.sweep import parse_grid, plan_sweep, run_sweep
 
     tiny = Scenario.load("quickstart").with_(duration_s=40, shock__at_s=5, shock__drift_s=20)
-    grid = parse_grid({"grid": {"venues.binance.insurance_fund.initial_usd": [1e6, 8e6]}}, "grid.toml")
+    grid = parse_grid({"grid": {"venues.binance.adl": [{"rule": "ranked_queue"},
+                                                       {"rule": "capped_pro_rata", "max_haircut": 0.5}]}},
+                      "grid.toml")  # fmt: skip
     result = run_sweep(plan_sweep(tiny, grid, 3, scale=0.1), tmp_path / "sweep", executor="serial")
     if result.report is None:
         pytest.skip(f"plotly missing: {result.report_problem}")

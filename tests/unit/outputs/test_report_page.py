@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import html
 import importlib.util
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from perpstress.errors import PerpstressError, UsageError
+from perpstress.errors import DataError, PerpstressError, UsageError
 from perpstress.outputs.headline import headline_numbers
 from perpstress.outputs.report import build_compare, build_report, load_run, write_compare, write_report
+from perpstress.outputs.report.pages import timeline
 
 OPTIONAL_SECTIONS = ("collateral", "hedges", "transfers", "validation")
 
@@ -43,6 +46,8 @@ def test_optional_sections_appear_when_their_data_does(make_run: Callable[..., P
     assert {"chart-collateral", "chart-hedges", "chart-transfers"} <= set(chart_ids(full))
     assert '<td class="fail">FAIL</td>' in full
     assert '<td class="pass">pass</td>' in full
+    assert '<td class="na">n/a</td>' in full
+    assert "&quot;low&quot;" not in full  # tolerances as text, not raw JSON
     bare = build_report(load_run(make_run("bare", optional=False)))
     for section in OPTIONAL_SECTIONS:
         assert f'<section id="{section}">' not in bare
@@ -105,3 +110,42 @@ def test_report_of_a_real_run(quickstart_run: Path, tmp_path: Path) -> None:
     for section in OPTIONAL_SECTIONS:
         assert f'<section id="{section}">' not in page
     assert build_compare(run, run).count("Plotly.newPlot(") >= 8
+
+
+def test_the_validation_card_and_table_equal_what_validate_wrote(validated_quickstart_run: Path) -> None:
+    written = json.loads((validated_quickstart_run / "validation.json").read_text())
+    run = load_run(validated_quickstart_run)
+    page = build_report(run)
+    counts = written["counts"]
+    n = sum(counts.values())
+    assert f"Validation: {counts['pass']} of {n} targets within tolerance" in page
+    card = next(h for h in headline_numbers(run.summary, run.validation) if h.key == "validation_passed")
+    assert card.text == f"{counts['pass']} of {n}"
+    table = page[page.index('<table class="data validation">') :]
+    table = table[: table.index("</table>")]
+    assert table.count("<tr>") == n + 1  # the header and one row per target
+    for target in written["targets"]:
+        assert html.escape(target["title"]) in table
+        assert html.escape(target["tolerance"]["text"]) in table
+        assert html.escape(target["simulated_text"]) in table
+
+
+def test_a_validation_file_in_another_format_is_refused(make_run: Callable[..., Path]) -> None:
+    run = make_run()
+    (run / "validation.json").write_text(json.dumps([{"target": "x", "pass": True}]))
+    with pytest.raises(DataError, match="written by perpstress validate"):
+        load_run(run)
+
+
+def test_the_timeline_names_the_turning_points(validated_quickstart_run: Path) -> None:
+    run = load_run(validated_quickstart_run)
+    events = timeline(run)
+    whats = [w for _, w, _ in events]
+    assert "the news" in whats
+    assert any(w.startswith("first liquidation on ") for w in whats)
+    news = next(t for t, w, _ in events if w == "the news")
+    start = float(run.timeseries.column("ts_ms").to_numpy().min())
+    assert news == start + 60_000  # quickstart's shock: at_s = 60
+    end = float(run.timeseries.column("ts_ms").to_numpy().max())
+    assert all(start <= t <= end for t, _, _ in events)
+    assert '<section id="timeline">' in build_report(run)

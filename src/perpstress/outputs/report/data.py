@@ -69,25 +69,47 @@ def load_run(path: str | Path) -> RunData:
     return RunData(summary, pq.read_table(ts_path), events, _load_validation(root / "validation.json"), root)
 
 
-def _load_validation(path: Path) -> list[dict[str, Any]] | None:
-    """Rows of ``validation.json``: a list of ``{target, tolerance, simulated, pass, source}`` objects.
+VALIDATION_STATUSES = ("pass", "fail", "n/a")
 
-    A dict holding such a list under ``targets``, ``results`` or ``rows`` is accepted too.
-    """
+
+def _load_validation(path: Path) -> list[dict[str, Any]] | None:
+    """The target rows of ``validation.json`` as ``perpstress validate`` writes it (``{"counts": ..., "targets":
+    [...]}``), each with ``title``, ``status`` (pass, fail or n/a), ``simulated_text``, ``real_text``,
+    ``tolerance_text``, ``detail``, ``source`` and ``source_label``. Anything else is refused."""
     if not path.is_file():
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise DataError([f"{path}: not valid JSON ({exc})"]) from exc
-    if isinstance(data, Mapping):
-        for key in ("targets", "results", "rows"):
-            if isinstance(data.get(key), list):
-                data = data[key]
-                break
-    if not isinstance(data, list) or not all(isinstance(row, Mapping) for row in data):
-        raise DataError([f"{path}: expected a list of {{target, tolerance, simulated, pass, source}} objects"])
-    return [dict(row) for row in data]
+    rows = data.get("targets") if isinstance(data, Mapping) else None
+    wanted = "a validation.json written by perpstress validate (targets, each with a status)"
+    if not isinstance(rows, list) or not all(isinstance(r, Mapping) and "status" in r for r in rows):
+        raise DataError([f"{path}: expected {wanted}"])
+    out = []
+    for i, row in enumerate(rows):
+        if row["status"] not in VALIDATION_STATUSES:
+            raise DataError([f"{path}: targets[{i}].status: {row['status']!r} is not one of pass, fail, n/a"])
+        tolerance = row.get("tolerance")
+        out.append(
+            {
+                "id": str(row.get("id", "")),
+                "title": str(row.get("title", row.get("id", ""))),
+                "status": str(row["status"]),
+                "simulated_text": str(row.get("simulated_text", "")),
+                "real_text": str(row.get("real_text", "")),
+                "tolerance_text": str(tolerance.get("text", "")) if isinstance(tolerance, Mapping) else "",
+                "detail": str(row.get("detail", "")),
+                "source": str(row.get("source", "")),
+                "source_label": str(row.get("source_label", "") or row.get("source", "")),
+            }
+        )
+    return out
+
+
+def validation_counts(rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """How many targets passed, failed and could not be measured (n/a)."""
+    return {s: sum(1 for r in rows if r.get("status") == s) for s in VALIDATION_STATUSES}
 
 
 def unique_in_order(values: pa.ChunkedArray | pa.Array | Sequence[Any]) -> list[Any]:

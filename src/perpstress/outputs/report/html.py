@@ -37,8 +37,9 @@ main { max-width:1360px; margin:0 auto; padding:20px 32px 40px; }
 .card.good { border-top-color:var(--good); }
 .card.bad { border-top-color:var(--bad); }
 .card .label { color:var(--muted); font-size:12px; text-transform:uppercase; letter-spacing:.04em; }
-.card .value { font-size:24px; font-weight:650; margin:2px 0 1px; white-space:nowrap; overflow:hidden;
-               text-overflow:ellipsis; font-variant-numeric:tabular-nums; }
+.card .value { font-size:22px; font-weight:650; margin:2px 0 1px; line-height:1.25; overflow-wrap:anywhere;
+               font-variant-numeric:tabular-nums; }
+.card .value.long { font-size:17px; }
 .card.bad .value { color:var(--bad); }
 .card .detail { color:var(--muted); font-size:12px; }
 section { background:#fff; border:1px solid var(--line); border-radius:8px; padding:16px 18px 8px;
@@ -56,6 +57,15 @@ table.data td.num { text-align:right; }
 .good { color:var(--good); }
 .bad { color:var(--bad); }
 .swatch { display:inline-block; width:12px; height:12px; border-radius:2px; vertical-align:-1px; margin-right:4px; }
+.verdict { background:#fff; border:1px solid var(--line); border-left:6px solid #94a3b8; border-radius:8px;
+           padding:12px 16px; margin-bottom:14px; font-size:15px; }
+.verdict.good { border-left-color:var(--good); color:var(--ink); }
+.verdict.bad { border-left-color:var(--bad); color:var(--ink); }
+.verdict b { font-size:17px; }
+.na { color:var(--muted); font-weight:600; }
+table.data td .detail { color:var(--muted); font-size:12px; }
+table.timeline td.when { white-space:nowrap; font-variant-numeric:tabular-nums; color:var(--muted); }
+table.data td { overflow-wrap:anywhere; }
 footer { color:var(--muted); font-size:12px; text-align:center; padding:10px 0 30px; }
 """
 
@@ -76,6 +86,38 @@ def esc(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+LONG_VALUE = 14
+"""A card value longer than this (characters) is set smaller, and wraps rather than being cut."""
+
+
+def verdict(counts: Mapping[str, int]) -> str:
+    """The validation verdict as a banner for the top of the page, linking to the table."""
+    n = sum(counts.values())
+    passed, failed, na = counts.get("pass", 0), counts.get("fail", 0), counts.get("n/a", 0)
+    tone = "good" if failed == 0 and na == 0 else "bad"
+    rest = ", ".join(t for t in (f"{failed} failed" if failed else "", f"{na} could not be measured" if na else "")
+                     if t)  # fmt: skip
+    return (
+        f'<div class="verdict {tone}" id="verdict"><b>Validation: {passed} of {n} targets within tolerance</b>'
+        f'{f" ({rest})" if rest else ""} &middot; <a href="#validation">see the targets</a></div>'
+    )
+
+
+def timeline_table(rows: Sequence[tuple[float, str, str]]) -> str:
+    """``(ts_ms, what, detail)`` rows, in time order, as a table."""
+    from datetime import UTC, datetime
+
+    body = "".join(
+        f'<tr><td class="when">{datetime.fromtimestamp(ts / 1000.0, tz=UTC).strftime("%H:%M:%S")}</td>'
+        f"<td>{esc(what)}</td><td>{esc(detail)}</td></tr>"
+        for ts, what, detail in sorted(rows, key=lambda r: r[0])
+    )
+    return (
+        '<table class="data timeline"><thead><tr><th>UTC</th><th>what happened</th><th></th></tr></thead>'
+        f"<tbody>{body}</tbody></table>"
+    )
+
+
 def cards(headlines: Sequence[Headline]) -> str:
     """The headline numbers as a grid of cards (numbers marked ``card=False`` are left to the other cards)."""
     out = ['<div class="cards">']
@@ -84,7 +126,8 @@ def cards(headlines: Sequence[Headline]) -> str:
             continue
         out.append(
             f'<div class="card {h.tone}" data-key="{esc(h.key)}"><div class="label">{esc(h.label)}</div>'
-            f'<div class="value" title="{esc(h.text)}">{esc(h.text)}</div><div class="detail">{esc(h.detail)}</div>'
+            f'<div class="value{" long" if len(h.text) > LONG_VALUE else ""}">{esc(h.text)}</div>'
+            f'<div class="detail">{esc(h.detail)}</div>'
             "</div>"
         )
     out.append("</div>")
@@ -92,35 +135,26 @@ def cards(headlines: Sequence[Headline]) -> str:
 
 
 def validation_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Validation rows ``{target, tolerance, simulated, pass, source}`` as a table; other keys are shown too."""
-    fixed = ["target", "simulated", "tolerance", "pass", "source"]
-    extra = [k for row in rows for k in row if k not in fixed]
-    cols = [c for c in fixed if any(c in r for r in rows)] + list(dict.fromkeys(extra))
-    head = "".join(f"<th>{esc(c)}</th>" for c in cols)
+    """Validation rows (see :func:`~perpstress.outputs.report.data.load_run`) as a table: the target, the verdict,
+    what the run shows, the real figure, the tolerance and the source, failures first."""
+    order = {"fail": 0, "n/a": 1, "pass": 2}
+    head = "".join(f"<th>{c}</th>" for c in ("target", "verdict", "simulated", "real", "tolerance", "source"))
     body = []
-    for row in rows:
-        cells = []
-        for c in cols:
-            v = row.get(c, "")
-            if c == "pass":
-                cells.append(f'<td class="{"pass" if v else "fail"}">{"pass" if v else "FAIL"}</td>')
-            elif isinstance(v, int | float) and not isinstance(v, bool):
-                cells.append(f'<td class="num">{_number(float(v))}</td>')
-            else:
-                cells.append(f"<td>{esc(v if not isinstance(v, dict | list) else _compact(v))}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
+    for row in sorted(rows, key=lambda r: order.get(str(r.get("status")), 3)):
+        status = str(row.get("status", ""))
+        verdict = {"pass": "pass", "fail": "FAIL", "n/a": "n/a"}.get(status, status)
+        klass = {"pass": "pass", "fail": "fail"}.get(status, "na")
+        simulated = esc(row.get("simulated_text", ""))
+        if row.get("detail"):
+            simulated += f'<div class="detail">{esc(row["detail"])}</div>'
+        source, label = str(row.get("source", "")), str(row.get("source_label", ""))
+        cite = f'<a href="{esc(source)}">{esc(label or source)}</a>' if source.startswith("http") else esc(label)
+        body.append(
+            f'<tr><td>{esc(row.get("title", ""))}</td><td class="{klass}">{verdict}</td>'
+            f"<td>{simulated}</td><td>{esc(row.get('real_text', ''))}</td><td>{esc(row.get('tolerance_text', ''))}</td>"
+            f'<td class="source">{cite}</td></tr>'
+        )
     return f'<table class="data validation"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
-
-
-def _number(v: float) -> str:
-    """``12,000,000,000``, ``101,000``, ``0.05``: thousands separated, small values to 6 significant digits."""
-    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.6g}"
-
-
-def _compact(v: object) -> str:
-    import json
-
-    return json.dumps(v, separators=(", ", ": "))
 
 
 def comparison_table(diffs: Sequence[HeadlineDiff], label_a: str, label_b: str) -> str:

@@ -7,14 +7,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import plotly
 import plotly.offline
 
 import perpstress
 from perpstress.outputs.headline import compare_headlines, headline_numbers, percent, usd
 from perpstress.outputs.report import charts
-from perpstress.outputs.report.data import RunData, column, markets
-from perpstress.outputs.report.html import Section, cards, comparison_table, esc, page, validation_table
+from perpstress.outputs.report.data import RunData, column, markets, validation_counts
+from perpstress.outputs.report.html import (
+    Section,
+    cards,
+    comparison_table,
+    esc,
+    page,
+    timeline_table,
+    validation_table,
+    verdict,
+)
 
 
 def _utc(ms: float) -> str:
@@ -158,9 +168,77 @@ def report_page(run: RunData) -> str:
         )
     )
     sections += _optional_sections(run)
+    events = timeline(run)
+    if events:
+        sections.insert(0, Section("timeline", "What happened when", "The night in order: the news, the first "
+                                   "liquidation and ADL on each venue, collateral depegs, each fund's low and the "
+                                   "books' thinnest moment.", body=timeline_table(events)))  # fmt: skip
     top = cards(headline_numbers(run.summary, run.validation))
+    if run.validation:
+        top = verdict(validation_counts(run.validation)) + top
     title = f"perpstress report: {run.title}"
     return page(title, _subtitle(run), top, sections, plotly.offline.get_plotlyjs(), footer())
+
+
+def timeline(run: RunData) -> list[tuple[float, str, str]]:
+    """``(ts_ms, what, detail)`` of the night's turning points found in the run's tables: the news (the shock's
+    time, from the run's ``scenario.toml``), the first liquidation and the first ADL fill per venue, each collateral
+    depeg's start and low, each fund's minimum (when below its start) and the books' total depth at its trough."""
+    out: list[tuple[float, str, str]] = []
+    ts = column(run.timeseries, "ts_ms")
+    if len(ts) == 0:
+        return out
+    t0 = float(ts.min())
+    if run.path is not None and (run.path / "scenario.toml").is_file():
+        import tomllib
+
+        shock = tomllib.loads((run.path / "scenario.toml").read_text(encoding="utf-8")).get("shock") or {}
+        if isinstance(shock.get("at_s"), int | float):
+            out.append((t0 + 1000.0 * float(shock["at_s"]), "the news", f"the shock ({shock.get('kind', '')}) hits"))
+    for name, what in (("liquidations", "first liquidation"), ("adl", "first ADL")):
+        table = run.event(name)
+        if table is None or table.num_rows == 0:
+            continue
+        rows = table.to_pydict()
+        first: dict[str, tuple[float, str]] = {}
+        for i, (t, venue) in enumerate(zip(rows["ts_ms"], rows["venue"], strict=True)):
+            if name == "liquidations" and rows.get("kind", [""] * len(rows["ts_ms"]))[i] == "adl":
+                continue
+            if venue not in first or t < first[venue][0]:
+                first[venue] = (float(t), str(rows["market"][i]))
+        out += [(t, f"{what} on {venue}", market) for venue, (t, market) in first.items()]
+    collateral = run.event("collateral")
+    if collateral is not None and collateral.num_rows:
+        rows = collateral.to_pydict()
+        pairs: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        for t, venue, asset, price, ref in zip(rows["ts_ms"], rows["venue"], rows["asset"], rows["price"],
+                                               rows["reference_price"], strict=True):  # fmt: skip
+            if ref and ref > 0 and price == price:
+                pairs.setdefault((venue, asset), []).append((float(t), float(price) / float(ref)))
+        for (venue, asset), path in pairs.items():
+            below = [p for p in path if p[1] < 1 - charts.DEPEG_THRESHOLD]
+            if below:
+                low = min(path, key=lambda p: p[1])
+                out.append((below[0][0], f"{asset} depegs on {venue}", f"{below[0][1]:.3f} of its reference"))
+                out.append((low[0], f"{asset} at its low on {venue}", f"{low[1]:.3f} of its reference"))
+    venue_col = run.timeseries.column("venue").to_pylist()
+    fund = column(run.timeseries, "insurance_fund_usd") if "insurance_fund_usd" in run.timeseries.column_names else None
+    if fund is not None:
+        for venue in dict.fromkeys(venue_col):
+            sel = np.array([v == venue for v in venue_col])
+            f, t = fund[sel], ts[sel]
+            if len(f) and np.isfinite(f).any() and np.nanmin(f) < f[0]:
+                k = int(np.nanargmin(f))
+                out.append((float(t[k]), f"{venue}'s fund at its low", f"{usd(float(f[k]))} (from {usd(float(f[0]))})"))
+    if "depth_bid_1pct_usd" in run.timeseries.column_names:
+        depth = column(run.timeseries, "depth_bid_1pct_usd") + column(run.timeseries, "depth_ask_1pct_usd")
+        steps, inverse = np.unique(ts, return_inverse=True)
+        total = np.bincount(inverse, weights=np.nan_to_num(depth), minlength=len(steps))
+        k = int(np.argmin(total))
+        if total[0] > 0 and total[k] < total[0]:
+            out.append((float(steps[k]), "books at their thinnest", f"depth within 1 % {usd(float(total[k]))}, "
+                        f"{total[k] / total[0]:.0%} of the start"))  # fmt: skip
+    return out
 
 
 def _optional_sections(run: RunData) -> list[Section]:
@@ -201,7 +279,7 @@ def _optional_sections(run: RunData) -> list[Section]:
             )
         )
     if run.validation:
-        passed = sum(1 for r in run.validation if r.get("pass"))
+        passed = validation_counts(run.validation)["pass"]
         out.append(
             Section(
                 "validation",
