@@ -65,6 +65,7 @@ COMPARED = {
         "fold_triggers": "tests/unit/mechanisms/test_fold_triggers.py",
     },
     "perpstress.mechanisms.accounting": {"settle_maker_fills": HERE},
+    "perpstress.mechanisms.agents.crowd": {"crowd_topups": "tests/property/test_crowd_kernels.py"},
     "perpstress.mechanisms.market_makers": {"post_ladder": HERE, "makers_step": HERE},
     "perpstress.state.orderbook": {
         "_remove_owner": HERE,
