@@ -171,7 +171,9 @@ class CrowdBands:
         if closed.size:
             w.triggers.deactivate(closed)
             if w.collateral.pairs:  # every crowd position closes through here (stop, liquidation, ADL)
-                w.closed_holders += [int(a) for a in closed if w.collateral.rows_of(int(a))]
+                row_of = w.collateral.row_of  # an account's holding row, -1 for none (none past its end)
+                inside = closed[closed < row_of.size]
+                w.closed_holders += inside[row_of[inside] >= 0].tolist()
 
 
 class CrowdStops:
