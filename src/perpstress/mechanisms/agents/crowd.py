@@ -192,15 +192,15 @@ class CrowdStops:
     def act(self, fired: np.ndarray) -> None:
         """Crowd behaviour at a trigger, position by position in ``fired``'s order: a stop closes the position with
         a market order; a top-up adds margin from the account's reserve (an external inflow) to bring MM / balance
-        back to half the top-up ratio. The top-ups are made by :func:`crowd_topups`, the stops here."""
+        back to half the top-up ratio. The top-ups are made by :func:`crowd_topups`, the stops by :meth:`stop`."""
         w = self.world
         crowd = fired[w.kind[fired] == CROWD].astype(np.int64)
         if crowd.size == 0:
             return
         v = w.view
         dry = np.zeros((w.markets.n, 2), dtype=np.bool_)
-        """Per market, its long (0) and short (1) side: a stop emptied or found empty the book within the stops'
-        limit during this call. The limit is the same for every stop there (the mark does not move within the
+        """Per market and side (0 long, 1 short): a stop there found the book empty within the stops' limit, or
+        emptied it, during this call. The limit is the same for every stop there (the mark does not move within the
         call) and the book only shrinks, so later stops on that side cannot fill either; they keep trying at the
         next check, as before."""
         i = 0
