@@ -65,6 +65,7 @@ COMPARED = {
         "fold_triggers": "tests/unit/mechanisms/test_fold_triggers.py",
     },
     "perpstress.mechanisms.accounting": {"settle_maker_fills": HERE},
+    "perpstress.mechanisms.agents.crowd": {"crowd_topups": "tests/property/test_crowd_kernels.py"},
     "perpstress.mechanisms.market_makers": {"post_ladder": HERE, "makers_step": HERE},
     "perpstress.state.orderbook": {
         "_remove_owner": HERE,
@@ -75,7 +76,7 @@ COMPARED = {
         "_depth_all": HERE,
         "_match": "tests/property/test_orderbook.py",
     },
-    "perpstress.state.triggers": {"_fire_sorted": HERE},
+    "perpstress.state.triggers": {"_fire_sorted": HERE, "_scan_pending": HERE},
     "perpstress.engine.exact_sum": {"_accumulate": "tests/property/test_exact_sum.py"},
 }
 
@@ -900,3 +901,38 @@ def test_fire_sorted(case: dict[str, Any]) -> None:
     assert np.all(out[: case["n_out"]] == -7)
     assert np.all(out[n:] == -7)
     assert list(cursor) == expected_cursor
+
+
+edges = st.one_of(st.floats(40.0, 160.0), st.sampled_from([np.inf, -np.inf, np.nan]))
+
+
+@SETTINGS
+@given(data=st.data(), n=st.integers(1, 30), n_m=st.integers(1, 3))
+def test_scan_pending(data: st.DataObject, n: int, n_m: int) -> None:
+    """Pending positions, each once, active or closed, with bands anywhere (never-firing infinities and NaN too):
+    the same kept set and hits as the array expressions :meth:`TriggerIndex.fired` used, in pending order."""
+    pending = np.array(data.draw(st.permutations(range(n)))[: data.draw(st.integers(0, n))], dtype=np.int64)
+    active = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    in_pending = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    in_pending[pending] = True
+    market = np.array(data.draw(st.lists(st.integers(0, n_m - 1), min_size=n, max_size=n)), dtype=np.int32)
+    lo = np.array(data.draw(st.lists(edges, min_size=n, max_size=n)))
+    hi = np.array(data.draw(st.lists(edges, min_size=n, max_size=n)))
+    mark = np.array(data.draw(st.lists(st.floats(40.0, 160.0), min_size=n_m, max_size=n_m)))
+    runs = []
+    for kernel in (tr._scan_pending, tr._scan_pending_py):
+        pend, flags, hits = pending.copy(), in_pending.copy(), np.full(pending.size, -7, dtype=np.int64)
+        kept, n_hits = kernel(pend, active, flags, market, lo, hi, mark, hits)
+        runs.append((pend[:kept], flags, hits[:n_hits], hits[n_hits:]))
+    keep = active[pending]  # the array expressions, as fired() had them
+    flags = in_pending.copy()
+    flags[pending[~keep]] = False
+    pend = pending[keep]
+    m = market[pend]
+    hit = active[pend] & ((lo[pend] >= mark[m]) | (hi[pend] <= mark[m]))
+    for got in runs:
+        np.testing.assert_array_equal(got[0], pend)
+        np.testing.assert_array_equal(got[1], flags)
+        np.testing.assert_array_equal(got[2], pend[hit])
+        assert np.all(got[3] == -7)
+    event(f"pending {min(pending.size, 3)}{'+' if pending.size >= 3 else ''}, hit {min(int(hit.sum()), 2)}")

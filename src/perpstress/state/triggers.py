@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numpy.typing import NDArray
 
 from perpstress.state.portfolio import F64, I32, I64
 
@@ -59,6 +60,33 @@ def _fire_sorted_py(
 
 
 _fire_sorted = njit(cache=True)(_fire_sorted_py)
+
+
+def _scan_pending_py(
+    pending: I64, active: NDArray[np.bool_], in_pending: NDArray[np.bool_], market: I32, lo: F64, hi: F64, mark: F64,
+    hits: I64,
+) -> tuple[int, int]:  # fmt: skip
+    """Compact ``pending`` in place to its active positions (a closed one leaves the set: its ``in_pending`` flag
+    is cleared) and write those whose band the marks have crossed (``lo >= mark`` or ``hi <= mark``) to ``hits``,
+    both in pending order; returns how many were kept and how many hit. The plain-Python reference;
+    :func:`_scan_pending` is the compiled one that runs."""
+    kept = 0
+    n_hits = 0
+    for j in range(pending.shape[0]):
+        p = pending[j]
+        if not active[p]:
+            in_pending[p] = False
+            continue
+        pending[kept] = p
+        kept += 1
+        m = market[p]
+        if lo[p] >= mark[m] or hi[p] <= mark[m]:
+            hits[n_hits] = p
+            n_hits += 1
+    return kept, n_hits
+
+
+_scan_pending = njit(cache=True)(_scan_pending_py)
 
 
 class TriggerIndex:
@@ -109,7 +137,8 @@ class TriggerIndex:
 
     def _add_pending(self, positions: I64) -> None:
         new = positions[~self.in_pending[positions]]
-        new = np.unique(new)
+        if new.size > 1 and not np.all(new[1:] > new[:-1]):  # already sorted and unique: as np.unique leaves it
+            new = np.unique(new)
         self.in_pending[new] = True
         self.pending = np.concatenate([self.pending, new])
         if self.pending.size > max(1024, self.rebuild_fraction * self.lo.size):
@@ -197,14 +226,13 @@ class TriggerIndex:
                              out, n)  # fmt: skip
             self.entries_read += int(seg[2].sum()) - before
         from_sorted = out[:n].copy()
-        keep = self.active[self.pending]  # closed positions leave the pending set
-        self.in_pending[self.pending[~keep]] = False
-        self.pending = pend = self.pending[keep]
+        pend = self.pending.copy()
+        hits = np.empty(pend.size, dtype=np.int64)
+        kept, n_hits = _scan_pending(pend, self.active, self.in_pending, self.market, self.lo, self.hi, mark, hits)
+        self.pending = pend = pend[:kept]  # closed positions leave the pending set
         self.entries_read += int(pend.size)
         self._pending_read += int(pend.size)
-        m = self.market[pend]
-        hit = self.active[pend] & ((self.lo[pend] >= mark[m]) | (self.hi[pend] <= mark[m]))
-        fired = np.unique(np.concatenate([from_sorted, pend[hit]]))
+        fired = np.unique(np.concatenate([from_sorted, hits[:n_hits]]))
         fired = fired[self.active[fired]]
         # Fired positions stay watched through the pending set until the caller re-bands or closes them.
         new = fired[~self.in_pending[fired]]

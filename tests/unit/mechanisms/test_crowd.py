@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kit import BTC, crowded_long_world
+from kit import BTC, HIVE, Kit, crowded_long_world
 from perpstress.mechanisms.agents.crowd import CrowdBands, CrowdStops, MarginMonitor
+from perpstress.state.world import CROWD
 
 
 def test_a_calm_mark_fires_nothing_and_a_fall_fires_the_most_levered_longs_first() -> None:
@@ -79,3 +80,88 @@ def test_the_monitor_finds_cross_and_isolated_units_below_maintenance() -> None:
     iso = [(a, p) for a, p in units if p >= 0]
     assert iso
     assert all(not np.isnan(w.positions.isolated_margin[p]) for _, p in iso)
+
+
+def act_per_position(stops: CrowdStops, fired: np.ndarray) -> None:
+    """:meth:`CrowdStops.act` as it was before its top-ups were compiled: one Python loop over the fired positions."""
+    w = stops.world
+    pos, mk = w.positions, w.markets
+    accounting = stops.accounting
+    dry: set[tuple[int, int]] = set()
+    for p in fired[w.kind[fired] == CROWD]:
+        p = int(p)
+        lots = int(pos.size_lots[p])
+        if lots == 0:
+            continue
+        m = int(pos.market[p])
+        mark = float(mk.mark[m])
+        stop = w.stop_price[p]
+        if stop == stop and (mark <= stop if lots > 0 else mark >= stop):
+            side = 1 if lots > 0 else -1
+            if (m, side) in dry:
+                continue
+            unit = accounting.unit_of(p)
+            fill = stops.execution.execute(m, -lots, mark * (1 - side * 0.05), False, p)
+            if fill.lots != -lots:
+                dry.add((m, side))
+            if fill.lots:
+                accounting.close(*unit, p, fill.lots, fill.average_price)
+                venue = int(mk.venue[m])
+                notional = abs(fill.lots) * mk.lot_size[m] * fill.average_price
+                fee = min(w.taker_fee[venue] * notional, max(accounting.unit_equity(*unit), 0.0))
+                accounting.credit(*unit, -fee)
+                w.ledger.fee_pool[venue] += fee
+                stops.stops["count"] += 1
+                stops.stops["notional_usd"] += notional
+                stops.liquidation.settle_gap(venue, *unit)
+            if pos.size_lots[p] == 0:
+                w.stop_price[p] = np.nan
+            continue
+        if w.topup_reserve[p] > 0:
+            unit = accounting.unit_of(p)
+            equity = accounting.unit_equity(*unit)
+            mm = accounting.maintenance(p)
+            if equity <= 0 or mm / equity >= stops.topup_ratio:
+                add = min(w.topup_reserve[p], max(mm / (0.5 * stops.topup_ratio) - equity, 0.0))
+                if add > 0:
+                    accounting.credit(*unit, add)
+                    w.topup_reserve[p] -= add
+                    w.ledger.external_in += add
+                    stops.topups["count"] += 1
+                    stops.topups["usd"] += add
+
+
+def after_a_fall(kit: Kit) -> tuple[np.ndarray, ...]:
+    """Every array a stop or a top-up can change."""
+    w = kit.world
+    return (w.accounts.wallet, w.positions.size_lots, w.positions.entry_price, w.positions.isolated_margin,
+            w.stop_price, w.topup_reserve, w.ledger.fee_pool, w.ledger.bad_debt, w.funds.balance,
+            np.array([w.ledger.external_in]), w.books.lots, w.books.price, w.books.owner)  # fmt: skip
+
+
+@pytest.mark.parametrize("fall", [0.021, 0.03, 0.045, 0.08])
+def test_act_equals_the_per_position_loop_it_replaced(fall: float) -> None:
+    """Every account fired at once after a fall, the makers requoted at the new marks but HIVE's book emptied: the
+    BTC stops (the most levered filled past bankruptcy, their gaps paid by the fund), the HIVE stops finding the
+    book dry, and the top-ups leave every array, sum and counter exactly as the per-position loop did."""
+    runs = []
+    for act in (CrowdStops.act, act_per_position):
+        kit = crowded_long_world()
+        kit.move(-fall)
+        kit.quote()
+        w = kit.world
+        for maker in kit.makers[w.positions.market[kit.makers] == HIVE]:
+            w.books.cancel_owner(int(maker))
+        stops = CrowdStops(w, kit.accounting, kit.execution, kit.liquidation())
+        act(stops, np.flatnonzero(w.kind >= 0).astype(np.int64))  # the makers and noise accounts are skipped
+        runs.append((after_a_fall(kit), dict(stops.stops), dict(stops.topups)))
+    (new, new_stops, new_topups), (old, old_stops, old_topups) = runs
+    assert new_stops == old_stops
+    assert new_topups == old_topups
+    for a, b in zip(new, old, strict=True):
+        np.testing.assert_array_equal(a, b)
+    kit = crowded_long_world()
+    assert new_stops["count"] > 0
+    assert new_topups["count"] > 0
+    assert new[8][0] < kit.world.funds.balance[0]  # gaps past bankruptcy paid
+    assert np.isfinite(new[4][kit.hive_longs]).any()  # HIVE stops left waiting for a book

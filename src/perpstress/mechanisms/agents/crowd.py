@@ -11,6 +11,11 @@ At a trigger: a *stop* closes the position with a market order (limited 5 % past
 what equity is left; a stop filled past bankruptcy has its gap settled by the fund, then bad debt. A *top-up* adds
 margin from the account's reserve (an external inflow) to bring MM / balance back to half the top-up ratio.
 
+The fired positions are walked in order by one compiled kernel (:func:`crowd_topups`), which makes the top-ups (the
+unit's equity and the position's maintenance with :class:`~perpstress.mechanisms.accounting.Accounting`'s
+arithmetic) and hands each stop due back to Python, where it goes through the book; the walk then resumes after it,
+so every position sees the state that the positions before it left, as in a per-position loop.
+
 The margin monitor (:class:`MarginMonitor`) finds the liquidatable units among candidates: a cross account whose
 balance is below its maintenance at mark, or an isolated position whose margin is. Assumptions: a crowd member
 never adds to or flips its position, and acts only at its triggers (no discretionary closes).
@@ -19,13 +24,102 @@ never adds to or flips its position, and acts only at its triggers (no discretio
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
+from numpy.typing import NDArray
 
 from perpstress.mechanisms.accounting import Accounting
 from perpstress.mechanisms.execution import BookExecution
 from perpstress.mechanisms.liquidation import LiquidationEngine
 from perpstress.mechanisms.margin_kernels import fold_triggers, isolated_balances, position_bands, unit_balances
-from perpstress.state.portfolio import I64
+from perpstress.state.portfolio import F64, I32, I64
 from perpstress.state.world import CROWD, World
+
+
+def _crowd_topups_py(
+    fired: I64,
+    i: int,
+    dry: NDArray[np.bool_],
+    pos_account: I32,
+    pos_start: I64,
+    pos_count: I32,
+    wallet: F64,
+    pos_market: I32,
+    size_lots: I64,
+    entry: F64,
+    iso_margin: F64,
+    lot: F64,
+    mark: F64,
+    caps: F64,
+    mmr: F64,
+    cum: F64,
+    stop_price: F64,
+    topup_reserve: F64,
+    topup_ratio: float,
+    count: int,
+    usd: float,
+    external_in: float,
+) -> tuple[int, int, float, float]:
+    """Walk the crowd positions ``fired[i:]`` in order, making their top-ups, until one whose stop is due.
+
+    A closed position is skipped. A position whose stop the mark has reached (a long at or below it, a short at or
+    above) is a stop: on a ``dry[market, 0 long / 1 short]`` side it is skipped, else the walk stops there and
+    returns its index, for the caller to execute it and resume after it. Any other position with a top-up reserve
+    tops up when its unit's equity is at most 0 or its maintenance over equity has reached ``topup_ratio``: it adds
+    ``min(reserve, max(MM / (0.5 * topup_ratio) - equity, 0))`` to its isolated margin or its account's wallet, out
+    of its reserve, counting it in ``count``, ``usd`` and ``external_in`` one add after another. The unit's equity
+    and the maintenance are :meth:`Accounting.unit_equity` and :meth:`Accounting.maintenance` term for term (the tier
+    found by ``np.searchsorted`` on the caps, ``side="left"``). Returns the stop's index (``fired.size`` when the walk
+    is done) and the new ``count``, ``usd`` and ``external_in``."""
+    n = fired.shape[0]
+    while i < n:
+        p = fired[i]
+        lots = size_lots[p]
+        if lots == 0:
+            i += 1
+            continue
+        m = pos_market[p]
+        stop = stop_price[p]
+        if stop == stop and (mark[m] <= stop if lots > 0 else mark[m] >= stop):
+            if not dry[m, 0 if lots > 0 else 1]:
+                return i, count, usd, external_in
+            i += 1
+            continue
+        if topup_reserve[p] > 0:
+            a = pos_account[p]
+            isolated = not np.isnan(iso_margin[p])
+            if isolated:
+                equity = iso_margin[p] + (lots * lot[m]) * (mark[m] - entry[p])
+            else:
+                equity = wallet[a]
+                for q in range(pos_start[a], pos_start[a] + pos_count[a]):
+                    if size_lots[q] != 0 and np.isnan(iso_margin[q]):
+                        mq = pos_market[q]
+                        equity += (size_lots[q] * lot[mq]) * (mark[mq] - entry[q])
+            notional = abs(lots * lot[m]) * mark[m]
+            k = np.searchsorted(caps[m], notional, side="left")
+            mm = notional * mmr[m, k] - cum[m, k]
+            if equity <= 0 or mm / equity >= topup_ratio:
+                need = mm / (0.5 * topup_ratio) - equity
+                if need < 0.0:  # max(need, 0.0) as Python picks, NaN kept
+                    need = 0.0
+                add = topup_reserve[p]
+                if need < add:  # min(reserve, need) as Python picks
+                    add = need
+                if add > 0:
+                    if isolated:
+                        iso_margin[p] += add
+                    else:
+                        wallet[a] += add
+                    topup_reserve[p] -= add
+                    external_in += add
+                    count += 1
+                    usd += add
+        i += 1
+    return i, count, usd, external_in
+
+
+crowd_topups = njit(cache=True)(_crowd_topups_py)
+"""Compiled: see :func:`_crowd_topups_py`."""
 
 
 class CrowdBands:
@@ -77,7 +171,9 @@ class CrowdBands:
         if closed.size:
             w.triggers.deactivate(closed)
             if w.collateral.pairs:  # every crowd position closes through here (stop, liquidation, ADL)
-                w.closed_holders += [int(a) for a in closed if w.collateral.rows_of(int(a))]
+                row_of = w.collateral.row_of  # an account's holding row, -1 for none (none past its end)
+                inside = closed[closed < row_of.size]
+                w.closed_holders += inside[row_of[inside] >= 0].tolist()
 
 
 class CrowdStops:
@@ -94,56 +190,58 @@ class CrowdStops:
         self.topups = {"count": 0, "usd": 0.0}
 
     def act(self, fired: np.ndarray) -> None:
-        """Crowd behaviour at a trigger: a stop closes the position with a market order; a top-up adds margin from
-        the account's reserve (an external inflow) to bring MM / balance back to half the top-up ratio."""
+        """Crowd behaviour at a trigger, position by position in ``fired``'s order: a stop closes the position with
+        a market order; a top-up adds margin from the account's reserve (an external inflow) to bring MM / balance
+        back to half the top-up ratio. The top-ups are made by :func:`crowd_topups`, the stops by :meth:`stop`."""
+        w = self.world
+        crowd = fired[w.kind[fired] == CROWD].astype(np.int64)
+        if crowd.size == 0:
+            return
+        v = w.view
+        dry = np.zeros((w.markets.n, 2), dtype=np.bool_)
+        """Per market and side (0 long, 1 short): a stop there found the book empty within the stops' limit, or
+        emptied it, during this call. The limit is the same for every stop there (the mark does not move within the
+        call) and the book only shrinks, so later stops on that side cannot fill either; they keep trying at the
+        next check, as before."""
+        i = 0
+        while True:
+            i, self.topups["count"], self.topups["usd"], w.ledger.external_in = crowd_topups(
+                crowd, i, dry, w.positions.account, v.pos_start, v.pos_count, v.wallet, v.pos_market, v.size_lots,
+                v.entry, v.iso_margin, v.lot, v.mark, v.tier_cap, v.tier_mmr, v.tier_cum, w.stop_price,
+                w.topup_reserve, self.topup_ratio, int(self.topups["count"]), self.topups["usd"], w.ledger.external_in,
+            )  # fmt: skip
+            if i == crowd.size:
+                return
+            self.stop(int(crowd[i]), dry)
+            i += 1
+
+    def stop(self, p: int, dry: NDArray[np.bool_]) -> None:
+        """Position ``p``'s stop, due: a market order closing it, limited 5 % past mark; the taker fee out of what
+        equity is left; the gap of a fill past bankruptcy settled. A fill short of the whole position marks its
+        side of the market ``dry``; a position left open keeps its stop, to try again while the mark is past it."""
         w = self.world
         pos, mk = w.positions, w.markets
         accounting = self.accounting
-        dry: set[tuple[int, int]] = set()
-        """(market, side) whose book, within the stops' limit, a stop emptied or found empty during this call: the
-        limit is the same for every stop there (the mark does not move within the call) and the book only shrinks,
-        so later stops on that side cannot fill either; they keep trying at the next check, as before."""
-        for p in fired[w.kind[fired] == CROWD]:
-            p = int(p)
-            lots = int(pos.size_lots[p])
-            if lots == 0:
-                continue
-            m = int(pos.market[p])
-            mark = float(mk.mark[m])
-            stop = w.stop_price[p]
-            if stop == stop and (mark <= stop if lots > 0 else mark >= stop):
-                side = 1 if lots > 0 else -1
-                if (m, side) in dry:
-                    continue
-                unit = accounting.unit_of(p)
-                fill = self.execution.execute(m, -lots, mark * (1 - side * 0.05), False, p)
-                if fill.lots != -lots:
-                    dry.add((m, side))
-                if fill.lots:
-                    accounting.close(*unit, p, fill.lots, fill.average_price)
-                    venue = int(mk.venue[m])
-                    notional = abs(fill.lots) * mk.lot_size[m] * fill.average_price
-                    fee = min(w.taker_fee[venue] * notional, max(accounting.unit_equity(*unit), 0.0))
-                    accounting.credit(*unit, -fee)
-                    w.ledger.fee_pool[venue] += fee
-                    self.stops["count"] += 1
-                    self.stops["notional_usd"] += notional
-                    self.liquidation.settle_gap(venue, *unit)  # a stop filled past bankruptcy: fund, then bad debt
-                if pos.size_lots[p] == 0:
-                    w.stop_price[p] = np.nan  # done; an unfilled stop keeps trying while the mark is past it
-                continue
-            if w.topup_reserve[p] > 0:
-                unit = accounting.unit_of(p)
-                equity = accounting.unit_equity(*unit)
-                mm = accounting.maintenance(p)
-                if equity <= 0 or mm / equity >= self.topup_ratio:
-                    add = min(w.topup_reserve[p], max(mm / (0.5 * self.topup_ratio) - equity, 0.0))
-                    if add > 0:
-                        accounting.credit(*unit, add)
-                        w.topup_reserve[p] -= add
-                        w.ledger.external_in += add
-                        self.topups["count"] += 1
-                        self.topups["usd"] += add
+        lots = int(pos.size_lots[p])
+        m = int(pos.market[p])
+        mark = float(mk.mark[m])
+        side = 1 if lots > 0 else -1
+        unit = accounting.unit_of(p)
+        fill = self.execution.execute(m, -lots, mark * (1 - side * 0.05), False, p)
+        if fill.lots != -lots:
+            dry[m, 0 if side > 0 else 1] = True
+        if fill.lots:
+            accounting.close(*unit, p, fill.lots, fill.average_price)
+            venue = int(mk.venue[m])
+            notional = abs(fill.lots) * mk.lot_size[m] * fill.average_price
+            fee = min(w.taker_fee[venue] * notional, max(accounting.unit_equity(*unit), 0.0))
+            accounting.credit(*unit, -fee)
+            w.ledger.fee_pool[venue] += fee
+            self.stops["count"] += 1
+            self.stops["notional_usd"] += notional
+            self.liquidation.settle_gap(venue, *unit)  # a stop filled past bankruptcy: fund, then bad debt
+        if pos.size_lots[p] == 0:
+            w.stop_price[p] = np.nan  # done; an unfilled stop keeps trying while the mark is past it
 
 
 class MarginMonitor:
