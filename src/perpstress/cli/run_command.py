@@ -75,7 +75,7 @@ def run(
         table.add_row("  of which longs", f"{liq['long_notional_usd'] / liq['notional_usd']:.0%}")
     table.add_row("ADL", f"${s['adl']['notional_usd']:,.0f} in {s['adl']['count']:,} fills")
     for venue, f in s["insurance_funds"].items():
-        table.add_row(f"fund {venue}", f"${f['start_usd']:,.0f} -> ${f['end_usd']:,.0f} (min ${f['min_usd']:,.0f})")
+        table.add_row(f"fund {venue}", f"{dollars(f['start_usd'])} -> {dollars(f['end_usd'])} (min {dollars(f['min_usd'])})")
     table.add_row("bad debt", f"${s['bad_debt_usd']:,.0f}")
     worst = min(s["prices"].items(), key=lambda kv: kv[1]["max_drawdown"])
     table.add_row("worst drawdown", f"{worst[0]} {worst[1]['max_drawdown']:.1%}")
@@ -102,6 +102,11 @@ def run(
 
         page = write_report(result.path)
         console.print(f"wrote {page} ({page.stat().st_size / 1e6:.1f} MB)")
+
+
+def dollars(value: float) -> str:
+    """``$1,234``, ``-$7,970,788``: whole US dollars, the sign before the dollar."""
+    return f"-${-value:,.0f}" if value < 0 else f"${value:,.0f}"
 
 
 def timing_table(timing: dict[str, Any]) -> Table:

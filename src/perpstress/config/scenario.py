@@ -21,7 +21,7 @@ from perpstress.config.base import DocumentError, FrozenModel, rule_error
 from perpstress.config.population import CrowdConfig, PopulationConfig
 from perpstress.config.rails import RailsConfig
 from perpstress.config.shock import ShockConfig
-from perpstress.config.venue import CollateralMethod, VenueConfig, drop_none
+from perpstress.config.venue import CollateralMethod, VenueConfig, deep_merge, drop_none
 from perpstress.errors import ConfigError, PerpstressError
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -237,8 +237,11 @@ class Scenario(FrozenModel):
         return tomli_w.dumps(drop_none(self.model_dump(mode="json")))
 
     @classmethod
-    def from_toml(cls, text: str, filename: str = "<string>") -> Scenario:
-        return cls.from_dict(parse_toml(text, filename), filename)
+    def from_toml(cls, text: str, filename: str = "<string>", base_dir: Path | None = None) -> Scenario:
+        """Validate scenario TOML. ``extends = "NAME"`` (a built-in scenario, or a file relative to ``base_dir``)
+        starts from that scenario's file: this one's tables merge into its tables key by key, values replace."""
+        data = extend(parse_toml(text, filename), filename, base_dir or Path.cwd(), ())
+        return cls.from_dict(data, filename)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], filename: str = "<dict>") -> Scenario:
@@ -266,7 +269,7 @@ class Scenario(FrozenModel):
         if path.suffix == ".toml" or path.exists():
             if not path.is_file():
                 raise ConfigError([f"{path}: no such scenario file"])
-            return cls.from_toml(read_text_file(path, "scenario file"), str(path))
+            return cls.from_toml(read_text_file(path, "scenario file"), str(path), path.parent)
         name = str(source)
         if name in available_scenarios():
             return cls.from_toml(scenario_text(name), f"built-in scenario {name}")
@@ -301,6 +304,41 @@ def parse_toml(text: str, filename: str) -> dict[str, Any]:
         raise ConfigError([f"{filename}: not valid TOML: {exc}"]) from None
     except RecursionError:
         raise ConfigError([f"{filename}: not valid TOML: arrays or tables nested too deeply"]) from None
+
+
+MAX_EXTENDS = 8
+"""How deep ``extends`` may chain."""
+
+
+def extend(data: dict[str, Any], filename: str, base_dir: Path, seen: tuple[str, ...]) -> dict[str, Any]:
+    """``data`` merged over the scenario it ``extends`` (see :meth:`Scenario.from_toml`), recursively."""
+    from perpstress.presets import available_scenarios, scenario_text
+
+    base = data.get("extends")
+    if base is None:
+        return data
+    if not isinstance(base, str) or not base:
+        raise ConfigError([f"{filename}: extends: must name a built-in scenario or a scenario file (got {base!r})"])
+    if base in seen or len(seen) >= MAX_EXTENDS:
+        chain = " -> ".join((*seen, base))
+        raise ConfigError([f"{filename}: extends: {chain}: a scenario cannot extend itself or chain beyond "
+                           f"{MAX_EXTENDS}"])  # fmt: skip
+    path = base_dir / base
+    if base.endswith(".toml") or path.is_file():
+        if not path.is_file():
+            raise ConfigError([f"{filename}: extends: no such scenario file {path}"])
+        parent = extend(parse_toml(read_text_file(path, "scenario file"), str(path)), str(path), path.parent,
+                        (*seen, base))  # fmt: skip
+    elif base in available_scenarios():
+        name = f"built-in scenario {base}"
+        parent = extend(parse_toml(scenario_text(base), name), name, base_dir, (*seen, base))
+    else:
+        raise ConfigError(
+            [f"{filename}: extends: {base!r} is neither a scenario file nor a built-in scenario "
+             f"({', '.join(available_scenarios())})"]
+        )  # fmt: skip
+    own = {k: v for k, v in data.items() if k != "extends"}
+    return deep_merge(parent, own)
 
 
 def format_validation_error(exc: ValidationError, filename: str) -> list[str]:

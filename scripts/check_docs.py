@@ -1,0 +1,200 @@
+"""Run the docs: every command a document shows is executed and what it prints compared with what the document says.
+
+Usage::
+
+    python scripts/check_docs.py README.md docs/howto/*.md     # check; exit 1 naming each block that differs
+    python scripts/check_docs.py --write README.md    # rewrite the console blocks with what the commands print
+
+A document is run top to bottom in a fresh temporary folder (``runs/`` and every file it writes land there):
+
+- a fenced block right after ``<!-- file: NAME -->`` is written to ``NAME``; so is a ``toml`` block whose first line
+  is ``# NAME.toml``;
+- a ``bash`` block runs line by line (``#`` comments dropped) and must succeed; a ``python`` block is executed in one
+  namespace per document;
+- a ``console`` block's ``$ COMMAND`` lines run in turn, and what each prints (stdout, then stderr) must equal the
+  lines under it. Wall-clock figures are not compared: ``in 1.9 s`` and ``(9.9 MB)`` match any number. After
+  ``<!-- excerpt -->`` the block's lines need only appear in the output, in order (a table's few rows);
+- ``<!-- skip -->`` before a block leaves it out (the set-up commands, a long benchmark).
+
+Tables print at their piped width (120 columns), as in the docs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+FENCE = re.compile(r"^```(\w*)\s*$")
+MARK = re.compile(r"^<!--\s*(file:\s*(?P<file>\S+)|(?P<flag>skip|excerpt))\s*-->\s*$")
+VOLATILE = (
+    (re.compile(r"\bin \d[\d,]*(\.\d+)? s\b"), "in N s"),
+    (re.compile(r"\(\d+(\.\d+)? MB\)"), "(N MB)"),
+)
+"""Wall-clock figures: any number matches."""
+
+
+@dataclass
+class Block:
+    lang: str
+    lines: list[str]
+    start: int
+    """Index of the fence's first line in the document."""
+    end: int
+    """Index of the closing fence."""
+    file: str | None = None
+    skip: bool = False
+    excerpt: bool = False
+
+
+def blocks(lines: list[str]) -> list[Block]:
+    out: list[Block] = []
+    i = 0
+    pending: dict[str, str | bool] = {}
+    while i < len(lines):
+        mark = MARK.match(lines[i])
+        if mark:
+            if mark.group("file"):
+                pending["file"] = mark.group("file")
+            else:
+                pending[str(mark.group("flag"))] = True
+            i += 1
+            continue
+        fence = FENCE.match(lines[i])
+        if fence and fence.group(1):
+            j = i + 1
+            while j < len(lines) and not lines[j].startswith("```"):
+                j += 1
+            b = Block(fence.group(1), lines[i + 1 : j], i, j)
+            b.file = str(pending["file"]) if "file" in pending else None
+            b.skip, b.excerpt = bool(pending.get("skip")), bool(pending.get("excerpt"))
+            if b.file is None and b.lang == "toml" and b.lines and re.fullmatch(r"# [\w.-]+\.toml", b.lines[0]):
+                b.file = b.lines[0][2:]
+            out.append(b)
+            pending = {}
+            i = j + 1
+            continue
+        if lines[i].strip():
+            pending = {}
+        i += 1
+    return out
+
+
+def normal(text: str) -> list[str]:
+    out = []
+    for line in text.splitlines():
+        line = line.rstrip()
+        for pattern, repl in VOLATILE:
+            line = pattern.sub(repl, line)
+        out.append(line)
+    while out and not out[-1]:
+        out.pop()
+    return out
+
+
+def shell(command: str, cwd: Path) -> tuple[int, str]:
+    env = dict(os.environ, COLUMNS="120", NO_COLOR="1", TERM="dumb")
+    done = subprocess.run(command, shell=True, cwd=cwd, env=env, capture_output=True, text=True, timeout=3600)
+    return done.returncode, done.stdout + done.stderr
+
+
+def console(block: Block, cwd: Path) -> tuple[list[str], list[str], list[str]]:
+    """What the block says and what its commands print (each ``$`` line then its output), both with wall-clock
+    figures masked, and what they print as printed."""
+    raw: list[str] = []
+    for line in block.lines:
+        if line.startswith("$ "):
+            _, output = shell(line[2:], cwd)
+            raw += [line, *[x.rstrip() for x in output.rstrip().splitlines()]]
+    return normal("\n".join(block.lines)), normal("\n".join(raw)), raw
+
+
+def matches(block: Block, shown: list[str], printed: list[str]) -> bool:
+    if not block.excerpt:
+        return shown == printed
+    it = iter(printed)
+    return all(any(line == p for p in it) for line in shown)
+
+
+def run_document(path: Path, write: bool) -> list[str]:
+    """Run one document; the problems found (or, with ``write``, rewrite its console blocks)."""
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    problems: list[str] = []
+    namespace: dict[str, object] = {"__name__": "__docs__"}
+    replacements: list[tuple[Block, list[str]]] = []
+    with tempfile.TemporaryDirectory(prefix="perpstress-docs-") as tmp:
+        cwd = Path(tmp)
+        for b in blocks(lines):
+            where = f"{path}:{b.start + 1}"
+            if b.skip:
+                continue
+            if b.file is not None:
+                (cwd / b.file).parent.mkdir(parents=True, exist_ok=True)
+                (cwd / b.file).write_text("\n".join(b.lines) + "\n", encoding="utf-8")
+            elif b.lang == "bash":
+                for line in b.lines:
+                    command = line.split(" #")[0].strip()
+                    if command and not command.startswith("#"):
+                        code, output = shell(command, cwd)
+                        if code != 0:
+                            problems.append(f"{where}: `{command}` exits {code}: {output.strip()[-300:]}")
+            elif b.lang == "python":
+                buffer = io.StringIO()
+                old = Path.cwd()
+                try:
+                    os.chdir(cwd)
+                    with contextlib.redirect_stdout(buffer):
+                        exec(compile("\n".join(b.lines), where, "exec"), namespace)
+                except Exception as exc:  # a doc's example failing is what this finds
+                    problems.append(f"{where}: python block raises {type(exc).__name__}: {exc}")
+                finally:
+                    os.chdir(old)
+            elif b.lang == "console":
+                shown, printed, raw = console(b, cwd)
+                if not matches(b, shown, printed):
+                    problems.append(f"{where}: console block differs from what its commands print:\n"
+                                    + _diff(shown, printed))  # fmt: skip
+                    if not b.excerpt:
+                        replacements.append((b, raw))
+    if write and replacements:
+        for b, raw in sorted(replacements, key=lambda r: -r[0].start):
+            lines[b.start + 1 : b.end] = raw
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return problems
+
+
+def _diff(shown: list[str], printed: list[str]) -> str:
+    import difflib
+
+    return "\n".join(difflib.unified_diff(shown, printed, "the document", "the commands", lineterm="", n=1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("documents", nargs="+", type=Path)
+    parser.add_argument("--write", action="store_true", help="rewrite console blocks with what the commands print")
+    args = parser.parse_args(argv)
+    problems = []
+    for doc in args.documents:
+        problems += run_document(doc, args.write)
+    for p in problems:
+        print(p, file=sys.stderr)
+    if args.write:
+        print(f"rewrote what differed in {len(args.documents)} document(s)")
+        return 0
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+__all__ = ["blocks", "main", "run_document"]
