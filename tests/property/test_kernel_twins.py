@@ -54,6 +54,7 @@ SETTINGS = settings(max_examples=100, deadline=None)
 # --- where each kernel is compared with its twin ---------------------------------------------------------------
 HERE = "tests/property/test_kernel_twins.py"
 PRICES = "tests/property/test_price_kernels.py"
+TAKERS = "tests/property/test_takers_kernel.py"
 COMPARED = {
     "perpstress.mechanisms.margin_kernels": {
         "_maintenance": HERE,
@@ -78,6 +79,7 @@ COMPARED = {
     },
     "perpstress.state.triggers": {"_fire_sorted": HERE},
     "perpstress.engine.exact_sum": {"_accumulate": "tests/property/test_exact_sum.py"},
+    "perpstress.mechanisms.agents.takers": {"draw_orders": TAKERS, "takers_step": TAKERS},
     "perpstress.mechanisms.price_kernels": {
         "insert_sorted": PRICES,
         "median_sorted": PRICES,
