@@ -79,7 +79,7 @@ COMPARED = {
     },
     "perpstress.state.triggers": {"_fire_sorted": HERE},
     "perpstress.engine.exact_sum": {"_accumulate": "tests/property/test_exact_sum.py"},
-    "perpstress.mechanisms.agents.takers": {"draw_orders": TAKERS, "takers_step": TAKERS},
+    "perpstress.mechanisms.agents.takers": {"draw_step": TAKERS, "takers_step": TAKERS},
     "perpstress.mechanisms.price_kernels": {
         "insert_sorted": PRICES,
         "median_sorted": PRICES,

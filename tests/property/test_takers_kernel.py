@@ -27,7 +27,7 @@ PLAIN = [
     (tk, "settle_maker_fills", ac._settle_maker_fills_py),
     (tk, "numpy_sum", pk._numpy_sum_py),
     (tk, "takers_step", tk._takers_step_py),
-    (tk, "draw_orders", tk._draw_orders_py),
+    (tk, "draw_step", tk._draw_step_py),
     (pk, "_pairwise_sum", pk._pairwise_sum_py),
     (pk, "_block_sum", pk._block_sum_py),
 ]
@@ -47,20 +47,23 @@ def plain() -> Iterator[None]:
 
 
 @settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 300))
-def test_draw_orders(seed: int, n: int) -> None:
+@given(seed=st.integers(0, 2**32 - 1), lam=st.lists(st.sampled_from([0.0, 0.5, 2.0, 9.99]) | st.floats(0.0, 9.99),
+                                                    max_size=30))  # fmt: skip
+def test_draw_step(seed: int, lam: list[float]) -> None:
     """numba's generator draws NumPy's numbers, in the same order, and leaves the stream where NumPy would."""
-    fast, slow = np.random.default_rng(seed), np.random.default_rng(seed)
-    z, u, z2, u2 = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
-    tk.draw_orders(fast, z, u)
-    tk._draw_orders_py(slow, z2, u2)
-    np.testing.assert_array_equal(z, z2)
-    np.testing.assert_array_equal(u, u2)
-    ref = np.random.default_rng(seed)
-    for i in range(n):  # the draws as the phase's loop made them, one order at a time
-        assert z[i] == ref.standard_normal()
-        assert u[i] == ref.random()
+    means = np.array(lam, dtype=np.float64)
+    fast, slow, ref = (np.random.default_rng(seed) for _ in range(3))
+    a = tk.draw_step(fast, means)
+    b = tk._draw_step_py(slow, means)
+    counts = ref.poisson(means, size=means.size)  # the draws as the phase made them: counts, then order by order
+    orders = [(ref.standard_normal(), ref.random()) for _ in range(int(counts.sum()))]
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(a[0], counts)
+    np.testing.assert_array_equal(a[1], [o[0] for o in orders])
+    np.testing.assert_array_equal(a[2], [o[1] for o in orders])
     assert fast.bit_generator.state == slow.bit_generator.state == ref.bit_generator.state
+    event("orders" if orders else "no order")
 
 
 def orders_one_by_one(kit: Kit, rng: np.random.Generator, rates: np.ndarray, step_s: float) -> None:

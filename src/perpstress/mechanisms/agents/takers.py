@@ -7,8 +7,8 @@ market takes them (exempt from liquidation). The phase starts the step: it clear
 Draws come from the run's ``takers`` stream only, in market order, then order by order: count, size, side.
 Left out: order-flow autocorrelation, informed flow, limit orders.
 
-The orders' numbers are drawn first (nothing an order does changes what the next one draws), then one compiled
-pass (:func:`takers_step`) sends them through the books and settles both sides as
+The step's numbers are drawn first, in one compiled call (nothing an order does changes what the next one draws),
+then one compiled pass (:func:`takers_step`) sends them through the books and settles both sides as
 :meth:`perpstress.mechanisms.execution.BookExecution.taker_trade` does. With ``engine.record_trades`` on, the
 orders go through :class:`~perpstress.mechanisms.execution.BookExecution` one by one, which records the fills.
 """
@@ -25,21 +25,32 @@ from perpstress.state.clock import Clock
 from perpstress.state.orderbook import _match
 from perpstress.state.world import World
 
-DRAW_COMPILED_FROM = 16
-"""Orders in a step from which :func:`draw_orders` runs compiled (numba's hand-over of the generator costs about
-as much as drawing 16 orders' numbers in Python); the numbers are the same either way."""
+POISSON_MULT_BELOW = 10.0
+"""NumPy draws a Poisson count of a mean below this by multiplying uniforms (``random_poisson_mult``); numba's
+``Generator.poisson`` is that same loop. The compiled draw is used only where every market's mean is below it."""
 
 
-def _draw_orders_py(rng, z, u):  # type: ignore[no-untyped-def]
-    """The orders' numbers from the ``takers`` stream, order by order: a standard normal (the size's) then a
-    uniform (the side's), into ``z`` and ``u``."""
-    for i in range(z.shape[0]):
+def _draw_step_py(rng, lam):  # type: ignore[no-untyped-def]
+    """A step's numbers from the ``takers`` stream, in the phase's order: each market's order count (Poisson of
+    mean ``lam[m]``, as ``rng.poisson(lam)`` draws them, market by market), then order by order a standard normal
+    (the size's) and a uniform (the side's). Returns ``(counts, z, u)``."""
+    n = lam.shape[0]
+    counts = np.empty(n, np.int64)
+    total = 0
+    for m in range(n):
+        counts[m] = rng.poisson(lam[m])
+        total += counts[m]
+    z = np.empty(total)
+    u = np.empty(total)
+    for i in range(total):
         z[i] = rng.standard_normal()
         u[i] = rng.random()
+    return counts, z, u
 
 
-draw_orders = njit(cache=True)(_draw_orders_py)
-"""Compiled: see :func:`_draw_orders_py` (numba's ``Generator`` methods draw NumPy's numbers)."""
+draw_step = njit(cache=True)(_draw_step_py)
+"""Compiled: see :func:`_draw_step_py` (numba's ``Generator`` methods draw NumPy's numbers; for a mean of
+:data:`POISSON_MULT_BELOW` or more the phase draws with NumPy)."""
 
 
 def _takers_step_py(  # type: ignore[no-untyped-def]
@@ -140,15 +151,13 @@ class TakersPhase:
         cfg = w.scenario.takers
         rng = self.rng
         w.last_trade[:] = np.nan
-        counts = rng.poisson(self.rates * clock.step_s, size=w.markets.n)
-        total = int(counts.sum())
-        if total == 0:
-            return
-        z, u = np.empty(total), np.empty(total)
-        if total >= DRAW_COMPILED_FROM:
-            draw_orders(rng, z, u)
+        lam = self.rates * clock.step_s
+        if lam.size and lam.max() < POISSON_MULT_BELOW:
+            counts, z, u = draw_step(rng, lam)
         else:
-            _draw_orders_py(rng, z, u)  # type: ignore[no-untyped-call]
+            counts, z, u = _draw_step_py(rng, lam)  # type: ignore[no-untyped-call]
+        if z.size == 0:
+            return
         size_factor = np.exp(cfg.sigma * z)
         if w.scenario.engine.record_trades:
             self._one_by_one(counts, size_factor, u)
