@@ -50,7 +50,8 @@ def _draw_step_py(rng, lam):  # type: ignore[no-untyped-def]
 
 draw_step = njit(cache=True)(_draw_step_py)
 """Compiled: see :func:`_draw_step_py` (numba's ``Generator`` methods draw NumPy's numbers; for a mean of
-:data:`POISSON_MULT_BELOW` or more the phase draws with NumPy)."""
+:data:`POISSON_MULT_BELOW` or more, or a stream that is not a NumPy ``Generator`` (a test's recorder), the phase
+draws through the plain twin)."""
 
 
 def _takers_step_py(  # type: ignore[no-untyped-def]
@@ -152,7 +153,7 @@ class TakersPhase:
         rng = self.rng
         w.last_trade[:] = np.nan
         lam = self.rates * clock.step_s
-        if lam.size and lam.max() < POISSON_MULT_BELOW:
+        if isinstance(rng, np.random.Generator) and lam.size and lam.max() < POISSON_MULT_BELOW:
             counts, z, u = draw_step(rng, lam)
         else:
             counts, z, u = _draw_step_py(rng, lam)  # type: ignore[no-untyped-call]
