@@ -53,6 +53,8 @@ SETTINGS = settings(max_examples=100, deadline=None)
 
 # --- where each kernel is compared with its twin ---------------------------------------------------------------
 HERE = "tests/property/test_kernel_twins.py"
+PRICES = "tests/property/test_price_kernels.py"
+TAKERS = "tests/property/test_takers_kernel.py"
 COMPARED = {
     "perpstress.mechanisms.margin_kernels": {
         "_maintenance": HERE,
@@ -78,6 +80,24 @@ COMPARED = {
     },
     "perpstress.state.triggers": {"_fire_sorted": HERE, "_scan_pending": HERE},
     "perpstress.engine.exact_sum": {"_accumulate": "tests/property/test_exact_sum.py"},
+    "perpstress.mechanisms.agents.takers": {"draw_step": TAKERS, "takers_step": TAKERS},
+    "perpstress.mechanisms.price_kernels": {
+        "insert_sorted": PRICES,
+        "median_sorted": PRICES,
+        "_block_sum": PRICES,
+        "_pairwise_sum": PRICES,
+        "numpy_sum": PRICES,
+        "dot_fma": PRICES,
+        "weighted_mean": PRICES,
+        "weighted_median": PRICES,
+        "index_step": PRICES,
+        "median_of_three": PRICES,
+        "hyperliquid_mark": PRICES,
+        "mark_step": PRICES,
+        "book_quotes": PRICES,
+        "peer_medians": PRICES,
+        "publish_marks": PRICES,
+    },
 }
 
 # Compiled callees of composite kernels, and their twins (a twin looks its callees up at call time).

@@ -27,6 +27,7 @@ from typing import Protocol
 import numpy as np
 
 from perpstress.config.venue import IndexMethod, VenueConfig
+from perpstress.mechanisms.price_kernels import INDEX_CODE, fma_dot_is_numpys, index_step
 from perpstress.rules import index as rules
 from perpstress.state.portfolio import F64
 
@@ -59,6 +60,11 @@ INDEX_RULES: dict[IndexMethod, IndexRule] = {
 
 
 class IndexEngine:
+    """The index of every market each step: one compiled pass (:func:`perpstress.mechanisms.price_kernels.index_step`)
+    over the markets with a simulated constituent, each by its venue's rule in :data:`INDEX_RULES`, with the same
+    values; a weighted mean the kernel cannot reproduce exactly (see :mod:`perpstress.mechanisms.price_kernels`)
+    goes through the rule function."""
+
     def __init__(self, venues: list[VenueConfig], market_venue: list[int], market_base: list[str],
                  perpetual: np.ndarray, spot_book_of: dict[tuple[int, str], int], step_ms: int) -> None:  # fmt: skip
         """``spot_book_of[(venue, asset)]`` is the market row of a simulated spot book."""
@@ -66,6 +72,7 @@ class IndexEngine:
         self.n = len(market_venue)
         self.step_ms = step_ms
         self._plan: list[tuple[int, IndexRule, float, np.ndarray, np.ndarray, float]] = []
+        methods = []
         for m in np.flatnonzero(perpetual):
             cfg = venues[market_venue[m]].index
             books, weights = [], []
@@ -76,6 +83,19 @@ class IndexEngine:
             if max(books) >= 0:
                 self._plan.append((int(m), INDEX_RULES[cfg.method], cfg.band(market_base[m]), np.array(books),
                                    np.array(weights), cfg.stale_after_s * 1000.0))  # fmt: skip
+                methods.append(INDEX_CODE[cfg.method])
+        self._endogenous = [p[0] for p in self._plan]
+        self._markets = np.array(self._endogenous, dtype=np.int64)
+        self._method = np.array(methods, dtype=np.int64)
+        self._band = np.array([p[2] for p in self._plan], dtype=np.float64)
+        self._stale_ms = np.array([p[5] for p in self._plan], dtype=np.float64)
+        sizes = [p[3].size for p in self._plan]
+        self._start = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+        self._book = np.concatenate([p[3] for p in self._plan] or [np.zeros(0)]).astype(np.int64)
+        self._weight = np.concatenate([p[4] for p in self._plan] or [np.zeros(0)]).astype(np.float64)
+        self._fallback = np.zeros(len(self._plan), dtype=bool)
+        self._scratch = (np.empty(2 * max(sizes, default=1)), np.empty(2 * max(sizes, default=1)))
+        self._fma_dot = fma_dot_is_numpys() if self._plan else True
         self.last_mid = np.full(self.n, np.nan)
         self.last_mid_ms = np.full(self.n, -np.inf)
         self.index = np.full(self.n, np.nan)
@@ -83,23 +103,26 @@ class IndexEngine:
     @property
     def endogenous(self) -> list[int]:
         """Markets whose index has at least one simulated constituent."""
-        return [p[0] for p in self._plan]
+        return self._endogenous
 
     def step(self, ts_ms: int, fundamental: F64, mid: F64) -> F64:
         """The index of every market (``fundamental`` is per market, the base asset's fundamental value)."""
-        live = np.isfinite(mid)
-        self.last_mid[live] = mid[live]
-        self.last_mid_ms[live] = ts_ms
-        index = fundamental.astype(np.float64).copy()
-        for m, rule, band, books, weights, stale_ms in self._plan:
-            is_book = books >= 0
-            b = np.where(is_book, books, 0)
-            prices = np.where(is_book, self.last_mid[b], fundamental[m])
-            fresh = ~is_book | (ts_ms - self.last_mid_ms[b] <= stale_ms)
-            w = np.where(fresh, weights, 0.0)
-            value = rule(prices, w, band)
-            index[m] = (
-                value if np.isfinite(value) else (self.index[m] if np.isfinite(self.index[m]) else fundamental[m])
-            )
+        index = np.empty(self.n)
+        index_step(ts_ms, fundamental, mid, self.last_mid, self.last_mid_ms, self.index, self._markets, self._method,
+                   self._band, self._stale_ms, self._start, self._book, self._weight, self._fma_dot, index,
+                   self._fallback, *self._scratch)  # fmt: skip
+        for j in np.flatnonzero(self._fallback):
+            self._by_rule(int(j), ts_ms, fundamental, index)
         self.index = index
         return index
+
+    def _by_rule(self, j: int, ts_ms: int, fundamental: F64, index: F64) -> None:
+        """Plan entry ``j``'s index by its rule function (the books' mids already kept)."""
+        m, rule, band, books, weights, stale_ms = self._plan[j]
+        is_book = books >= 0
+        b = np.where(is_book, books, 0)
+        prices = np.where(is_book, self.last_mid[b], fundamental[m])
+        fresh = ~is_book | (ts_ms - self.last_mid_ms[b] <= stale_ms)
+        w = np.where(fresh, weights, 0.0)
+        value = rule(prices, w, band)
+        index[m] = value if np.isfinite(value) else (self.index[m] if np.isfinite(self.index[m]) else fundamental[m])

@@ -36,6 +36,7 @@ from typing import ClassVar, Protocol
 import numpy as np
 
 from perpstress.config.venue import MarkMethod, VenueConfig
+from perpstress.mechanisms.price_kernels import MARK_CODE, mark_step
 from perpstress.rules import mark as rules
 from perpstress.state.portfolio import F64, I64
 
@@ -134,29 +135,34 @@ MARK_RULES: dict[MarkMethod, type[MarkRule]] = {
 
 
 class MarkEngine:
-    """Computes ``mark`` for every market each step; ``previous`` holds the mark before the last update."""
+    """Computes ``mark`` for every market each step; ``previous`` holds the mark before the last update.
+
+    One compiled pass per step (:func:`perpstress.mechanisms.price_kernels.mark_step`) runs each market's rule of
+    :data:`MARK_RULES` with the same values as the rule classes; the EMAs' decays per step are computed once."""
 
     def __init__(self, venues: list[VenueConfig], market_venue: list[int], step_s: float) -> None:
         n = len(market_venue)
         self.step_s = step_s
         vs = [venues[v] for v in market_venue]
         self.method = [v.mark.method for v in vs]
-        code = np.array(self.method, dtype=object)
-        self._rules: list[tuple[MarkRule, I64]] = [
-            (MARK_RULES[method](), np.flatnonzero(code == method).astype(np.int64))
-            for method in dict.fromkeys(self.method)
-        ]
-        """Each method in use, built once, with the markets it marks."""
+        self._code = np.array([MARK_CODE[method] for method in self.method], dtype=np.int64)
+        """Per market: its rule's code in the kernel."""
         self.uses_peer_mids = np.array([MARK_RULES[method].uses_peer_mids for method in self.method], dtype=bool)
         """Per market: its venue's rule reads the other venues' mids of the same asset."""
-        self.update_every = np.array([max(1, round(v.mark.update_interval_s / step_s)) for v in vs])
-        self.sample_every = np.array([max(1, round(v.mark.basis_sample_interval_s / step_s)) for v in vs])
+        self.update_every = np.array([max(1, round(v.mark.update_interval_s / step_s)) for v in vs], dtype=np.int64)
+        self.sample_every = np.array([max(1, round(v.mark.basis_sample_interval_s / step_s)) for v in vs],
+                                     dtype=np.int64)  # fmt: skip
         window = [v.mark.basis_window_s or v.mark.basis_sample_interval_s for v in vs]
         self.window = np.array(
-            [max(1, round(w / v.mark.basis_sample_interval_s)) for w, v in zip(window, vs, strict=True)]
+            [max(1, round(w / v.mark.basis_sample_interval_s)) for w, v in zip(window, vs, strict=True)],
+            dtype=np.int64,
         )
         self.tau = np.array([v.mark.ema_time_constant_s or 150.0 for v in vs])
         self.funding_interval_s = np.array([v.funding.interval_hours * 3600.0 for v in vs])
+        self._decay_basis = np.broadcast_to(rules.ema_decay(step_s, self.tau), (n,)).astype(np.float64)
+        """Per market: the 150-s EMA's decay over one step (:func:`perpstress.rules.mark.ema_decay`)."""
+        self._decay_book = float(rules.ema_decay(step_s, 30.0))
+        """The 30-s EMA's decay over one step."""
         width = int(self.window.max()) if n else 1
         self._ring = np.zeros((n, width))
         self._ring_n = np.zeros(n, dtype=np.int64)
@@ -180,48 +186,15 @@ class MarkEngine:
         peer_mid: F64,
         sample: bool = True,
     ) -> F64:
-        """Advance one step and return the marks. NaN book inputs mean an empty side; the index then decides.
+        """Advance one step and return the marks (``mark``, updated in place). NaN book inputs mean an empty side;
+        the index then decides.
 
         ``sample=False`` re-evaluates the marks within a step (after liquidation orders moved the book) without
         taking new moving-average samples."""
-        traded = ~np.isnan(last_trade)
-        self.last_trade[traded] = last_trade[traded]
-        mid = 0.5 * (best_bid + best_ask)
-        basis = np.where(np.isnan(mid), 0.0, mid - index)
-        take = (step % self.sample_every == 0) & sample
-        rows = np.flatnonzero(take)
-        if rows.size:  # one sample per market into its ring; the ring's sum is kept as it goes
-            slot = self._ring_i[rows]
-            full = self._ring_n[rows] >= self.window[rows]
-            self._ring_sum[rows] -= np.where(full, self._ring[rows, slot], 0.0)
-            self._ring[rows, slot] = basis[rows]
-            self._ring_sum[rows] += basis[rows]
-            self._ring_i[rows] = (slot + 1) % self.window[rows]
-            self._ring_n[rows] = np.minimum(self._ring_n[rows] + 1, self.window[rows])
-        ma = np.where(self._ring_n > 0, self._ring_sum / np.maximum(self._ring_n, 1), 0.0)
-        book_med = rules.median_of_three(best_bid, best_ask, self.last_trade)
-        num, den = rules.ema_update(self._ema_basis[:, 0], self._ema_basis[:, 1], basis, self.step_s, self.tau)
-        self._ema_basis[:, 0], self._ema_basis[:, 1] = num, den
-        bnum, bden = rules.ema_update(
-            self._ema_book[:, 0], self._ema_book[:, 1], np.where(np.isnan(book_med), index, book_med), self.step_s, 30.0
-        )
-        self._ema_book[:, 0], self._ema_book[:, 1] = bnum, bden
-        due = (step % self.update_every == 0) | np.isnan(self.mark)
-        new = self.mark.copy()
-        # what the rules read, over every market: P1 = funding-basis price, P2 = index + MA(basis)
-        p1 = rules.funding_basis_price(index, funding_rate, seconds_to_funding, self.funding_interval_s)
-        p2 = index + ma
-        last = np.where(np.isnan(self.last_trade), index, self.last_trade)
-        inputs = MarkInputs(
-            index, p1, p2, last, best_bid, best_ask, self.last_trade, peer_mid, (num, den), (bnum, bden)
-        )
-        for rule, rows in self._rules:
-            sel = rows[due[rows]]
-            if sel.size:
-                new[sel] = rule.mark(sel, inputs)
-        changed = due & (new != self.mark)
-        self.previous[changed] = self.mark[changed]
-        first = np.isnan(self.previous)
-        self.previous[first] = new[first]
-        self.mark = new
+        f64 = np.float64
+        mark_step(step, sample, f64(self.step_s), index, best_bid, best_ask, last_trade,
+                  np.asarray(funding_rate, dtype=f64), np.asarray(seconds_to_funding, dtype=f64), peer_mid, self._code,
+                  self.sample_every, self.update_every, self.window, self.funding_interval_s, self._decay_basis,
+                  self._decay_book, self._ring, self._ring_n, self._ring_i, self._ring_sum, self._ema_basis,
+                  self._ema_book, self.last_trade, self.mark, self.previous)  # fmt: skip
         return self.mark

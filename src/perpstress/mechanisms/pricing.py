@@ -9,6 +9,9 @@ holders revalued; holders of a pair that fell past their bands' allowance are re
 other venues' perpetual mids of the same asset; a market without a mark takes its index). A spot book's own price is
 its mid, else its last trade, else its previous price. The cascade calls the collateral and mark steps again between
 liquidation rounds (without sampling the mark's moving averages).
+
+The books' quotes, the peers' medians, the marks and their publication are compiled passes over all markets
+(:mod:`perpstress.mechanisms.price_kernels`); the books are read once per step (nothing in the phase trades).
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ import numpy as np
 
 from perpstress.mechanisms.funding import FundingPhase
 from perpstress.mechanisms.indices import IndexEngine
+from perpstress.mechanisms.price_kernels import book_quotes, peer_medians, publish_marks
 from perpstress.mechanisms.prices import MARK_RULES, MarkEngine
-from perpstress.rules.mark import nanmedian
 from perpstress.state.clock import Clock
 from perpstress.state.world import CROWD, World
 
@@ -42,38 +45,47 @@ class PricesPhase:
         ]  # fmt: skip
         self.peers = [(m, same) for m, same in peers if same.size]
         """Hyperliquid markets and the other venues' perpetual markets of the same asset."""
+        self._peer_rows = np.array([m for m, _ in self.peers], dtype=np.int64)
+        self._peer_start = np.cumsum([0] + [same.size for _, same in self.peers]).astype(np.int64)
+        self._peer_members = np.concatenate([np.zeros(0, np.int64)] + [same for _, same in self.peers])
+        self._peer_scratch = np.empty(max([same.size for _, same in self.peers], default=1))
         self.prev_mark = w.markets.mark.copy()
 
     def __call__(self, clock: Clock) -> None:
         w = self.world
+        quotes = self.quotes()
         if self.index_engine.endogenous:
-            bid, ask = w.books.best_bid_ask()
-            w.index_now = self.index_engine.step(clock.ts_ms, w.fundamental, 0.5 * (bid + ask))
-        self.revalue_collateral()
-        self.marks(clock, sample=True)
+            w.index_now = self.index_engine.step(clock.ts_ms, w.fundamental, quotes[2])
+        self.revalue_collateral(quotes[2])
+        self.marks(clock, sample=True, quotes=quotes)
         r = np.log(w.markets.mark / self.prev_mark)
         w.log_returns[:, clock.step % w.log_returns.shape[1]] = r
         self.prev_mark = w.markets.mark.copy()
 
-    def marks(self, clock: Clock, sample: bool) -> None:
+    def quotes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every book's best bid, best ask (NaN: an empty side) and mid."""
+        b = self.world.books
+        n = b.n_markets
+        bid, ask, mid = np.empty(n), np.empty(n), np.empty(n)
+        book_quotes(b.price, b.count, b.tick_size, bid, ask, mid)
+        return bid, ask, mid
+
+    def marks(self, clock: Clock, sample: bool,
+              quotes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:  # fmt: skip
+        """Every market's mark by its venue's rule (``quotes``: this moment's :meth:`quotes`, read if not given)."""
         w = self.world
-        bid, ask = w.books.best_bid_ask()
-        mid = 0.5 * (bid + ask)
-        peer = np.full(w.markets.n, np.nan)
-        for m, same in self.peers:  # Hyperliquid's third input: other venues' perp mids of the same asset
-            peer[m] = nanmedian(mid[same])  # NaN when every peer's book is empty
+        bid, ask, mid = self.quotes() if quotes is None else quotes
+        peer = np.empty(w.markets.n)  # Hyperliquid's third input: other venues' perp mids of the same asset
+        peer_medians(mid, self._peer_rows, self._peer_start, self._peer_members, peer, self._peer_scratch)
         to_funding = self.funding.seconds_to_settlement(clock.ts_ms)
         marks = self.mark_engine.step(clock.step, w.index_now, bid, ask, w.last_trade, self.funding.rate,
                                       to_funding, peer, sample=sample)  # fmt: skip
-        w.markets.mark[:] = np.where(np.isnan(marks), w.index_now, marks)
-        if w.n_perpetual < w.markets.n:  # a spot book's own price: its mid, else its last trade, else as before
-            spot = slice(w.n_perpetual, None)
-            last = np.where(np.isnan(w.last_trade[spot]), self.prev_mark[spot], w.last_trade[spot])
-            w.markets.mark[spot] = np.where(np.isnan(mid[spot]), last, mid[spot])
+        publish_marks(marks, w.index_now, mid, w.last_trade, self.prev_mark, w.n_perpetual, w.markets.mark)
 
-    def revalue_collateral(self) -> None:
+    def revalue_collateral(self, mid: np.ndarray | None = None) -> None:
         """Price every collateral pair and revalue its holders; holders of a pair that fell past their bands'
-        allowance are re-banded (and so checked this step when a band is crossed)."""
+        allowance are re-banded (and so checked this step when a band is crossed). ``mid``: the books' mids now
+        (read if not given)."""
         w = self.world
         if not w.collateral.pairs:
             return
@@ -84,8 +96,7 @@ class PricesPhase:
             for r in rows:
                 if hold.quantity[r] > 0:
                     w.ledger.external_in += hold.convert_off_book(int(r))
-        bid, ask = w.books.best_bid_ask()
-        hold.prices(w.paths.index[w.step], 0.5 * (bid + ask), w.last_trade)
+        hold.prices(w.paths.index[w.step], self.quotes()[2] if mid is None else mid, w.last_trade)
         hold.revalue(w.accounts.wallet)
         rebanded = hold.holders_of(hold.fallen_pairs(w.scenario.engine.collateral_band_cushion))
         crowd = rebanded[w.kind[rebanded] == CROWD]

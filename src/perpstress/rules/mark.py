@@ -69,10 +69,17 @@ def ema_update(
     Source: hyperliquid-docs docs/trading/robust-price-indices.md.
     """
     dt = np.asarray(dt_seconds, dtype=np.float64)
-    decay = np.exp(-dt / np.asarray(tau_seconds, dtype=np.float64))
+    decay = ema_decay(dt, tau_seconds)
     num = np.asarray(numerator, dtype=np.float64) * decay + np.asarray(sample, dtype=np.float64) * dt
     den = np.asarray(denominator, dtype=np.float64) * decay + dt
     return num, den
+
+
+def ema_decay(dt_seconds: ArrayLike, tau_seconds: ArrayLike) -> FloatArray:
+    """The EMA's weight on the past after ``dt``: ``e^(-dt/tau)``, with NumPy's ``exp`` (the engine computes it
+    once and reuses it each step, with these very values)."""
+    dt = np.asarray(dt_seconds, dtype=np.float64)
+    return np.asarray(np.exp(-dt / np.asarray(tau_seconds, dtype=np.float64)), dtype=np.float64)
 
 
 def hyperliquid_mark(
