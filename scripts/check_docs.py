@@ -3,7 +3,7 @@
 Usage::
 
     python scripts/check_docs.py README.md docs/howto/*.md     # check; exit 1 naming each block that differs
-    python scripts/check_docs.py --write README.md    # rewrite the console blocks with what the commands print
+    python scripts/check_docs.py --write README.md    # rewrite every console block with what its commands print
 
 A document is run top to bottom in a fresh temporary folder (``runs/`` and every file it writes land there):
 
@@ -162,8 +162,8 @@ def run_document(path: Path, write: bool) -> list[str]:
                 if not matches(b, shown, printed):
                     problems.append(f"{where}: console block differs from what its commands print:\n"
                                     + _diff(shown, printed))  # fmt: skip
-                    if not b.excerpt:
-                        replacements.append((b, raw))
+                if write and not b.excerpt:
+                    replacements.append((b, raw))  # timings too: they are what this machine took now
     if write and replacements:
         for b, raw in sorted(replacements, key=lambda r: -r[0].start):
             lines[b.start + 1 : b.end] = raw

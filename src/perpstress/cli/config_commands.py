@@ -112,8 +112,8 @@ def check(
         raise ConfigError([f"{scenario}: {p}" for p in problems])
     markets = sum(len(v.markets()) for v in sc.venues.values())
     console.print(
-        f"[green]ok[/] {sc.name}: {len(sc.venues)} venues, {markets} perpetual markets, "
-        f"{sc.steps:,} steps of {sc.step_ms} ms from {sc.start.isoformat()}; config hash {sc.stable_hash()[:12]}"
+        f"[green]ok[/] {sc.name}: {len(sc.venues)} venues, {markets} perpetual markets, {sc.steps:,} steps of "
+        f"{sc.step_ms:,} ms from {sc.start:%Y-%m-%d %H:%M:%S} UTC; config hash {sc.stable_hash()[:12]}"
     )
     if resolved is not None:
         write_text_atomic(resolved, sc.to_toml())

@@ -75,7 +75,8 @@ def run(
         table.add_row("  of which longs", f"{liq['long_notional_usd'] / liq['notional_usd']:.0%}")
     table.add_row("ADL", f"${s['adl']['notional_usd']:,.0f} in {s['adl']['count']:,} fills")
     for venue, f in s["insurance_funds"].items():
-        table.add_row(f"fund {venue}", f"{dollars(f['start_usd'])} -> {dollars(f['end_usd'])} (min {dollars(f['min_usd'])})")
+        funds = f"{dollars(f['start_usd'])} -> {dollars(f['end_usd'])} (min {dollars(f['min_usd'])})"
+        table.add_row(f"fund {venue}", funds)
     table.add_row("bad debt", f"${s['bad_debt_usd']:,.0f}")
     worst = min(s["prices"].items(), key=lambda kv: kv[1]["max_drawdown"])
     table.add_row("worst drawdown", f"{worst[0]} {worst[1]['max_drawdown']:.1%}")
