@@ -16,7 +16,8 @@ Inputs are realistic: tier tables as venues publish them (increasing caps and ra
 continuity, padded as :meth:`Markets.from_tables` pads them; every preset's real tables and made-up ones), accounts
 holding several long and short, isolated and cross positions in markets whose marks run from 1e-4 to 2e5.
 
-Kernels compared elsewhere: ``_replace_ladder`` and ``_match`` in tests/property/test_orderbook.py. This file's
+Kernels compared elsewhere: ``_replace_ladder`` and ``_match`` in tests/property/test_orderbook.py; the compiled
+liquidation in tests/property/test_liquidation_kernels.py. This file's
 :func:`test_every_kernel_is_compared_with_its_twin` keeps the list complete.
 """
 
@@ -77,6 +78,25 @@ COMPARED = {
     },
     "perpstress.state.triggers": {"_fire_sorted": HERE},
     "perpstress.engine.exact_sum": {"_accumulate": "tests/property/test_exact_sum.py"},
+    "perpstress.mechanisms.liquidation.kernels": {
+        k: "tests/property/test_liquidation_kernels.py"
+        for k in (
+            "_block_sum",
+            "_pairwise_sum",
+            "_unit_positions",
+            "_unit_equity",
+            "_close",
+            "_bankruptcy_price",
+            "_execute",
+            "_fund_trade",
+            "_fund_equity",
+            "_take_over",
+            "_settle_gap",
+            "_order_then_takeover",
+            "_backstop",
+            "liquidate_units",
+        )
+    },
 }
 
 # Compiled callees of composite kernels, and their twins (a twin looks its callees up at call time).
