@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from perpstress.calculator import load_venue
 from perpstress.mechanisms import accounting as ac
+from perpstress.mechanisms import unit_kernels as uk
 from perpstress.mechanisms.accounting import Accounting
 from perpstress.mechanisms.execution import BookExecution
 from perpstress.mechanisms.insurance import FundLimits, InsuranceFunds
@@ -196,8 +197,8 @@ def same(x: tuple[Any, ...], y: tuple[Any, ...]) -> None:
     ]
 
 
-K = SimpleNamespace(**vars(kn))
-"""The module's kernels and twins as imported (the module's own names are swapped during the twin run)."""
+K = SimpleNamespace(**vars(uk), **{k: v for k, v in vars(kn).items() if k not in vars(uk)})
+"""The kernels and twins as imported (the liquidation module's names are swapped during the twin run)."""
 
 
 def compiled(call: Callable[[], Any]) -> Any:
