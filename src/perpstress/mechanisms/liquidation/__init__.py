@@ -20,6 +20,11 @@ external flows. A unit left with negative collateral after everything closes has
 (:meth:`LiquidationEngine.settle_gap`); what the fund cannot pay is socialised when the venue's ADL rule says it
 socialises losses (Drift: charged to every open position in the market pro rata by size), else recorded as bad
 debt and the unit is set to zero, so ``accounts + funds + fee pools - bad debt`` is what stays constant.
+
+Speed. On the books' execution (without trade records), a venue's IOC-then-takeover, tier-step or backstop-vault
+units of a round run in one compiled call (:mod:`~perpstress.mechanisms.liquidation.kernels`), with the same
+outcome bit for bit; the Python procedures are the reference (``LiquidationEngine.compiled = False``) and the path
+for the others.
 """
 
 from __future__ import annotations
