@@ -15,6 +15,7 @@ For a bankrupt position's request of ``L`` lots, split into one or two requests 
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -30,8 +31,10 @@ from perpstress.config.venue import (
     RankedQueueAdl,
     SocialisedLossAdl,
 )
+from perpstress.mechanisms import unit_kernels as uk
 from perpstress.mechanisms.accounting import Accounting
 from perpstress.mechanisms.adl import ADL_RULES, AdlEngine, AdlRequest
+from perpstress.mechanisms.adl import kernels as adl_kernels
 from perpstress.mechanisms.adl.pro_rata import ALLOCATIONS
 from perpstress.state.portfolio import Accounts, Markets, Positions, group_by_account
 
@@ -181,3 +184,50 @@ def test_every_rule_keeps_the_adl_contract(book: dict[str, Any], which: int) -> 
 def test_every_rule_is_deterministic_for_a_generator_state(book: dict[str, Any], which: int) -> None:
     first, second = run(book, RULES[which])[0].record, run(book, RULES[which])[0].record
     assert first.__dict__ == second.__dict__
+
+
+def outcome(book: dict[str, Any], config: Any, compiled: bool) -> tuple[Any, ...]:
+    """The state, fills and uncovered lots after the round, with the queue walk compiled or in Python."""
+    engine, accounting = build(book, config)
+    engine.book.compiled = compiled
+    left = engine.execute_batch(0, requests(book, accounting), np.array([book["previous"]]),
+                                np.array([book["index"]]), book["fund_empty"])  # fmt: skip
+    pos, accounts = accounting.positions, accounting.accounts
+    state = [a.tobytes() for a in (pos.size_lots, pos.entry_price, pos.isolated_margin, accounts.wallet,
+                                   accounting.long_lots)]  # fmt: skip
+    fills = {k: [float(x).hex() if isinstance(x, float) else int(x) for x in v] for k, v in vars(engine.record).items()}
+    return state, fills, left
+
+
+@settings(max_examples=120, deadline=None)
+@given(book=books(), which=st.sampled_from([i for i, c in enumerate(RULES) if isinstance(c, RankedQueueAdl)]))
+def test_the_compiled_queue_walk_equals_the_python_walk_and_its_twin(book: dict[str, Any], which: int) -> None:
+    """:func:`~perpstress.mechanisms.adl.kernels.walk_queue` (what a ranked queue's round runs), its plain twin
+    (with the plain close) and the Python walk through :meth:`AdlBook.fill` leave the same state and fills, bit for
+    bit."""
+    reference = outcome(book, RULES[which], compiled=False)
+    assert outcome(book, RULES[which], compiled=True) == reference
+    saved = adl_kernels.walk_queue, adl_kernels._close
+    try:
+        adl_kernels.walk_queue = lambda *args: adl_kernels._walk_queue_py(*args)
+        adl_kernels._close = uk._close_py
+        assert outcome(book, RULES[which], compiled=True) == reference
+    finally:
+        adl_kernels.walk_queue, adl_kernels._close = saved
+    _, accounting = build(book, RULES[which])  # the kernel and its twin called directly on one queue
+    pos, accounts, mk = accounting.positions, accounting.accounts, accounting.markets
+    lots0 = int(book["lots"][0])
+    order = np.flatnonzero(np.sign(pos.size_lots) == -np.sign(lots0)).astype(np.int64)  # every opposite position
+    args = (order, np.array([0], np.int64), np.array([lots0], np.int64), np.array([MARK]), 1 if lots0 > 0 else -1,
+            0, pos.account)  # fmt: skip
+    state = ((pos.market, pos.size_lots, pos.entry_price, pos.isolated_margin),
+             (accounts.pos_start, accounts.pos_count, accounts.wallet),
+             (mk.mark, mk.lot_size), accounting.long_lots)  # fmt: skip
+    rows = (np.zeros((order.size + 1, 3), np.int64), np.zeros((order.size + 1, 2)), np.zeros(1, np.int64))
+    state_py, rows_py = copy.deepcopy(state), copy.deepcopy(rows)
+    left = adl_kernels.walk_queue(*args, *state, *rows)
+    left_py = adl_kernels._walk_queue_py(*args, *state_py, *rows_py)
+    assert left == left_py
+    flat = [state[0][1], state[0][3], state[1][2], state[3], *rows]
+    flat_py = [state_py[0][1], state_py[0][3], state_py[1][2], state_py[3], *rows_py]
+    assert [a.tobytes() for a in flat] == [a.tobytes() for a in flat_py]

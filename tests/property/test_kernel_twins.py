@@ -16,8 +16,9 @@ Inputs are realistic: tier tables as venues publish them (increasing caps and ra
 continuity, padded as :meth:`Markets.from_tables` pads them; every preset's real tables and made-up ones), accounts
 holding several long and short, isolated and cross positions in markets whose marks run from 1e-4 to 2e5.
 
-Kernels compared elsewhere: ``_replace_ladder`` and ``_match`` in tests/property/test_orderbook.py. This file's
-:func:`test_every_kernel_is_compared_with_its_twin` keeps the list complete.
+Kernels compared elsewhere: ``_replace_ladder`` and ``_match`` in tests/property/test_orderbook.py; the compiled
+liquidation in tests/property/test_liquidation_kernels.py, the ADL queue walk in tests/property/test_adl_contract.py.
+This file's :func:`test_every_kernel_is_compared_with_its_twin` keeps the list complete.
 """
 
 from __future__ import annotations
@@ -98,6 +99,26 @@ COMPARED = {
         "peer_medians": PRICES,
         "publish_marks": PRICES,
     },
+    "perpstress.mechanisms.liquidation.kernels": {
+        k: "tests/property/test_liquidation_kernels.py"
+        for k in (
+            "_block_sum",
+            "_pairwise_sum",
+            "_execute",
+            "_fund_trade",
+            "_fund_equity",
+            "_take_over",
+            "_settle_gap",
+            "_order_then_takeover",
+            "_backstop",
+            "liquidate_units",
+        )
+    },
+    "perpstress.mechanisms.unit_kernels": {
+        k: "tests/property/test_liquidation_kernels.py"
+        for k in ("_unit_positions", "_unit_equity", "_close", "_bankruptcy_price")
+    },
+    "perpstress.mechanisms.adl.kernels": {"walk_queue": "tests/property/test_adl_contract.py"},
 }
 
 # Compiled callees of composite kernels, and their twins (a twin looks its callees up at call time).

@@ -156,6 +156,13 @@ class InsuranceFunds:
         while hist[0][0] < ts_ms - window:
             hist.popleft()
 
+    def drawdown_peak(self, fund: int) -> float:
+        """The peak equity within the drawdown window (NaN without a drawdown rule or history), the one
+        :meth:`drawdown_triggered` compares with."""
+        if self.limits[fund].adl_drawdown_fraction is None or not self._history[fund]:
+            return float("nan")
+        return float(self._history[fund][0][1])
+
     def drawdown_triggered(self, fund: int, mark: F64) -> bool:
         """OKX/Bybit: equity has fallen the configured fraction below its peak within the window."""
         frac = self.limits[fund].adl_drawdown_fraction

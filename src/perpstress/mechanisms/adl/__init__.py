@@ -16,7 +16,8 @@ Quantities are whole lots (largest remainders), never above a position's size, s
 exposure and open interest stays balanced in lots. Both sides close at the rule's price (bankruptcy, mark, previous
 mark or index); a close at a price other than bankruptcy leaves the bankrupt unit a gap for the fund (or bad debt).
 Every fill is an event (:class:`AdlRecord`): who was hit, how much, at what price, and the loss versus closing at
-mark. Sources and what is not modelled: each rule's module.
+mark. Sources and what is not modelled: each rule's module. A ranked queue's walk runs compiled
+(:mod:`~perpstress.mechanisms.adl.kernels`; ``AdlBook.compiled = False``: the Python walk, the reference).
 """
 
 from __future__ import annotations

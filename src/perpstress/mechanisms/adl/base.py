@@ -107,6 +107,9 @@ class AdlBook:
         bounds = np.searchsorted(market[order], np.arange(accounting.markets.n + 1))
         self._by_market = [order[bounds[m] : bounds[m + 1]] for m in range(accounting.markets.n)]
         """Position ids per market, so candidate scans stay within one market."""
+        self.compiled = True
+        """Rules walk their queues compiled where they can (:mod:`~perpstress.mechanisms.adl.kernels`); False: the
+        Python walk everywhere, the reference."""
 
     def candidates(self, m: int, side: int, profitable: bool) -> np.ndarray:
         """Open positions in market ``m`` on the side opposite ``side`` (in profit at mark if ``profitable``)."""

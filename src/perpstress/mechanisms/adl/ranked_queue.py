@@ -26,6 +26,7 @@ from collections.abc import Callable
 import numpy as np
 
 from perpstress.config.venue import AdlRanking, RankedQueueAdl
+from perpstress.mechanisms.adl import kernels
 from perpstress.mechanisms.adl.base import AdlBook, AdlPrices, AdlRequest, AllocatingRule, price_of
 from perpstress.rules import adl as rules
 from perpstress.state.portfolio import F64
@@ -101,6 +102,8 @@ class RankedQueue(AllocatingRule):
         if cand.size == 0:
             return sum(abs(r.lots) for r in requests)
         order = cand[rules.queue_order(self.scores(self.book, cand), np.ones(cand.size, bool))]
+        if self.book.compiled:
+            return self._walk_compiled(ts_ms, m, side, requests, prices, np.ascontiguousarray(order, dtype=np.int64))
         left = 0
         cursor = 0
         for req in requests:
@@ -116,6 +119,39 @@ class RankedQueue(AllocatingRule):
                     cursor += 1
             left += want
         return left
+
+    def _walk_compiled(self, ts_ms: int, m: int, side: int, requests: list[AdlRequest], prices: AdlPrices,
+                       order: np.ndarray) -> int:  # fmt: skip
+        """The queue walk of :meth:`execute_round` by :func:`~perpstress.mechanisms.adl.kernels.walk_queue`: the
+        same fills, records and state."""
+        acc = self.book.accounting
+        pos, mk, accounts = acc.positions, acc.markets, acc.accounts
+        mark = float(mk.mark[m])
+        req_position = np.array([r.position for r in requests], dtype=np.int64)
+        req_lots = np.array([r.lots for r in requests], dtype=np.int64)
+        req_price = np.array([self.price(r, mark, prices) for r in requests], dtype=np.float64)
+        out_i = np.zeros((order.size + len(requests), 3), dtype=np.int64)
+        out_f = np.zeros((order.size + len(requests), 2), dtype=np.float64)
+        counts = np.zeros(1, dtype=np.int64)
+        left = kernels.walk_queue(order, req_position, req_lots, req_price, side, m, pos.account,
+                                  (pos.market, pos.size_lots, pos.entry_price, pos.isolated_margin),
+                                  (accounts.pos_start, accounts.pos_count, accounts.wallet), (mk.mark, mk.lot_size),
+                                  acc.long_lots, out_i, out_f, counts)  # fmt: skip
+        k = int(counts[0])
+        rec = self.book.record
+        which = out_i[:k, kernels.A_REQUEST].tolist()
+        rec.ts_ms.extend([ts_ms] * k)
+        rec.venue.extend([requests[r].venue for r in which])
+        rec.market.extend([m] * k)
+        rec.bankrupt_account.extend([requests[r].account for r in which])
+        rec.account.extend(out_i[:k, kernels.A_WINNER].tolist())
+        rec.side.extend([-side] * k)
+        rec.lots.extend(out_i[:k, kernels.A_LOTS].tolist())
+        rec.price.extend(req_price[which].tolist())
+        rec.mark.extend([mark] * k)
+        rec.notional_usd.extend(out_f[:k, kernels.B_NOTIONAL].tolist())
+        rec.loss_vs_mark_usd.extend(out_f[:k, kernels.B_LOSS].tolist())
+        return int(left)
 
     def rank_percentile(self, m: int, position: int, side: int, sample: int) -> float | None:
         cand = self.book.candidates(m, -side, profitable=True)

@@ -20,9 +20,16 @@ external flows. A unit left with negative collateral after everything closes has
 (:meth:`LiquidationEngine.settle_gap`); what the fund cannot pay is socialised when the venue's ADL rule says it
 socialises losses (Drift: charged to every open position in the market pro rata by size), else recorded as bad
 debt and the unit is set to zero, so ``accounts + funds + fee pools - bad debt`` is what stays constant.
+
+Speed. On the books' execution (without trade records), a venue's IOC-then-takeover, tier-step or backstop-vault
+units of a round run in one compiled call (:mod:`~perpstress.mechanisms.liquidation.kernels`), with the same
+outcome bit for bit; the Python procedures are the reference (``LiquidationEngine.compiled = False``) and the path
+for the others.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +46,7 @@ from perpstress.mechanisms.accounting import Accounting
 from perpstress.mechanisms.adl import ADL_RULES
 from perpstress.mechanisms.adl.base import AdlRequest
 from perpstress.mechanisms.insurance import InsuranceFunds
+from perpstress.mechanisms.liquidation import kernels
 from perpstress.mechanisms.liquidation.backstop_vault import BackstopVaultLiquidation
 from perpstress.mechanisms.liquidation.base import (
     Execution,
@@ -52,7 +60,7 @@ from perpstress.mechanisms.liquidation.ioc_then_takeover import IocThenTakeoverL
 from perpstress.mechanisms.liquidation.keeper import KeeperLiquidation
 from perpstress.mechanisms.liquidation.tier_step import TierStepLiquidation
 from perpstress.state.ledger import Ledger
-from perpstress.state.portfolio import Accounts, Markets, Positions
+from perpstress.state.portfolio import F64, Accounts, Markets, Positions
 
 __all__ = [
     "PROCEDURES",
@@ -125,15 +133,93 @@ class LiquidationEngine:
         """Each venue's procedure, by venue index."""
         self.socialises_losses = [ADL_RULES[type(v.adl)].socialises_losses for v in venues]
         """Per venue: its ADL rule socialises what the fund cannot pay (Drift) rather than leaving bad debt."""
+        self.compiled = True
+        """Run the procedures :mod:`~perpstress.mechanisms.liquidation.kernels` compiles there (False: the Python
+        procedures everywhere, the reference)."""
+        self._kernels = [
+            None if self.socialises_losses[i] else _kernel_spec(v.liquidation) for i, v in enumerate(venues)
+        ]
+        """Per venue: its procedure's kernel code, parameters and cooldown (ms), or None (the Python path)."""
+        self._scratch = np.zeros(max(int(accounts.pos_count.max(initial=0)), 1), dtype=np.int64)
+        self._fund_limits = np.array(
+            [[np.nan if x is None else float(x) for x in (f.max_takeover_notional_fraction, f.per_market_claim_cap_usd,
+                                                         f.adl_drawdown_fraction)] for f in funds.limits],
+            dtype=np.float64,
+        ).reshape(len(funds.limits), 3)  # fmt: skip
 
     def liquidate(self, ts_ms: int, venue: int, units: list[tuple[int, int]]) -> list[AdlRequest]:
         """Liquidate ``units`` ((account, -1) for cross, (account, position) for isolated) on ``venue``."""
         procedure = self.procedures[venue]
+        admitted = procedure.admit(units)
+        spec = self._kernels[venue] if self.compiled else None
+        if spec is not None and admitted and self._book_world() is not None:
+            return self._liquidate_compiled(ts_ms, venue, admitted, *spec)
         requests: list[AdlRequest] = []
-        for account, position in procedure.admit(units):
+        for account, position in admitted:
             requests += procedure.liquidate(ts_ms, account, position)
             requests += self.settle_gap(venue, account, position)
         return requests
+
+    def _book_world(self) -> Any:
+        """The World the books' execution works on, when the kernels can stand in for it (no trade records)."""
+        from perpstress.mechanisms.execution import BookExecution  # execution imports this package
+
+        ex = self.execution
+        if not isinstance(ex, BookExecution) or ex.world.scenario.engine.record_trades:
+            return None
+        return ex.world
+
+    def _liquidate_compiled(self, ts_ms: int, venue: int, units: list[tuple[int, int]], kind: int, params: F64,
+                            cooldown_ms: int) -> list[AdlRequest]:  # fmt: skip
+        """:meth:`liquidate` by :func:`~perpstress.mechanisms.liquidation.kernels.liquidate_units`: the same
+        records and requests, the same state after."""
+        w = self._book_world()
+        ex_acc = self.execution.accounting  # type: ignore[attr-defined]
+        pos, acc, mk, funds, books = self.positions, self.accounts, self.markets, self.funds, w.books
+        unit = np.array(units, dtype=np.int64).reshape(-1, 2)
+        unit_account = np.ascontiguousarray(unit[:, 0])
+        unit_position = np.ascontiguousarray(unit[:, 1])
+        rows = 2 * int(np.where(unit_position >= 0, 1, acc.pos_count[unit_account]).sum())
+        rec_i = np.zeros((rows, 5), dtype=np.int64)
+        rec_f = np.zeros((rows, 4), dtype=np.float64)
+        req_i = np.zeros((rows, 4), dtype=np.int64)
+        req_f = np.zeros(rows, dtype=np.float64)
+        counts = np.zeros(3, dtype=np.int64)
+        peak = np.full(self._fund_limits.shape[0], np.nan)
+        peak[venue] = funds.drawdown_peak(venue)
+        limits = self._fund_limits
+        kernels.liquidate_units(
+            kind, params, cooldown_ms, ts_ms, venue, venue, unit_account, unit_position,
+            (pos.market, pos.size_lots, pos.entry_price, pos.isolated_margin),
+            (acc.pos_start, acc.pos_count, acc.wallet),
+            (mk.mark, mk.lot_size, mk.tick_size, mk.venue, mk.tier_cap, mk.tier_mmr, mk.tier_cum),
+            (books.price, books.lots, books.owner, books.count, books._fill_owner, books._fill_tick,
+             books._fill_lots),
+            (w.maker_fee, w.maker_filled, w.ledger.fee_pool, w.last_trade, w.volume_usd, ex_acc.long_lots),
+            (funds.balance, funds.inventory, funds.entry_price, funds.claimed, funds.cost_adjustment,
+             limits[:, 0].copy(), limits[:, 1].copy(), limits[:, 2].copy(), peak),
+            self.accounting.long_lots, self.cooldown_until, self.ledger.bad_debt, rec_i, rec_f, req_i, req_f, counts,
+            self._scratch,
+        )  # fmt: skip
+        n, k = int(counts[kernels.C_RECORDS]), int(counts[kernels.C_REQUESTS])
+        rec = self.record
+        rec.ts_ms.extend([ts_ms] * n)
+        rec.venue.extend([venue] * n)
+        rec.market.extend(rec_i[:n, kernels.R_MARKET].tolist())
+        rec.account.extend(rec_i[:n, kernels.R_ACCOUNT].tolist())
+        rec.side.extend(rec_i[:n, kernels.R_SIDE].tolist())
+        rec.lots.extend(rec_i[:n, kernels.R_LOTS].tolist())
+        rec.notional_usd.extend(rec_f[:n, kernels.F_NOTIONAL].tolist())
+        rec.price.extend(rec_f[:n, kernels.F_PRICE].tolist())
+        rec.mark.extend(rec_f[:n, kernels.F_MARK].tolist())
+        rec.kind.extend([kernels.KIND_NAMES[c] for c in rec_i[:n, kernels.R_KIND].tolist()])
+        rec.fee_usd.extend(rec_f[:n, kernels.F_FEE].tolist())
+        if counts[kernels.C_ERROR]:
+            raise ValueError("a deposit is not negative; use pay()")
+        return [
+            AdlRequest(venue, m, a, p, lots, bp)
+            for (m, a, p, lots), bp in zip(req_i[:k].tolist(), req_f[:k].tolist(), strict=True)
+        ]
 
     def socialise(self, venue: int, market: int, loss: float) -> None:
         """Drift's socialised loss: ``loss`` charged to every open position in ``market`` pro rata by size."""
@@ -173,3 +259,27 @@ class LiquidationEngine:
 
     def _fund(self, venue: int) -> int:
         return venue
+
+
+def _kernel_spec(config: object) -> tuple[int, F64, int] | None:
+    """The kernel code, parameters (at the kernel's ``P_*`` indices) and cooldown in ms of a procedure that
+    :mod:`~perpstress.mechanisms.liquidation.kernels` compiles; None for the others."""
+    params = np.zeros(kernels.N_PARAMS)
+    if isinstance(config, IocThenTakeover):
+        params[kernels.P_MAX_DEVIATION] = config.max_price_deviation
+        params[kernels.P_FEE_RATE] = config.clearance_fee_rate
+        return kernels.IOC_THEN_TAKEOVER, params, 0
+    if isinstance(config, TierStepThenTakeover):
+        params[kernels.P_MAX_DEVIATION] = config.max_price_deviation
+        params[kernels.P_FEE_RATE] = config.clearance_fee_rate
+        params[kernels.P_FULL_BELOW_TIER] = config.full_takeover_below_tier
+        params[kernels.P_TIERS_TO_DROP] = config.tiers_to_drop
+        params[kernels.P_FILL_OR_KILL] = 1.0 if config.order == "fok" else 0.0
+        return kernels.TIER_STEP, params, 0
+    if isinstance(config, MarketThenBackstop):
+        params[kernels.P_MAX_DEVIATION] = config.max_price_deviation
+        params[kernels.P_MM_FRACTION] = config.backstop_mm_fraction
+        params[kernels.P_PARTIAL_USD] = config.partial_threshold_usd
+        params[kernels.P_PARTIAL_FRACTION] = config.partial_fraction
+        return kernels.BACKSTOP_VAULT, params, int(config.cooldown_s * 1000)
+    return None
