@@ -99,10 +99,15 @@ def water_fill(quantity: float, weights: ArrayLike, caps: ArrayLike) -> tuple[Fl
     """``x_i = min(cap_i, t * w_i)`` with ``t`` chosen so that ``sum(x) = quantity`` (or every cap is reached).
 
     The capped pro-rata allocation of Chitra et al. (2025): proportional to the weights, no one above their cap,
-    the excess of capped accounts spread over the others.
+    the excess of capped accounts spread over the others. Infinite weights come first, shared equally.
     """
     w = np.asarray(weights, dtype=np.float64)
     c = np.asarray(caps, dtype=np.float64)
+    infinite = np.isinf(w) & (w > 0) & (c > 0)
+    if infinite.any():  # an infinite weight (a winner at infinite leverage) gives up first, equally among them
+        first, remaining = water_fill(quantity, infinite.astype(np.float64), np.where(infinite, c, 0.0))
+        rest, left = water_fill(remaining, np.where(infinite, 0.0, w), np.where(infinite, 0.0, c))
+        return first + rest, left
     x = np.zeros_like(w)
     live = np.flatnonzero((w > 0) & (c > 0))
     total_cap = float(c[live].sum())

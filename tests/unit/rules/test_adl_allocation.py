@@ -114,3 +114,14 @@ def test_water_fill_is_proportional_below_the_caps(quantity, weights) -> None:
     take, left = water_fill(quantity, w, caps)
     assert left == 0.0
     np.testing.assert_allclose(take / w, quantity / w.sum(), rtol=1e-9)
+
+
+def test_infinite_weights_give_up_first_and_equally() -> None:
+    # a winner at infinite leverage (no equity cushion) under the risk-aware rule: NaN shares before the fix
+    take, left = water_fill(3.0, np.array([np.inf, 1.0, np.inf, 2.0]), np.array([1.0, 5.0, 4.0, 5.0]))
+    assert left == 0.0
+    np.testing.assert_allclose(take, [1.0, 0.0, 2.0, 0.0])
+    take, left = water_fill(9.0, np.array([np.inf, 1.0, np.inf, 2.0]), np.array([1.0, 5.0, 4.0, 5.0]))
+    np.testing.assert_allclose(take, [1.0, 4.0 / 3.0, 4.0, 8.0 / 3.0])
+    assert left == 0.0
+    assert np.isfinite(take).all()
