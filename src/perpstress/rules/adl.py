@@ -106,8 +106,8 @@ def water_fill(quantity: float, weights: ArrayLike, caps: ArrayLike) -> tuple[Fl
     infinite = np.isinf(w) & (w > 0) & (c > 0)
     if infinite.any():  # an infinite weight (a winner at infinite leverage) gives up first, equally among them
         first, remaining = water_fill(quantity, infinite.astype(np.float64), np.where(infinite, c, 0.0))
-        rest, left = water_fill(remaining, np.where(infinite, 0.0, w), np.where(infinite, 0.0, c))
-        return first + rest, left
+        others, left = water_fill(remaining, np.where(infinite, 0.0, w), np.where(infinite, 0.0, c))
+        return first + others, left
     x = np.zeros_like(w)
     live = np.flatnonzero((w > 0) & (c > 0))
     total_cap = float(c[live].sum())
