@@ -67,7 +67,7 @@ class MakersPhase:
             np.add.at(self.adl_lots, hit, np.asarray(rec.lots[self.adl_seen :], dtype=float))
             self.adl_seen = len(rec.account)
         window = w.scenario.makers.vol_window_s if w.scenario.makers else 60.0
-        self.adl_lots *= 0.5 ** (clock.step_s / window)
+        self.adl_lots[self.maker_ids] *= 0.5 ** (clock.step_s / window)  # only makers' entries are read
         vol = np.sqrt(np.mean(w.log_returns**2, axis=1) / clock.step_s)  # realised vol per market
         if clock.step_s != self._table_step_s:
             self._table, self._levels = maker_config_table(self.cfg, clock.step_s)
