@@ -1,7 +1,7 @@
 """The docs are run: every console block's commands print what the block shows (``scripts/check_docs.py``).
 
-The how-tos run in the default suite (quickstart-sized runs); the README, whose blocks run the October scenario and
-a sweep, runs with ``-m slow``. ``python scripts/check_docs.py --write FILE`` rewrites a block that drifted.
+The quick how-tos run in the default suite; the README (the October scenario, a sweep) and the how-tos that run
+several scenarios run with ``-m slow``. ``python scripts/check_docs.py --write FILE`` rewrites a block that drifted.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ sys.modules["check_docs"] = check_docs  # its dataclasses look their module up
 spec.loader.exec_module(check_docs)
 
 HOWTOS = sorted((ROOT / "docs" / "howto").glob("*.md"))
-SLOW = [ROOT / "README.md"]
+SLOW = [ROOT / "README.md", *(ROOT / "docs" / "howto" / f for f in ("compare-adl-rules.md", "query-many-runs.md"))]
+"""Documents whose blocks run many whole scenarios (minutes): with ``-m slow``."""
+FAST = [p for p in HOWTOS if p not in SLOW]
 
 
 def test_every_document_with_console_blocks_is_checked() -> None:
@@ -29,7 +31,7 @@ def test_every_document_with_console_blocks_is_checked() -> None:
     assert with_console <= {*HOWTOS, *SLOW}
 
 
-@pytest.mark.parametrize("doc", HOWTOS, ids=lambda p: p.name)
+@pytest.mark.parametrize("doc", FAST, ids=lambda p: p.name)
 def test_how_to(doc: Path) -> None:
     assert check_docs.run_document(doc, write=False) == []
 

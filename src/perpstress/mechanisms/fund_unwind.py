@@ -2,6 +2,11 @@
 ``engine.fund_unwind_fraction`` of their inventory (at least one lot) into the books with IOC orders limited 1 %
 past mark; a fund's fill is booked against its inventory, a keeper's like any taker's. Then each fund records its
 equity for its drawdown trigger. Assumption: funds unwind at a fixed pace, whatever the book's depth.
+
+A fund never holds less than nothing: a fund whose equity (balance plus its inventory at mark) has fallen below
+zero (its takeovers unwound, or marked, below their bankruptcy prices) is brought back to zero and the deficit
+recorded as the venue's bad debt, the loss no fund paid. Money stays conserved: the fund gains what bad debt
+records. (Drift would socialise such a loss; no scenario gives its fund inventory.)
 """
 
 from __future__ import annotations
@@ -37,4 +42,8 @@ class FundsPhase:
                 fill = self.execution.execute(int(m), lots, mark * (1 + np.sign(lots) * 0.01), False, -1)
                 if fill.lots:
                     funds.unwind(f, int(m), fill.lots * mk.lot_size[m], fill.average_price)
+            deficit = -funds.equity(f, mk.mark)
+            if deficit > 0:
+                funds.balance[f] += deficit
+                w.ledger.bad_debt[f] += deficit  # fund f is venue f's
             funds.observe(f, clock.ts_ms, mk.mark)

@@ -7,7 +7,9 @@ Rules modelled (shared/reference/exchange-rules.md section 5):
   its equity is its balance plus the inventory's unrealised PnL at mark. Binance refuses a takeover that would
   make the fund's net notional in a market exceed ``max_takeover_notional_fraction`` of its balance; ADL follows.
 - Payments: the fund pays the gap when a liquidation closes worse than bankruptcy, up to its balance and (Drift)
-  up to a per-market claim cap.
+  up to a per-market claim cap. A fund without equity takes nothing over (ADL follows); a fund whose equity falls
+  below zero is brought back to zero in the funds phase, the deficit recorded as bad debt
+  (:mod:`~perpstress.mechanisms.fund_unwind`).
 - ADL triggers: the fund cannot cover, or (OKX, Bybit pools) its balance has fallen ``adl_drawdown_fraction``
   below its peak within the last ``drawdown_window_hours``.
 
@@ -96,9 +98,10 @@ class InsuranceFunds:
         self.claimed[fund, market] += paid
         return paid
 
-    def can_take_over(self, fund: int, market: int, size: float, price: float) -> bool:
-        """Whether taking ``size`` (signed base) at ``price`` keeps the fund within its takeover limits."""
-        if self.balance[fund] <= 0:
+    def can_take_over(self, fund: int, market: int, size: float, price: float, mark: F64 | None = None) -> bool:
+        """Whether taking ``size`` (signed base) at ``price`` keeps the fund within its takeover limits; a fund with
+        no balance, or (given the ``mark``) no equity, takes nothing over."""
+        if self.balance[fund] <= 0 or (mark is not None and self.equity(fund, mark) <= 0):
             return False
         frac = self.limits[fund].max_takeover_notional_fraction
         if frac is None:

@@ -1,9 +1,10 @@
 """Market orders, then the backstop vault (Hyperliquid, ``market_then_backstop``): below ``backstop_mm_fraction``
 of maintenance the backstop (liquidator) vault takes the unit's positions over at mark together with its remaining
-collateral; a unit already at negative equity goes to ADL at the bankruptcy prices (the vault does not absorb
-negative equity). Otherwise a market order (limited ``max_price_deviation`` from mark) for the whole position, or
-``partial_fraction`` of it above ``partial_threshold_usd`` outside the cooldown (``cooldown_s`` after a partial,
-during which later liquidations are for the whole position). No fee; the remaining collateral stays with the trader.
+collateral; a unit already at negative equity, or any unit once the vault's own equity is gone, goes to ADL at the
+bankruptcy prices (the vault does not absorb negative equity). Otherwise a market order (limited
+``max_price_deviation`` from mark) for the whole position, or ``partial_fraction`` of it above
+``partial_threshold_usd`` outside the cooldown (``cooldown_s`` after a partial, during which later liquidations are
+for the whole position). No fee; the remaining collateral stays with the trader.
 
 Source: shared/reference/exchange-rules.md section 4.6 (Hyperliquid ``docs/trading/liquidations.md``), section 5
 (the vault keeps the maintenance margin as its buffer) and section 6.1 (ADL once account value goes negative).
@@ -33,7 +34,8 @@ class BackstopVaultLiquidation(Procedure):
         equity = acc.unit_equity(account, position)
         maintenance = sum(acc.maintenance(p) for p in ps)
         if equity < proc.backstop_mm_fraction * maintenance:
-            if equity < 0:  # the vault does not absorb negative equity: ADL at the bankruptcy prices
+            if equity < 0 or w.funds.equity(self.fund, mk.mark) <= 0:  # the vault takes no negative equity and
+                # nothing once its own equity is gone: ADL at the bankruptcy prices
                 return [
                     AdlRequest(
                         self.venue,

@@ -152,7 +152,7 @@ def take_over(proc: Procedure, ts: int, account: int, position: int, p: int) -> 
     fund = proc.fund
     size = lots * mk.lot_size[m]
     drawn_down = w.funds.drawdown_triggered(fund, mk.mark)  # OKX, Bybit: ADL past the drawdown
-    if drawn_down or not w.funds.can_take_over(fund, m, size, bp):
+    if drawn_down or not w.funds.can_take_over(fund, m, size, bp, mk.mark):
         return [AdlRequest(proc.venue, m, account, p, lots, bp)]
     w.accounting.close(account, position, p, -lots, bp)
     w.funds.take_over(fund, m, size, bp)

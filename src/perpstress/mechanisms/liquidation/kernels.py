@@ -222,7 +222,7 @@ def _take_over_py(  # type: ignore[no-untyped-def]
     if not np.isnan(frac) and not np.isnan(peak):
         drawn_down = peak > 0 and _fund_equity(fund, mark, funds) <= (1.0 - frac) * peak
     can = True
-    if balance[fund] <= 0:
+    if balance[fund] <= 0 or _fund_equity(fund, mark, funds) <= 0:
         can = False
     elif not np.isnan(takeover_fraction[fund]):
         can = abs(inventory[fund, m] + size) * bp <= takeover_fraction[fund] * balance[fund]
@@ -366,7 +366,7 @@ def _backstop_py(  # type: ignore[no-untyped-def]
         k = np.searchsorted(tier_cap[m], notional)
         maintenance += notional * tier_mmr[m, k] - tier_cum[m, k]
     if equity < params[P_MM_FRACTION] * maintenance:
-        if equity < 0:
+        if equity < 0 or _fund_equity(fund, mark_of, funds) <= 0:
             for j in range(n):
                 p = ps[j]
                 r = counts[C_REQUESTS]
