@@ -11,7 +11,7 @@ import pytest
 
 from perpstress import Scenario
 from perpstress.sweep import parse_grid, plan_sweep
-from perpstress.sweep.cells import cells_table, describe, policy_metrics, t975
+from perpstress.sweep.cells import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, cells_table, describe, policy_metrics
 from perpstress.sweep.metrics import results_table, summary_row
 
 SUMMARY: dict[str, Any] = {
@@ -87,11 +87,21 @@ def test_describe_matches_a_reference_computation() -> None:
     assert s.mean == pytest.approx(6.7)
     assert s.p50 == 7.5
     assert s.p5 == pytest.approx(3.0 + 0.2 * 1.0)
-    half = 2.7764451051977934 * values.std(ddof=1) / math.sqrt(5)
-    assert (s.ci95_low, s.ci95_high) == pytest.approx((6.7 - half, 6.7 + half))
+    rng = np.random.default_rng(BOOTSTRAP_SEED)  # the interval by its definition, resample by resample
+    means = [values[rng.integers(0, 5, size=(BOOTSTRAP_RESAMPLES, 5))].mean(axis=1)]
+    assert (s.ci95_low, s.ci95_high) == pytest.approx(tuple(np.percentile(means[0], [2.5, 97.5])))
+    assert describe(values) == s  # a fixed seed: the same values, the same interval
 
 
-def test_t_quantiles_match_scipy() -> None:
-    stats = pytest.importorskip("scipy.stats")
-    for df in (1, 2, 5, 29, 30, 31, 50, 200, 5000):
-        assert t975(df) == pytest.approx(stats.t.ppf(0.975, df), abs=1e-7)
+def test_intervals_of_counts_are_never_negative() -> None:
+    counts = np.array([0.0, 0.0, 0.0, 0.0, 12.0])  # Student's t: 2.4 +- 6.7
+    s = describe(counts)
+    assert 0.0 <= s.ci95_low <= s.mean <= s.ci95_high <= 12.0
+
+
+def test_with_many_seeds_the_interval_is_close_to_students() -> None:
+    values = np.random.default_rng(1).normal(100.0, 10.0, 400)
+    s = describe(values)
+    half = 1.966 * values.std(ddof=1) / math.sqrt(values.size)
+    assert s.ci95_low == pytest.approx(values.mean() - half, abs=0.15 * half)
+    assert s.ci95_high == pytest.approx(values.mean() + half, abs=0.15 * half)
