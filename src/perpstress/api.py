@@ -204,15 +204,16 @@ def run(
     scale: float = 1.0,
     out: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
-    progress: bool = False,
+    progress: bool | Callable[[int, int], None] = False,
 ) -> Run:
     """Simulate ``scenario`` and return the :class:`Run`.
 
     ``scenario`` is a :class:`Scenario`, a built-in scenario name (``"quickstart"``), a scenario file's path or a
     dict shaped like a scenario file. ``seed`` replaces the scenario's seed; ``scale`` multiplies the number of
     crowd accounts (not their notional). With ``out`` the run directory is written there (atomically; an existing
-    one only with ``overwrite``); without it nothing is written and the tables stay in memory. ``progress`` shows a
-    progress bar on stderr.
+    one only with ``overwrite``); without it nothing is written and the tables stay in memory. ``progress=True``
+    shows a progress bar on stderr; a callable is called as ``progress(steps_done, steps_total)`` after each step
+    (a notebook's own bar, a log line).
     """
     sc = as_scenario(scenario)
     if seed is not None:
@@ -265,7 +266,16 @@ def as_scenario(source: ScenarioSource) -> Scenario:
 
 
 @contextmanager
-def _progress(sc: Scenario, show: bool) -> Iterator[Callable[[int], None] | None]:
+def _progress(sc: Scenario, show: bool | Callable[[int, int], None]) -> Iterator[Callable[[int], None] | None]:
+    if callable(show):
+        done = [0]
+
+        def advance(_: int) -> None:
+            done[0] += 1
+            show(done[0], sc.steps)
+
+        yield advance
+        return
     if not show:
         yield None
         return

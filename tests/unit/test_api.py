@@ -236,3 +236,10 @@ def test_headline_is_the_summary_flattened(tiny_memory_run: Run) -> None:
     assert h["fund_drawdown_usd"] == pytest.approx(sum(f["start_usd"] - f["min_usd"] for f in funds.values()))
     worst = min(s["prices"].items(), key=lambda kv: kv[1]["max_drawdown"])
     assert (h["worst_drawdown_market"], h["worst_price_drawdown"]) == (worst[0], worst[1]["max_drawdown"])
+
+
+def test_a_progress_callback_hears_every_step(make_tiny: MakeTiny) -> None:
+    heard: list[tuple[int, int]] = []
+    run = perpstress.run(make_tiny(), progress=lambda done, total: heard.append((done, total)))
+    steps = run.summary["steps"]
+    assert heard == [(i, steps) for i in range(1, steps + 1)]

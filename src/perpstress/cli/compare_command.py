@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -15,11 +16,22 @@ from perpstress.outputs.headline import compare_headlines, headline_numbers
 _VERDICT_STYLE = {"good": "green", "bad": "red", "neutral": ""}
 
 
+def default_page(run_a: Path, run_b: Path) -> Path:
+    """``compare-A-vs-B.html`` in the folder that holds both runs (their common parent), not wherever the command
+    happens to run."""
+    a, b = run_a.resolve(), run_b.resolve()
+    common = Path(os.path.commonpath([a.parent, b.parent]))
+    return common / f"compare-{a.name}-vs-{b.name}.html"
+
+
 @app.command("compare")
 def compare(
     run_a: Annotated[Path, typer.Argument(help="run directory A (drawn solid)")],
     run_b: Annotated[Path, typer.Argument(help="run directory B (drawn dashed)")],
-    out: Annotated[Path, typer.Option(help="HTML page to write")] = Path("compare.html"),
+    out: Annotated[
+        Path | None,
+        typer.Option(help="HTML page to write \\[default: compare-A-vs-B.html beside the two runs]"),
+    ] = None,
     html: Annotated[bool, typer.Option(help="also write the HTML page (needs the report extra)")] = True,
 ) -> None:
     """Compare two runs, e.g. two ADL rules or fund sizes: a table here and an HTML page with charts overlaid.
@@ -42,5 +54,5 @@ def compare(
     if html:
         from perpstress.outputs.report import write_compare
 
-        path = write_compare(run_a, run_b, out)
+        path = write_compare(run_a, run_b, out or default_page(run_a, run_b))
         console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")

@@ -40,11 +40,15 @@ def test_report_command(run_dir: Path, tmp_path: Path) -> None:
 
 
 def test_compare_prints_the_table_and_writes_the_page(run_dir: Path, tmp_path: Path) -> None:
-    out = cli("compare", str(run_dir), str(run_dir), cwd=tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = cli("compare", str(run_dir), str(run_dir), cwd=elsewhere)
     assert out.returncode == 0, out.stderr
     for text in ("B - A", "Liquidated", "Insurance fund binance", "Money conserved", "same"):
         assert text in out.stdout
-    assert (tmp_path / "compare.html").is_file()  # default: compare.html in the current directory
+    page = run_dir.resolve().parent / f"compare-{run_dir.name}-vs-{run_dir.name}.html"
+    assert page.is_file()  # default: beside the runs, not in the current directory
+    assert not list(elsewhere.iterdir())
     out = cli("compare", str(run_dir), str(run_dir), "--no-html", cwd=tmp_path / "..")
     assert out.returncode == 0, out.stderr
     assert "wrote" not in out.stdout
