@@ -80,6 +80,7 @@ COMPARED = {
         "_match": "tests/property/test_orderbook.py",
     },
     "perpstress.state.triggers": {"_fire_sorted": HERE, "_scan_pending": HERE},
+    "perpstress.mechanisms.collateral": {"revalue_rows": HERE},
     "perpstress.engine.exact_sum": {"_accumulate": "tests/property/test_exact_sum.py"},
     "perpstress.mechanisms.agents.takers": {"draw_step": TAKERS, "takers_step": TAKERS},
     "perpstress.mechanisms.price_kernels": {
@@ -977,3 +978,49 @@ def test_scan_pending(data: st.DataObject, n: int, n_m: int) -> None:
         np.testing.assert_array_equal(got[2], pend[hit])
         assert np.all(got[3] == -7)
     event(f"pending {min(pending.size, 3)}{'+' if pending.size >= 3 else ''}, hit {min(int(hit.sum()), 2)}")
+
+
+# --- collateral revaluation ---------------------------------------------------------------------------------------
+
+
+@st.composite
+def holdings(draw: st.DrawFn) -> dict[str, Any]:
+    """Holding rows of distinct accounts over a few pairs, some repriced: values that moved, barely moved, or not."""
+    n_rows = draw(st.integers(1, 30))
+    n_pairs = draw(st.integers(1, 3))
+    accounts = np.array(draw(st.permutations(range(40)))[:n_rows], dtype=np.int64)
+    quantity = np.array(draw(st.lists(st.floats(0.0, 1e7), min_size=n_rows, max_size=n_rows)))
+    pair = np.array(draw(st.lists(st.integers(0, n_pairs - 1), min_size=n_rows, max_size=n_rows)), dtype=np.int64)
+    old_price = np.array(draw(st.lists(st.floats(0.5, 1.1), min_size=n_pairs, max_size=n_pairs)))
+    step = np.array(draw(st.lists(st.sampled_from([0.0, 1e-13, 1e-6, -0.01, 0.2]), min_size=n_pairs,
+                                  max_size=n_pairs)))  # fmt: skip
+    rows = np.array(sorted(draw(st.sets(st.integers(0, n_rows - 1), min_size=1))), dtype=np.int64)
+    wallet = np.array(draw(st.lists(st.floats(-1e6, 1e7), min_size=40, max_size=40)))
+    return {"rows": rows, "quantity": quantity, "pair": pair, "price": old_price * (1 + step),
+            "value": quantity * old_price[pair], "account": accounts, "wallet": wallet}  # fmt: skip
+
+
+@SETTINGS
+@given(case=holdings())
+def test_revalue_rows(case: dict[str, Any]) -> None:
+    from perpstress.mechanisms import collateral as co
+
+    runs = []
+    for kernel in (co.revalue_rows, co._revalue_rows_py):
+        value, wallet = case["value"].copy(), case["wallet"].copy()
+        moved = np.full(case["rows"].size, -1, dtype=np.int64)
+        n = kernel(case["rows"], case["quantity"], case["pair"], case["price"], value, case["account"], wallet, moved)
+        runs.append((moved[:n], value, wallet))
+    for got in runs[1:]:
+        for a, b in zip(runs[0], got, strict=True):
+            np.testing.assert_array_equal(a, b)
+    # the NumPy expressions the kernel replaced (one row per account)
+    rows, value, wallet = case["rows"], case["value"].copy(), case["wallet"].copy()
+    new = case["quantity"][rows] * case["price"][case["pair"][rows]]
+    delta = new - value[rows]
+    moved = np.abs(delta) > 1e-9 * np.maximum(np.abs(value[rows]), 1.0)
+    wallet[case["account"][rows]] += delta
+    value[rows] = new
+    np.testing.assert_array_equal(runs[0][0], case["account"][rows[moved]])
+    np.testing.assert_array_equal(runs[0][1], value)
+    np.testing.assert_array_equal(runs[0][2], wallet)

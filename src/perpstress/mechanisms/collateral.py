@@ -31,9 +31,33 @@ from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 import numpy as np
+from numba import njit
 
 from perpstress.config.venue import CollateralMethod, CollateralRule
 from perpstress.state.portfolio import F64, I64
+
+
+def _revalue_rows_py(rows, quantity, pair, price, value, account, wallet, moved):  # type: ignore[no-untyped-def]
+    """Holding rows ``rows`` revalued at ``price`` (per pair): each row's value change added to its account's wallet
+    and its value set; the accounts whose value moved by more than a billionth of it (or of $1) written to
+    ``moved`` in row order, their count returned."""
+    n = 0
+    for i in range(rows.size):
+        r = rows[i]
+        new = quantity[r] * price[pair[r]]
+        old = value[r]
+        delta = new - old
+        size = abs(old)
+        if delta > 1e-9 * (size if size > 1.0 else 1.0) or -delta > 1e-9 * (size if size > 1.0 else 1.0):
+            moved[n] = account[r]
+            n += 1
+        wallet[account[r]] += delta
+        value[r] = new
+    return n
+
+
+revalue_rows = njit(cache=True)(_revalue_rows_py)
+"""Compiled: see :func:`_revalue_rows_py` (a pair's holders, tens of thousands, every step its price moves)."""
 
 
 class CollateralPricing(Protocol):
@@ -191,12 +215,9 @@ class CollateralHoldings:
             if moved_pairs.size == 1
             else np.concatenate([self._rows_by_pair[i] for i in moved_pairs])
         )
-        new = self.quantity[rows] * price[self.pair[rows]]
-        delta = new - self.value[rows]
-        moved = np.abs(delta) > 1e-9 * np.maximum(np.abs(self.value[rows]), 1.0)
-        wallet[self.account[rows]] += delta  # one row per account
-        self.value[rows] = new
-        return np.asarray(self.account[rows[moved]], dtype=np.int64)
+        moved = np.empty(rows.size, dtype=np.int64)
+        n = revalue_rows(rows, self.quantity, self.pair, price, self.value, self.account, wallet, moved)
+        return moved[:n]
 
     def fallen_pairs(self, band_cushion: float) -> np.ndarray:
         """Pairs whose haircut price has fallen more than ``band_cushion`` (a fraction) below the price their
