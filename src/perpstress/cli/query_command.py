@@ -84,8 +84,9 @@ def _print_rows(columns: list[str], types: list[str], rows: list[tuple[Any, ...]
     for name, kind in zip(columns, types, strict=True):
         numeric = kind.upper().startswith(_NUMERIC)
         table.add_column(name, justify="right" if numeric else "left", overflow="fold")
+    plain = [_is_identifier(name) for name in columns]
     for row in rows[:limit]:
-        table.add_row(*(_cell(v) for v in row))
+        table.add_row(*(str(v) if p and isinstance(v, int) else _cell(v) for p, v in zip(plain, row, strict=True)))
     console.print(table)
     runs = f"{len(cat.runs):,} run{'s' if len(cat.runs) != 1 else ''} under {cat.root}"
     more = f", first {limit:,} shown (--limit, or --json / --csv for all)" if len(rows) > limit else ""
@@ -109,6 +110,15 @@ def _print_views(catalog: Catalog, as_json: bool, as_csv: bool) -> None:
         cols = ", ".join(c if v.name == "runs" else f"{c} {t.lower()}" for c, t in v.columns)
         table.add_row(v.name, v.source, cols)
     console.print(table)
+
+
+IDENTIFIERS = ("seed", "account", "maker", "owner", "transfer", "cell", "ts_ms", "_ms", "_id", "_index")
+"""Integer columns that name or time something (a seed, an account, a timestamp): printed without separators."""
+
+
+def _is_identifier(column: str) -> bool:
+    name = column.lower()
+    return any(name == key or name.endswith(key) or name.endswith("_" + key) for key in IDENTIFIERS)
 
 
 def _cell(value: Any) -> str:

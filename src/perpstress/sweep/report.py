@@ -57,8 +57,8 @@ def write_report_html(path: Path, plan: SweepPlan, results: pa.Table, cells: pa.
         Section(
             "per-cell",
             "Per cell",
-            "Mean over the seeds in bold; under it the 95 % interval on the mean (Student's t, none with one seed) "
-            "and the 5th to 95th percentile of the runs (linear interpolation; with few seeds only a range).",
+            "Mean over the seeds in bold; under it the 95 % interval on the mean (bootstrap percentiles, none with "
+            "one seed) and the 5th to 95th percentile of the runs (linear interpolation; with few seeds only a range).",
             body=_stats_table(cells, metrics, names),
         ),
     ]

@@ -76,3 +76,10 @@ def test_a_folder_without_runs_is_one_line_and_exit_2(tmp_path: Path) -> None:
     out = cli("query", str(tmp_path), "SELECT 1")
     assert out.returncode == 2
     assert out.stderr.strip() == f"error: {tmp_path}: no run directories under it (a run directory holds summary.json)"
+
+
+def test_ids_and_times_print_without_thousands_separators() -> None:
+    from perpstress.cli.query_command import _is_identifier
+
+    assert all(_is_identifier(c) for c in ("seed", "population_seed", "account", "ts_ms", "run_id", "seed_index"))
+    assert not any(_is_identifier(c) for c in ("fills", "liquidated_usd", "lots", "count"))
