@@ -103,8 +103,6 @@ COMPARED = {
     "perpstress.mechanisms.liquidation.kernels": {
         k: "tests/property/test_liquidation_kernels.py"
         for k in (
-            "_block_sum",
-            "_pairwise_sum",
             "_execute",
             "_fund_trade",
             "_fund_equity",

@@ -10,10 +10,10 @@ the fund's takeover and the backstop vault, with the gap settlement after each u
 book's ``_match`` and the makers' side settles through ``settle_maker_fills``; closes, fees, fund payments and
 takeovers are the :class:`~perpstress.mechanisms.accounting.Accounting` and
 :class:`~perpstress.mechanisms.insurance.InsuranceFunds` arithmetic in the same order, so the outcome is identical
-bit for bit (sums that NumPy adds pairwise are added pairwise here, :func:`_pairwise_sum`). Record rows and ADL
-requests are written into arrays the engine appends to its records. The Python procedures stay the reference (and
-the path for the other procedures, for a socialised-loss venue, for executions other than the books and for runs
-that record every trade).
+bit for bit (sums that NumPy adds pairwise are added pairwise here, by
+:func:`~perpstress.mechanisms.price_kernels.numpy_sum`). Record rows and ADL requests are written into arrays the
+engine appends to its records. The Python procedures stay the reference (and the path for the other procedures, for
+a socialised-loss venue, for executions other than the books and for runs that record every trade).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit
 
 from perpstress.mechanisms.accounting import settle_maker_fills
+from perpstress.mechanisms.price_kernels import numpy_sum
 from perpstress.mechanisms.unit_kernels import _bankruptcy_price, _close, _unit_equity, _unit_positions
 from perpstress.state.orderbook import _match
 
@@ -41,83 +42,6 @@ Q_MARKET, Q_ACCOUNT, Q_POSITION, Q_LOTS = 0, 1, 2, 3
 C_RECORDS, C_REQUESTS, C_ERROR = 0, 1, 2
 """Counters in ``counts``: rows written, requests written, and 1 when a deposit was negative (the Python
 ``InsuranceFunds.deposit`` raises there)."""
-
-
-def _block_sum_py(a, lo, n):  # type: ignore[no-untyped-def]
-    """NumPy's float sum of ``a[lo:lo + n]`` for ``n <= 128``: one by one below 8 values, else eight accumulators
-    over the whole blocks of 8, combined in pairs, then the rest one by one."""
-    if n < 8:
-        res = 0.0
-        for i in range(lo, lo + n):
-            res += a[i]
-        return res
-    r0 = a[lo]
-    r1 = a[lo + 1]
-    r2 = a[lo + 2]
-    r3 = a[lo + 3]
-    r4 = a[lo + 4]
-    r5 = a[lo + 5]
-    r6 = a[lo + 6]
-    r7 = a[lo + 7]
-    i = 8
-    while i < n - (n % 8):
-        r0 += a[lo + i]
-        r1 += a[lo + i + 1]
-        r2 += a[lo + i + 2]
-        r3 += a[lo + i + 3]
-        r4 += a[lo + i + 4]
-        r5 += a[lo + i + 5]
-        r6 += a[lo + i + 6]
-        r7 += a[lo + i + 7]
-        i += 8
-    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < n:
-        res += a[lo + i]
-        i += 1
-    return res
-
-
-_block_sum = njit(cache=True)(_block_sum_py)
-
-
-def _pairwise_sum_py(a, lo, n):  # type: ignore[no-untyped-def]
-    """``a[lo:lo + n]`` summed as NumPy's float reduction adds (pairwise: a run over 128 values is split in two at
-    half, rounded down to a multiple of 8, and the halves' sums added; :func:`_block_sum` below that), so
-    ``0.0 + _pairwise_sum(a, 0, a.size)`` equals ``a.sum()``. The recursion runs on an explicit stack (a cached
-    recursive kernel does not load back safely)."""
-    if n <= 128:
-        return _block_sum(a, lo, n)
-    start = np.empty(64, np.int64)
-    size = np.empty(64, np.int64)
-    state = np.empty(64, np.int64)
-    value = np.empty(64)
-    start[0], size[0], state[0] = lo, n, 0
-    top, nv = 1, 0
-    while top > 0:
-        t = top - 1
-        if size[t] <= 128:
-            value[nv] = _block_sum(a, start[t], size[t])
-            nv += 1
-            top -= 1
-            continue
-        half = size[t] // 2
-        half -= half % 8
-        if state[t] == 0:
-            state[t] = 1
-            start[top], size[top], state[top] = start[t], half, 0
-            top += 1
-        elif state[t] == 1:
-            state[t] = 2
-            start[top], size[top], state[top] = start[t] + half, size[t] - half, 0
-            top += 1
-        else:
-            value[nv - 2] = value[nv - 2] + value[nv - 1]
-            nv -= 1
-            top -= 1
-    return value[0]
-
-
-_pairwise_sum = njit(cache=True)(_pairwise_sum_py)
 
 
 def _execute_py(m, lots, limit_price, fill_or_kill, positions, accounts, markets, books, makers):  # type: ignore[no-untyped-def]
@@ -148,7 +72,7 @@ def _execute_py(m, lots, limit_price, fill_or_kill, positions, accounts, markets
         total += fill_lots[i]
         value[i] = prices[i] * fill_lots[i]
     last_trade[m] = prices[k - 1]
-    s = 0.0 + _pairwise_sum(value, 0, k)
+    s = numpy_sum(value, k)
     volume_usd[m] += s * lot_size[m]
     return sign * total, s / total
 
@@ -196,7 +120,7 @@ def _fund_equity_py(fund, mark, funds):  # type: ignore[no-untyped-def]
     upnl = np.empty(n)
     for j in range(n):
         upnl[j] = inventory[fund, j] * (mark[j] - entry_price[fund, j]) + cost_adjustment[fund, j]
-    return balance[fund] + (0.0 + _pairwise_sum(upnl, 0, n))
+    return balance[fund] + numpy_sum(upnl, n)
 
 
 _fund_equity = njit(cache=True)(_fund_equity_py)
