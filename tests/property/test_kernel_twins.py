@@ -82,6 +82,7 @@ COMPARED = {
     "perpstress.state.triggers": {"_fire_sorted": HERE, "_scan_pending": HERE},
     "perpstress.mechanisms.collateral": {"revalue_rows": HERE},
     "perpstress.engine.exact_sum": {"_accumulate": "tests/property/test_exact_sum.py"},
+    "perpstress.engine.invariants": {"recount_positions": "tests/property/test_invariant_kernels.py"},
     "perpstress.mechanisms.agents.takers": {"draw_step": TAKERS, "takers_step": TAKERS},
     "perpstress.mechanisms.price_kernels": {
         "insert_sorted": PRICES,

@@ -127,3 +127,45 @@ def test_calm_markets_read_few_entries() -> None:
             index.deactivate(np.array([p]))
     # Brute force would read positions x steps entries; the index reads what moved.
     assert index.entries_read < 0.01 * lots.size * steps
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 400), fold_every=st.sampled_from([0, 1, 3, 10]))
+def test_the_index_fires_every_active_position_whose_band_the_mark_has_crossed(seed: int, n: int,
+                                                                               fold_every: int) -> None:  # fmt: skip
+    """Whatever the runs, merges and rebuilds inside, each step fires exactly the active positions whose long edge
+    the mark has reached (``lo >= mark``) or whose short edge it has reached (``hi <= mark``), as a brute-force
+    scan finds them; the caller re-bands some fired positions, closes some, leaves the rest crossed, and re-bands
+    positions that did not fire (as a collateral re-band does)."""
+    rng = np.random.default_rng(seed)
+    n_m = 3
+    market = rng.integers(0, n_m, n).astype(np.int32)
+    mark = np.full(n_m, 100.0)
+    index = TriggerIndex(n_m, market)
+
+    def bands(ps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        long = rng.random(ps.size) < 0.6
+        width = rng.uniform(0.001, 0.2, ps.size) * mark[market[ps]]
+        lo = np.where(long, mark[market[ps]] - width, -np.inf)
+        hi = np.where(long, np.inf, mark[market[ps]] + width)
+        return lo, hi
+
+    everyone = np.arange(n, dtype=np.int64)
+    index.set_bands(everyone, *bands(everyone))
+    index.rebuild()
+    for step in range(80):
+        if fold_every and step % fold_every == 0:
+            index.fold_pending()
+        mark *= np.exp(rng.normal(0, 0.03, n_m))
+        expected = everyone[index.active & ((index.lo >= mark[market]) | (index.hi <= mark[market]))]
+        fired = index.fired(mark)
+        np.testing.assert_array_equal(fired, expected)
+        choice = rng.random(fired.size)
+        index.deactivate(fired[choice < 0.2])
+        reband = np.union1d(fired[(choice >= 0.2) & (choice < 0.7)], rng.choice(n, rng.integers(0, n // 4 + 1)))
+        reband = reband[index.active[reband]]
+        if reband.size:
+            index.set_bands(reband, *bands(reband))
+        revived = everyone[~index.active & (rng.random(n) < 0.02)]
+        if revived.size:
+            index.set_bands(revived, *bands(revived))

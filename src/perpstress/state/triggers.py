@@ -8,14 +8,21 @@ short edges low-to-high, each with a cursor. A step reads only the entries betwe
 
 Contract: a fired position is moved to the pending set with its current band; the caller re-bands it
 (:meth:`TriggerIndex.set_bands`) after checking its unit, or closes it (:meth:`TriggerIndex.deactivate`). A stale
-sorted entry (its position was re-banded since) is recognised by a version number and skipped. When the pending set
-outgrows a fraction of all positions, or once the pending entries read since the last rebuild add up to the number
-of positions (a rebuild's own cost: a large re-band, such as every holder of a collateral whose price fell, is then
-folded into the sorted arrays within a few steps instead of being re-read every step), the sorted arrays are rebuilt
-(``O(n log n)``, amortised over many steps).
+sorted entry (its position was re-banded since) is recognised by a version number and skipped. Each step therefore
+fires exactly the active positions whose band the mark has crossed, however the entries are arranged.
+
+The sorted entries live in two runs, as in a log-structured merge: a large *main* run and a small *recent* one, each
+read by its cursors. Once the pending entries read since the last fold outweigh folding them (a large re-band,
+such as every holder of a collateral whose price fell, is folded within a few steps instead of being re-read every
+step), the pending set is merged into the recent run (``O(recent)``); the recent run is merged into the main one
+(``O(n)``) once it holds an eighth as many entries, and everything is rebuilt (``O(n log n)``) when stale entries
+dominate. A step's cost thus grows with the entries the marks pass and the bands that changed, not with the
+positions.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
@@ -89,6 +96,42 @@ def _scan_pending_py(
 _scan_pending = njit(cache=True)(_scan_pending_py)
 
 
+Segments = tuple[I64, I64, I64]
+"""Per market: first entry, one past the last entry, and the cursor (the next entry not yet fired)."""
+Entries = tuple[F64, I64, I64]
+"""Sorted entries: the band edge, the position, and the position's version when the entry was written."""
+
+
+@dataclass
+class _Run:
+    """Sorted long edges (high to low) and short edges (low to high), per market."""
+
+    lo_seg: Segments
+    lo_arr: Entries
+    hi_seg: Segments
+    hi_arr: Entries
+
+    @classmethod
+    def empty(cls, n_markets: int) -> _Run:
+        z = np.zeros(n_markets, dtype=np.int64)
+        none = (np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+        return cls((z, z.copy(), z.copy()), none, (z.copy(), z.copy(), z.copy()), none)
+
+    @property
+    def stored(self) -> int:
+        """Entries, stale ones included."""
+        return int(self.lo_arr[1].size + self.hi_arr[1].size)
+
+    def live(self, version: I64) -> I64:
+        """Positions with an entry not yet fired whose version is current, sorted."""
+        parts = []
+        for (_, end, cursor), (_, ids, ver) in ((self.lo_seg, self.lo_arr), (self.hi_seg, self.hi_arr)):
+            for m in range(cursor.size):
+                i, v = ids[cursor[m] : end[m]], ver[cursor[m] : end[m]]
+                parts.append(i[v == version[i]])
+        return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
+
 class TriggerIndex:
     """Band edges of ``n_positions`` positions over ``n_markets`` markets."""
 
@@ -105,20 +148,15 @@ class TriggerIndex:
         self.rebuild_fraction = rebuild_fraction
         self.rebuilds = 0
         self.merges = 0
-        self._stored = 0
-        """Entries in the sorted arrays, stale ones included."""
+        """Folds of the recent run into the main one."""
+        self.folds = 0
+        """Folds of the pending set into the recent run."""
         self.entries_read = 0
         self._pending_read = 0
-        """Pending entries read since the last rebuild."""
+        """Pending entries read since the pending set was last folded."""
         self._out = np.empty(n, dtype=np.int64)
-        self._build_empty()
-
-    def _build_empty(self) -> None:
-        z = np.zeros(self.n_markets, dtype=np.int64)
-        self._lo_seg = (z.copy(), z.copy(), z.copy())
-        self._hi_seg = (z.copy(), z.copy(), z.copy())
-        self._lo_arr = (np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
-        self._hi_arr = (np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+        self._main = _Run.empty(n_markets)
+        self._recent = _Run.empty(n_markets)
 
     def set_bands(self, positions: I64, lo: F64, hi: F64) -> None:
         """New bands for ``positions`` (they become active); they are checked through the pending set."""
@@ -145,24 +183,35 @@ class TriggerIndex:
             self.fold_pending()
 
     def fold_pending(self) -> None:
-        """Fold the pending set into the sorted arrays and empty it: a merge (``O(n)``, one ``searchsorted`` and
-        ``insert`` per market, the pending entries sorted on their own) while the arrays' stale entries (positions
-        re-banded since, skipped by their version) are fewer than the live ones; a full rebuild otherwise."""
+        """Fold the pending set into the recent run and empty it: a merge (``O(recent)``, one ``searchsorted`` and
+        ``insert`` per market, the pending entries sorted on their own). The recent run is merged into the main one
+        (``O(n)``) once it holds an eighth as many entries; everything is rebuilt instead (``O(n log n)``) when the
+        main run's stale entries (positions re-banded since) outnumber twice the live positions, or when the new
+        entries outnumber an eighth of the main run (sorting them all costs less than merging)."""
         pending = self.pending
-        if self._stored - pending.size > 2 * int(self.active.sum()) or pending.size * 8 > self._stored:
-            self.rebuild()  # many stale entries, or more new entries than a merge saves sorting
+        main, recent = self._main, self._recent
+        n_main = main.stored
+        if pending.size * 8 > n_main or n_main - pending.size > 2 * int(self.active.sum()):
+            self.rebuild()
             return
-        self.merges += 1
-        self._lo_seg, self._lo_arr = self._merged(self._lo_seg, self._lo_arr, self.lo, pending, descending=True)
-        self._hi_seg, self._hi_arr = self._merged(self._hi_seg, self._hi_arr, self.hi, pending, descending=False)
-        self._stored = int(self._lo_arr[1].size + self._hi_arr[1].size)
+        self.folds += 1
+        self._recent = self._merged(recent, pending)
         self.in_pending[pending] = False
         self.pending = np.zeros(0, dtype=np.int64)
         self._pending_read = 0
+        if self._recent.stored * 8 > n_main:
+            self.merges += 1
+            self._main = self._merged(main, self._recent.live(self.version))
+            self._recent = _Run.empty(self.n_markets)
 
-    def _merged(self, seg: tuple[I64, I64, I64], arr: tuple[F64, I64, I64], edge: F64, new: I64,
-                descending: bool) -> tuple[tuple[I64, I64, I64], tuple[F64, I64, I64]]:  # fmt: skip
-        """The entries not yet fired (from each market's cursor on) with ``new``'s current edges merged in."""
+    def _merged(self, run: _Run, new: I64) -> _Run:
+        """``run``'s entries not yet fired, with ``new``'s current edges merged in."""
+        lo_seg, lo_arr = self._merged_side(run.lo_seg, run.lo_arr, self.lo, new, descending=True)
+        hi_seg, hi_arr = self._merged_side(run.hi_seg, run.hi_arr, self.hi, new, descending=False)
+        return _Run(lo_seg, lo_arr, hi_seg, hi_arr)
+
+    def _merged_side(self, seg: Segments, arr: Entries, edge: F64, new: I64,
+                     descending: bool) -> tuple[Segments, Entries]:  # fmt: skip
         never = -np.inf if descending else np.inf
         new = new[self.active[new] & (edge[new] != never) & ~np.isnan(edge[new])]
         key = -edge[new] if descending else edge[new]
@@ -194,16 +243,17 @@ class TriggerIndex:
         )
 
     def rebuild(self) -> None:
-        """Sort every active band edge by market; empties the pending set."""
+        """Sort every active band edge by market into the main run; empties the recent run and the pending set."""
         self.rebuilds += 1
-        self._lo_seg, self._lo_arr = self._sorted(self.lo, descending=True)
-        self._hi_seg, self._hi_arr = self._sorted(self.hi, descending=False)
+        lo_seg, lo_arr = self._sorted(self.lo, descending=True)
+        hi_seg, hi_arr = self._sorted(self.hi, descending=False)
+        self._main = _Run(lo_seg, lo_arr, hi_seg, hi_arr)
+        self._recent = _Run.empty(self.n_markets)
         self.in_pending[self.pending] = False
         self.pending = np.zeros(0, dtype=np.int64)
         self._pending_read = 0
-        self._stored = int(self._lo_arr[1].size + self._hi_arr[1].size)
 
-    def _sorted(self, edge: F64, descending: bool) -> tuple[tuple[I64, I64, I64], tuple[F64, I64, I64]]:
+    def _sorted(self, edge: F64, descending: bool) -> tuple[Segments, Entries]:
         never = -np.inf if descending else np.inf  # a long's lo of -inf (a short's hi of +inf) never fires
         ids = np.flatnonzero(self.active & (edge != never) & ~np.isnan(edge)).astype(np.int64)
         key = -edge[ids] if descending else edge[ids]
@@ -216,15 +266,16 @@ class TriggerIndex:
 
     def fired(self, mark: F64) -> I64:
         """Positions whose band the marks have crossed (each once), now in the pending set awaiting a re-band."""
-        if self._pending_read > self.lo.size:  # re-reading the pending set has cost as much as a rebuild
-            self.fold_pending()
+        if self._pending_read > max(1024, self._recent.stored // 4, self.pending.size * 4):
+            self.fold_pending()  # re-reading the pending set has cost more than folding it
         out = self._out
         n = 0
-        for seg, arr, desc in ((self._lo_seg, self._lo_arr, True), (self._hi_seg, self._hi_arr, False)):
-            before = int(seg[2].sum())
-            n = _fire_sorted(self.n_markets, mark, seg[0], seg[1], seg[2], arr[0], arr[1], arr[2], self.version, desc,
-                             out, n)  # fmt: skip
-            self.entries_read += int(seg[2].sum()) - before
+        for run in (self._main, self._recent):
+            for seg, arr, desc in ((run.lo_seg, run.lo_arr, True), (run.hi_seg, run.hi_arr, False)):
+                before = int(seg[2].sum())
+                n = _fire_sorted(self.n_markets, mark, seg[0], seg[1], seg[2], arr[0], arr[1], arr[2], self.version,
+                                 desc, out, n)  # fmt: skip
+                self.entries_read += int(seg[2].sum()) - before
         from_sorted = out[:n].copy()
         pend = self.pending.copy()
         hits = np.empty(pend.size, dtype=np.int64)
