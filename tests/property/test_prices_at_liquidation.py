@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from perpstress.config.venue import VenueConfig
@@ -41,6 +41,9 @@ def test_margin_balance_at_liquidation_and_bankruptcy_prices(
     notional = float(np.exp(log_notional))
     q = notional / entry
     table = market.tier_table_for_size(q)
+    # a long whose maintenance rate at its size is 100 % or more (Drift's IMF at hundreds of millions) is
+    # liquidatable at every price: liquidation_price says NaN (no price balances it), tested below
+    assume(side < 0 or float(table.mmr[-1]) < 1.0)
     collateral = notional / leverage
     omm = other_mm * notional if cross else 0.0
     oup = other_upnl * notional if cross else 0.0
@@ -57,3 +60,12 @@ def test_margin_balance_at_liquidation_and_bankruptcy_prices(
     if lp > 0 and bp > 0 and omm == 0:
         # The liquidation price is met before bankruptcy as the price moves against the position.
         assert side * (lp - bp) >= -1e-9 * entry
+
+
+def test_a_long_whose_maintenance_rate_reaches_100_percent_has_no_liquidation_price() -> None:
+    market = VENUES["drift"].perpetuals["BTC-PERP"]
+    q = 3e8 / 60.0
+    table = market.tier_table_for_size(q)
+    assert float(table.mmr[-1]) >= 1.0  # Drift's IMF margin at $300M
+    assert np.isnan(liquidation_price(table, 1, q, 60.0, 1.5e8))
+    assert np.isfinite(liquidation_price(table, -1, q, 60.0, 1.5e8))

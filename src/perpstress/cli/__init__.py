@@ -12,6 +12,7 @@ import sys
 import typer
 
 from perpstress.cli import (
+    attribute_command,
     compare_command,
     config_commands,
     map_command,
@@ -28,6 +29,7 @@ from perpstress.errors import ConfigError, DataError, PerpstressError
 
 __all__ = [
     "app",
+    "attribute_command",
     "compare_command",
     "config_commands",
     "main",

@@ -48,6 +48,11 @@ class MarketMakerConfig(FrozenModel):
     inventory_skew_bps: float | None = Field(
         None, ge=0, description="shift of the quotes' centre at the inventory limit; none: one half-spread"
     )
+    withdraws: bool = Field(
+        True,
+        description="makers withdraw on volatility, drawdown or ADL exposure (false: the counterfactual of makers "
+        "that never withdraw; they still widen, thin and pull the side that adds to a full inventory)",
+    )
     withdraw_vol_multiple: float = Field(8.0, gt=1, description="withdraw when vol exceeds vol_ref times this")
     return_vol_multiple: float = Field(3.0, gt=0, description="come back only when vol is below vol_ref times this")
     adl_exposure_limit: float = Field(

@@ -11,7 +11,7 @@ import math
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import tomli_w
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -53,6 +53,12 @@ class EngineConfig(FrozenModel):
         "collateral units); they are also checked at the last step",
     )
     check_every_step: bool = Field(False, description="recount every invariant every step (slow; for tests)")
+    forced_flow: Literal["book", "absorbed_at_mark"] = Field(
+        "book",
+        description="where forced orders go: 'book' (liquidation orders, funds' unwinds and collateral sales walk "
+        "the order books) or 'absorbed_at_mark' (the counterfactual without forced flow: an outside absorber "
+        "fills them at the mark, within their limits; accounts are still closed and settled)",
+    )
     collateral_band_cushion: float = Field(
         0.02,
         ge=0,

@@ -36,7 +36,7 @@ from perpstress.state.ledger import Ledger
 from perpstress.state.orderbook import OrderBooks
 from perpstress.state.portfolio import Accounts, Markets, Positions, group_by_account
 from perpstress.state.triggers import TriggerIndex
-from perpstress.state.world import ARBITRAGEUR, CROWD, HEDGER, KEEPER, MAKER, NOISE, SPOT, World
+from perpstress.state.world import ABSORBER, ARBITRAGEUR, CROWD, HEDGER, KEEPER, MAKER, NOISE, SPOT, World
 from perpstress.streams import RandomStreams
 
 
@@ -106,15 +106,17 @@ def build_world(scenario: Scenario, scale: float, positions: PositionsSnapshot |
     arbs = _arbitrage_accounts(scenario, keys)
     n_h = hedge["market"].size
     n_a = len(arbs["market"])
+    n_ab = n_m if scenario.engine.forced_flow == "absorbed_at_mark" else 0
     pos_market = np.concatenate(
-        [crowd.market, maker_market, np.arange(n_m), keeper_market, hedge["market"], arbs["market"]]
+        [crowd.market, maker_market, np.arange(n_m), keeper_market, hedge["market"], arbs["market"], np.arange(n_ab)]
     ).astype(np.int32)
     size = np.concatenate([crowd.size_lots, maker_lots, np.zeros(n_m + n_k, np.int64), hedge["size"],
-                           np.zeros(n_a, np.int64)])  # fmt: skip
+                           np.zeros(n_a + n_ab, np.int64)])  # fmt: skip
     entry = np.concatenate([crowd.entry_price, start[maker_market], start, start[keeper_market],
-                            start[hedge["market"]], start[np.asarray(arbs["market"], dtype=np.int64)]])  # fmt: skip
+                            start[hedge["market"]], start[np.asarray(arbs["market"], dtype=np.int64)],
+                            start[:n_ab]])  # fmt: skip
     iso = np.concatenate(
-        [np.where(crowd.isolated, crowd.margin, np.nan), np.full(n_mk + n_m + n_k + n_h + n_a, np.nan)]
+        [np.where(crowd.isolated, crowd.margin, np.nan), np.full(n_mk + n_m + n_k + n_h + n_a + n_ab, np.nan)]
     )
     capital = np.array([mk_cfg.for_market(keys[m]).capital_usd for m in maker_market])
     maker_mm = np.array([float(maintenance_margin(tables[m], lots * markets.lot_size[m] * start[m]))
@@ -122,7 +124,7 @@ def build_world(scenario: Scenario, scale: float, positions: PositionsSnapshot |
                          for m, lots in zip(maker_market, maker_lots, strict=True)])  # fmt: skip
     capital = np.maximum(capital, 2.0 * maker_mm)
     wallet = np.concatenate([np.where(crowd.isolated, 0.0, crowd.margin), capital, np.zeros(n_m + n_k),
-                             hedge["wallet"], np.asarray(arbs["capital"], dtype=float)])  # fmt: skip
+                             hedge["wallet"], np.asarray(arbs["capital"], dtype=float), np.zeros(n_ab)])  # fmt: skip
     arb_kind = np.where(is_spot[np.asarray(arbs["market"], dtype=np.int64)], SPOT, ARBITRAGEUR)
     kind = np.concatenate(
         [
@@ -132,6 +134,7 @@ def build_world(scenario: Scenario, scale: float, positions: PositionsSnapshot |
             np.full(n_k, KEEPER),
             np.full(n_h, HEDGER),
             arb_kind,
+            np.full(n_ab, ABSORBER),
         ]
     ).astype(np.int8)
     n_acc = size.size

@@ -20,7 +20,7 @@ from perpstress.mechanisms.accounting import Accounting
 from perpstress.mechanisms.adl import AdlEngine
 from perpstress.mechanisms.agents.crowd import CrowdBands, CrowdStops, MarginMonitor
 from perpstress.mechanisms.agents.desk import TradingDesk
-from perpstress.mechanisms.execution import BookExecution
+from perpstress.mechanisms.execution import ForcedExecution
 from perpstress.mechanisms.liquidation import LiquidationEngine
 from perpstress.mechanisms.pricing import PricesPhase
 from perpstress.state.clock import Clock
@@ -30,7 +30,7 @@ from perpstress.state.world import CROWD, MAKER, World
 class Cascade:
     """The liquidation phase (timed as section ``cascade`` of it)."""
 
-    def __init__(self, world: World, accounting: Accounting, execution: BookExecution, bands: CrowdBands,
+    def __init__(self, world: World, accounting: Accounting, execution: ForcedExecution, bands: CrowdBands,
                  stops: CrowdStops, monitor: MarginMonitor, liquidation: LiquidationEngine, adl: AdlEngine,
                  prices: PricesPhase, hedges: hedging.HedgePairs, desk: TradingDesk,
                  timing: Timing) -> None:  # fmt: skip

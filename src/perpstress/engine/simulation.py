@@ -36,7 +36,7 @@ from perpstress.mechanisms.agents.crowd import CrowdBands, CrowdStops, MarginMon
 from perpstress.mechanisms.agents.desk import ArbitragePhase, TradingDesk
 from perpstress.mechanisms.agents.makers import MakersPhase
 from perpstress.mechanisms.agents.takers import TakersPhase
-from perpstress.mechanisms.execution import BookExecution
+from perpstress.mechanisms.execution import AbsorbedExecution, BookExecution, ForcedExecution
 from perpstress.mechanisms.exogenous import ExogenousPaths, ExogenousPhase
 from perpstress.mechanisms.fund_unwind import FundsPhase
 from perpstress.mechanisms.funding import FundingPhase
@@ -83,9 +83,13 @@ class Simulation:
         venues, venue_of = w.venues, [int(v) for v in w.markets.venue]
         self.accounting = accounting = Accounting(w.markets, w.accounts, w.positions)
         self.execution = execution = BookExecution(w, accounting)
-        self.liquidation = LiquidationEngine(venues, w.markets, w.accounts, w.positions, w.funds, execution, w.ledger,
-                                             accounting, built.keepers)  # fmt: skip
-        self.adl = AdlEngine(venues, accounting, streams.get("adl"))
+        self.forced: ForcedExecution = (
+            AbsorbedExecution(w, accounting) if scenario.engine.forced_flow == "absorbed_at_mark" else execution
+        )
+        """Where liquidations, funds' unwinds and collateral sales trade: the books, or the absorbers at mark."""
+        self.liquidation = LiquidationEngine(venues, w.markets, w.accounts, w.positions, w.funds, self.forced,
+                                             w.ledger, accounting, built.keepers)  # fmt: skip
+        self.adl = AdlEngine(venues, accounting, streams.get("adl"), w.absorber_ids)
         self.funding = FundingPhase(venues, w.market_cfg, w.markets, w.books, w.positions, w.accounts, w.funds,
                                     scenario.step_ms)  # fmt: skip
         index_engine = IndexEngine(venues, venue_of, w.market_base, ~w.is_spot, w.spot_book_of, scenario.step_ms)
@@ -100,9 +104,9 @@ class Simulation:
         self.arbitrage = ArbitragePhase(self.desk, self.arbitrageurs, self.hedges, self.adl)
         self.transfers = TransfersPhase(w, bands.reband)
         self.prices = PricesPhase(w, index_engine, mark_engine, self.funding, bands.reband)
-        self.cascade = Cascade(w, accounting, execution, bands, self.crowd_stops, self.monitor, self.liquidation,
+        self.cascade = Cascade(w, accounting, self.forced, bands, self.crowd_stops, self.monitor, self.liquidation,
                                self.adl, self.prices, self.hedges, self.desk, self.kernel.timing)  # fmt: skip
-        self.funds_phase = FundsPhase(w, execution)
+        self.funds_phase = FundsPhase(w, self.forced)
         bands.start()
         self.recorder = Recorder(w, accounting, self.funding.rate)
         self.invariants = Invariants(w, accounting)

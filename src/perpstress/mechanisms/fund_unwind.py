@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from perpstress.mechanisms.execution import BookExecution
+from perpstress.mechanisms.execution import ForcedExecution
 from perpstress.state.clock import Clock
 from perpstress.state.world import World
 
 
 class FundsPhase:
-    def __init__(self, world: World, execution: BookExecution) -> None:
+    def __init__(self, world: World, execution: ForcedExecution) -> None:
         self.world = world
         self.execution = execution
 

@@ -7,7 +7,8 @@ all in :class:`perpstress.config.agents.MarketMakerConfig`:
 - **Thin** with volatility and risk appetite: size scales as ``appetite * (vol_ref / vol) ** b``; the side that
   would add to inventory shrinks linearly to nothing at ``inventory_limit_usd``; the inventory-reducing side is kept.
 - **Withdraw** entirely when volatility exceeds ``withdraw_vol_multiple * vol_ref``, the maker's drawdown reaches
-  ``loss_limit_usd``, or its ADL exposure passes ``adl_exposure_limit``.
+  ``loss_limit_usd``, or its ADL exposure passes ``adl_exposure_limit`` (never, with ``withdraws = false``: the
+  counterfactual of makers that stay).
 - **Return** once volatility is back under ``return_vol_multiple * vol_ref`` (hysteresis), size ramping back with
   ``return_half_life_s`` (makers do not restore full depth in one second).
 
@@ -58,9 +59,9 @@ def update_state(
     """Apply the withdraw / return rules for one step; returns the new state."""
     peak = max(state.peak_equity, equity)
     drawdown = peak - equity
-    stressed = vol > cfg.withdraw_vol_multiple * cfg.vol_ref
-    broke = drawdown >= cfg.loss_limit_usd
-    exposed = adl_exposure >= cfg.adl_exposure_limit
+    stressed = cfg.withdraws and vol > cfg.withdraw_vol_multiple * cfg.vol_ref
+    broke = cfg.withdraws and drawdown >= cfg.loss_limit_usd
+    exposed = cfg.withdraws and adl_exposure >= cfg.adl_exposure_limit
     if state.active and (stressed or broke or exposed):
         return MakerState(active=False, ramp=0.0, peak_equity=peak)
     if not state.active:
@@ -189,10 +190,10 @@ def maker_config_table(cfgs: list[MarketMakerConfig], step_s: float) -> tuple[F6
     t = np.empty((len(cfgs), N_CFG))
     for m, c in enumerate(cfgs):
         t[m, C_VOL_REF] = c.vol_ref
-        t[m, C_WITHDRAW_VOL] = c.withdraw_vol_multiple
+        t[m, C_WITHDRAW_VOL] = c.withdraw_vol_multiple if c.withdraws else np.inf
         t[m, C_RETURN_VOL] = c.return_vol_multiple
-        t[m, C_LOSS_LIMIT] = c.loss_limit_usd
-        t[m, C_ADL_LIMIT] = c.adl_exposure_limit
+        t[m, C_LOSS_LIMIT] = c.loss_limit_usd if c.withdraws else np.inf
+        t[m, C_ADL_LIMIT] = c.adl_exposure_limit if c.withdraws else np.inf
         t[m, C_RAMP_DECAY] = 0.5 ** (step_s / c.return_half_life_s)
         t[m, C_REQUOTE_BPS] = c.requote_bps
         t[m, C_INV_LIMIT] = c.inventory_limit_usd

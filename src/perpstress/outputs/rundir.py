@@ -55,27 +55,29 @@ RUN_MARKERS = ("summary.json", "scenario.toml")
 """Files that make a directory a run directory (``--overwrite`` replaces only those, or an empty directory)."""
 
 
-def check_target(target: str | Path, overwrite: bool = False) -> Path:
+def check_target(target: str | Path, overwrite: bool = False, markers: tuple[str, ...] = RUN_MARKERS) -> Path:
     """``target`` if a run may be written there (checked before a run starts, so a refusal costs nothing): it must
-    not exist, or, with ``overwrite``, be a run directory or empty; never a file."""
+    not exist, or, with ``overwrite``, be a run directory (holding one of ``markers``) or empty; never a file."""
     final = Path(target)
     if final.is_file() or (final.exists() and not final.is_dir()):
         raise UsageError(f"{final} is a file, not a run directory; choose another --out")
     if final.exists():
         if not overwrite:
             raise UsageError(f"{final} already exists; choose another --out or pass --overwrite")
-        if any(final.iterdir()) and not any((final / m).is_file() for m in RUN_MARKERS):
+        if any(final.iterdir()) and not any((final / m).is_file() for m in markers):
             raise UsageError(
-                f"{final} is not a run directory (no {' or '.join(RUN_MARKERS)}); --overwrite replaces only runs"
+                f"{final} is not a run directory (no {' or '.join(markers)}); --overwrite replaces only runs"
             )
     return final
 
 
 @contextmanager
-def run_directory(target: str | Path, overwrite: bool = False) -> Iterator[RunWriter]:
+def run_directory(target: str | Path, overwrite: bool = False,
+                  markers: tuple[str, ...] = RUN_MARKERS) -> Iterator[RunWriter]:  # fmt: skip
     """Yield a :class:`RunWriter`; on normal exit the directory appears at ``target`` in one rename. An old run
-    being replaced is renamed aside first and removed after, so a kill at any moment leaves either run whole."""
-    final = check_target(target, overwrite)
+    being replaced is renamed aside first and removed after, so a kill at any moment leaves either run whole.
+    ``markers``: the files that make an existing directory one ``overwrite`` may replace."""
+    final = check_target(target, overwrite, markers)
     final.parent.mkdir(parents=True, exist_ok=True)
     partial = final.parent / f".{final.name}.partial-{os.getpid()}"
     if partial.exists():
@@ -83,7 +85,7 @@ def run_directory(target: str | Path, overwrite: bool = False) -> Iterator[RunWr
     partial.mkdir()
     try:
         yield RunWriter(partial)
-        check_target(final, overwrite)  # nothing appeared there meanwhile that must not be replaced
+        check_target(final, overwrite, markers)  # nothing appeared there meanwhile that must not be replaced
         old = final.parent / f".{final.name}.old-{os.getpid()}"
         if final.exists():
             os.replace(final, old)

@@ -42,6 +42,8 @@ def liquidation_price(
 
     ``side``: +1 long, -1 short. ``size``: base units, > 0. ``collateral``: isolated margin or cross wallet
     balance, USD. ``other_maintenance``/``other_upnl``: cross mode's other contracts (Binance TMM1, UPNL1), USD.
+    NaN where no price balances them: a long whose maintenance rate at its size is 100 % or more (Drift's IMF
+    margin on hundreds of millions) is liquidatable at every price.
     """
     s = np.asarray(side, dtype=np.float64)[..., None]
     q = np.asarray(size, dtype=np.float64)[..., None]

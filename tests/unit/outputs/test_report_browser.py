@@ -252,3 +252,33 @@ def test_sweep_page_renders_offline(browser: Any, tmp_path: Path) -> None:
     assert chart["traces"] == (2 + 3) * 6  # per policy metric: a box per cell and a line per seed
     assert chart["drawn"] >= (2 + 3) * 6
     assert v.sections == ["cells", "distributions", "per-cell"]
+
+
+ATTRIBUTION_JS = """
+() => Array.from(document.querySelectorAll('table.attribution[data-level="group"][data-kind="drawdown"] tr[data-row]'))
+  .map(r => [r.dataset.row, r.querySelector('td[data-key="base-drawdown"]').innerText,
+             r.querySelector('td[data-key="no-cascade-share"]').innerText])
+"""
+
+
+def test_attribution_page_renders_and_shows_the_tables_numbers(browser: Any, tmp_path: Path) -> None:
+    from perpstress.config.scenario import Scenario
+    from perpstress.outputs.report.attribution import pct
+    from perpstress.studies.attribution import plan_attribution, run_attribution
+
+    tiny = Scenario.load("quickstart").with_(duration_s=120)
+    result = run_attribution(plan_attribution(tiny, 2, scale=0.1), tmp_path / "attr", executor="serial")
+    page = tmp_path / "attr" / "attribution.html"
+    v = visit(browser, page, tmp_path / "attr.png")
+    assert_rendered(v, {"chart-paths", "chart-shares"}, min_height=1500)
+    assert v.sections == ["groups", "paths", "shares", "venues", "markets"]
+    context = browser.new_context()
+    shown = context.new_page()
+    shown.goto(page.resolve().as_uri())
+    rows = shown.evaluate(ATTRIBUTION_JS)
+    context.close()
+    by = {(r["name"], r["variant"]): r for r in result.rows("group")}
+    assert [name for name, _, _ in rows] == ["majors", "long tail"]
+    for name, base_text, share_text in rows:
+        assert base_text.split(" [")[0] == pct(by[name, "base"]["drawdown"])
+        assert share_text.split(" [")[0] == pct(by[name, "no-cascade"]["share"])

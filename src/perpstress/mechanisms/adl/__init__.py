@@ -60,12 +60,14 @@ ADL_RULES: dict[type[RankedQueueAdl | RandomScanAdl | ProRataAdl | SocialisedLos
 class AdlEngine:
     """Runs each venue's ADL rule (built once per venue) over the state arrays; :attr:`record` holds the fills."""
 
-    def __init__(self, venues: list[VenueConfig], accounting: Accounting, rng: np.random.Generator) -> None:
+    def __init__(self, venues: list[VenueConfig], accounting: Accounting, rng: np.random.Generator,
+                 outside: np.ndarray | None = None) -> None:  # fmt: skip
+        """``outside``: positions ADL never closes against (the absorbers of forced flow)."""
         self.venues = venues
         self.accounting = accounting
         self.rng = rng
         self.record = AdlRecord()
-        self.book = AdlBook(accounting, self.record)
+        self.book = AdlBook(accounting, self.record, outside)
         self.rules: list[AdlRule] = [ADL_RULES[type(v.adl)](v.adl, self.book, rng) for v in venues]
         """Each venue's rule, by venue index."""
 

@@ -99,11 +99,14 @@ def price_of(rule: AdlPrice, request: AdlRequest, mark: float, prices: AdlPrices
 class AdlBook:
     """The positions ADL closes against, grouped by market once at build (positions never change market)."""
 
-    def __init__(self, accounting: Accounting, record: AdlRecord) -> None:
+    def __init__(self, accounting: Accounting, record: AdlRecord, outside: np.ndarray | None = None) -> None:
+        """``outside``: positions never ADL candidates (the absorbers of forced flow)."""
         self.accounting = accounting
         self.record = record
         market = accounting.positions.market
         order = np.argsort(market, kind="stable")
+        if outside is not None and outside.size:
+            order = order[~np.isin(order, outside)]
         bounds = np.searchsorted(market[order], np.arange(accounting.markets.n + 1))
         self._by_market = [order[bounds[m] : bounds[m + 1]] for m in range(accounting.markets.n)]
         """Position ids per market, so candidate scans stay within one market."""

@@ -12,12 +12,25 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from perpstress.errors import MissingExtraError
 from perpstress.outputs.atomic import write_text_atomic
 from perpstress.outputs.report.data import RunData, load_run
 
-__all__ = ["RunData", "build_compare", "build_report", "load_run", "require_plotly", "write_compare", "write_report"]
+if TYPE_CHECKING:
+    from perpstress.studies.attribution import AttributionResult
+
+__all__ = [
+    "RunData",
+    "build_compare",
+    "build_report",
+    "load_run",
+    "require_plotly",
+    "write_attribution",
+    "write_compare",
+    "write_report",
+]
 
 REPORT_NAME = "report.html"
 
@@ -58,4 +71,14 @@ def write_compare(run_a: str | Path, run_b: str | Path, out: str | Path = "compa
     require_plotly()
     target = Path(out)
     write_text_atomic(target, build_compare(load_run(run_a), load_run(run_b)))
+    return target
+
+
+def write_attribution(result: AttributionResult, out: str | Path) -> Path:
+    """Write the attribution page of ``result`` (``perpstress attribute``) to ``out`` atomically."""
+    require_plotly()
+    from perpstress.outputs.report.attribution import attribution_page
+
+    target = Path(out)
+    write_text_atomic(target, attribution_page(result))
     return target

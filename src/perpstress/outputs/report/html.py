@@ -66,6 +66,9 @@ table.data td.num { text-align:right; }
 table.data td .detail { color:var(--muted); font-size:12px; }
 table.timeline td.when { white-space:nowrap; font-variant-numeric:tabular-nums; color:var(--muted); }
 table.data td { overflow-wrap:anywhere; }
+.wide { overflow-x:auto; }
+table.attribution td.num, table.attribution td:first-child { white-space:nowrap; }
+table.attribution { margin-bottom:12px; }
 footer { color:var(--muted); font-size:12px; text-align:center; padding:10px 0 30px; }
 """
 
