@@ -64,6 +64,6 @@ def window_sums(
         raise ValueError(f"rows outside [{start_ms}, {end_ms}]")
     flat = w * n_groups + g
     counts = np.bincount(flat, minlength=n_windows * n_groups).reshape(n_windows, n_groups)
-    sums = np.bincount(flat, weights=v, minlength=n_windows * n_groups).reshape(n_windows, n_groups)
+    sums = np.bincount(flat, weights=v, minlength=n_windows * n_groups).astype(np.float64).reshape(n_windows, n_groups)
     starts = (first + np.arange(n_windows, dtype=np.int64)) * window_ms
     return starts, counts.astype(np.int64), sums

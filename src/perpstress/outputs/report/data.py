@@ -3,7 +3,8 @@
 Tables the cascade engine always writes (``summary.json``, ``timeseries.parquet``) are required; every other
 table (``events/liquidations.parquet``, ``events/adl.parquet``, ``events/collateral.parquet``,
 ``events/hedges.parquet``, ``events/transfers.parquet``, ``liquidations_reported.parquet``) and ``validation.json``
-is optional: present, it is used; absent, its section is left out. A run directory written before a column existed still loads.
+is optional: present, it is used; absent, its section is left out. A run directory written before a column
+existed still loads.
 """
 
 from __future__ import annotations
