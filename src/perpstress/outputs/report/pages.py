@@ -91,6 +91,11 @@ def _market_table(summary: Mapping[str, Any]) -> str:
     return f'<table class="data markets"><thead><tr>{th}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
+def _and(names: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def _reported_intro(view: Mapping[str, Mapping[str, Any]]) -> str:
     """The reported section's sentence, naming the venues whose feed throttles and those that show every order."""
     throttled = [v for v, d in view.items() if d.get("rule") != "every_order"]
@@ -98,11 +103,11 @@ def _reported_intro(view: Mapping[str, Mapping[str, Any]]) -> str:
     parts = ["Public tallies of a crash add up what the venues' public feeds showed."]
     if throttled:
         parts.append(
-            f"On {esc(', '.join(throttled))} the feed shows at most one liquidation order per symbol and interval "
+            f"On {esc(_and(throttled))} the feed shows at most one liquidation order per symbol and interval "
             "(the latest), so public counts there are floors."
         )
     if every:
-        parts.append(f"On {esc(', '.join(every))} it shows every liquidation.")
+        parts.append(f"On {esc(_and(every))} it shows every liquidation.")
     parts.append("Each venue's rule and its source: <code>perpstress presets NAME</code>.")
     return " ".join(parts)
 
