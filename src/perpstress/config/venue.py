@@ -314,6 +314,28 @@ class IndexConfig(Sourced):
         return self.outlier_band_by_asset.get(asset, self.outlier_band)
 
 
+class LiquidationFeedRule(StrEnum):
+    """What a venue's public liquidation feed shows of its liquidation orders (``perpstress.rules.feed``)."""
+
+    EVERY_ORDER = "every_order"
+    """Every liquidation order is published (Bybit's ``allLiquidation``; on-chain venues' fills)."""
+    LATEST_PER_INTERVAL = "latest_per_interval"
+    """Per symbol and interval, only the latest liquidation order is published (Binance ``forceOrder``, OKX)."""
+
+
+class LiquidationFeedConfig(Sourced):
+    """The venue's public liquidation feed: the rule that decides which liquidation orders the public sees.
+
+    Public tallies of a crash are sums over these feeds, so on a venue that throttles its feed they are floors.
+    The rule changes nothing in the simulation; it is applied to the recorded liquidations after a run.
+    """
+
+    rule: LiquidationFeedRule = LiquidationFeedRule.EVERY_ORDER
+    interval_s: float = Field(
+        1.0, gt=0, description="latest_per_interval: the interval, seconds (windows from the epoch)"
+    )
+
+
 class CollateralMethod(StrEnum):
     """How a venue prices a collateral asset for margin (shared/reference/exchange-rules.md sections 3.8, 7)."""
 
@@ -367,6 +389,9 @@ class VenueConfig(FrozenModel):
     liquidation: LiquidationConfig
     insurance_fund: InsuranceFundConfig
     adl: AdlConfig
+    liquidation_feed: LiquidationFeedConfig = Field(
+        default_factory=LiquidationFeedConfig, description="what the venue's public liquidation feed shows"
+    )
     perpetuals: dict[str, PerpetualMarket] = Field(min_length=1)
     spot: dict[str, SpotMarket] = Field(default_factory=dict)
     symbols: tuple[str, ...] | None = Field(None, description="keep only these perpetuals of the preset")
@@ -429,6 +454,7 @@ class VenueConfig(FrozenModel):
             ("liquidation", self.liquidation),
             ("insurance_fund", self.insurance_fund),
             ("adl", self.adl),
+            ("liquidation_feed", self.liquidation_feed),
             ("index", self.index),
             *((f"collateral.{asset}", rule) for asset, rule in self.collateral.items()),
         ]

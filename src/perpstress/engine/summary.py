@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from perpstress.config.venue import LiquidationFeedRule, VenueConfig
+from perpstress.rules.feed import reported_mask
+
 if TYPE_CHECKING:
     from perpstress.engine.kernel import Timing
     from perpstress.engine.simulation import Simulation
@@ -47,6 +50,50 @@ def _by(keys: list[str], values: list[float]) -> dict[str, float]:
     for k, v in zip(keys, values, strict=True):
         out[k] = out.get(k, 0.0) + float(v)
     return dict(sorted(out.items()))
+
+
+def feed_intervals_ms(venues: list[VenueConfig]) -> np.ndarray:
+    """Each venue's public liquidation feed interval, ms: 0 where the feed shows every order."""
+    return np.array(
+        [
+            round(v.liquidation_feed.interval_s * 1000)
+            if v.liquidation_feed.rule is LiquidationFeedRule.LATEST_PER_INTERVAL
+            else 0
+            for v in venues
+        ],
+        dtype=np.int64,
+    )
+
+
+def reported_rows(sim: Simulation) -> np.ndarray:
+    """Which recorded liquidations the venues' public feeds show (:func:`perpstress.rules.feed.reported_mask`)."""
+    liq = sim.liquidation.record
+    venue = np.asarray(liq.venue, dtype=np.int64)
+    interval = feed_intervals_ms(sim.world.venues)[venue]
+    return reported_mask(np.asarray(liq.market, dtype=np.int64), np.asarray(liq.ts_ms, dtype=np.int64), interval)
+
+
+def reported_by_venue(sim: Simulation) -> dict[str, dict[str, Any]]:
+    """``liquidations.reported_by_venue``: per venue its feed's ``rule`` and ``interval_s`` (None when every order
+    is shown), the ``true_count`` and ``true_notional_usd`` of its liquidations and the ``reported_count`` and
+    ``reported_notional_usd`` of those its public feed shows."""
+    liq = sim.liquidation.record
+    venue = np.asarray(liq.venue, dtype=np.int64)
+    notional = np.asarray(liq.notional_usd, dtype=np.float64)
+    shown = reported_rows(sim)
+    out: dict[str, dict[str, Any]] = {}
+    for f, config in enumerate(sim.world.venues):
+        feed = config.liquidation_feed
+        mine = venue == f
+        out[config.name] = {
+            "rule": feed.rule.value,
+            "interval_s": feed.interval_s if feed.rule is LiquidationFeedRule.LATEST_PER_INTERVAL else None,
+            "true_count": int(mine.sum()),
+            "true_notional_usd": float(notional[mine].sum()),
+            "reported_count": int((mine & shown).sum()),
+            "reported_notional_usd": float(notional[mine & shown].sum()),
+        }
+    return out
 
 
 def summarise(sim: Simulation, wall_seconds: float) -> dict[str, Any]:
@@ -130,6 +177,7 @@ def summarise(sim: Simulation, wall_seconds: float) -> dict[str, Any]:
             "short_notional_usd": float(liq_notional[liq_side < 0].sum()),
             "by_venue": _by([venue_names[v] for v in liq.venue], list(liq_notional)),
             "by_market": _by([w.market_keys[m] for m in liq.market], list(liq_notional)),
+            "reported_by_venue": reported_by_venue(sim),
         },
         "adl": {
             "count": len(adl.lots),

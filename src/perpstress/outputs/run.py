@@ -13,9 +13,14 @@ import pyarrow as pa
 
 from perpstress.config.scenario import Scenario
 from perpstress.engine.simulation import RunTables, Simulation
+from perpstress.engine.summary import reported_rows
 from perpstress.outputs.rundir import check_target, run_directory
 from perpstress.population.initial import InitialDraw
 from perpstress.population.positions_file import load_positions
+from perpstress.rules.feed import window_sums
+
+REPORTED_WINDOW_MS = 60_000
+"""``liquidations_reported.parquet`` counts per venue and this window (a UTC minute)."""
 
 
 @dataclass
@@ -100,6 +105,35 @@ def collateral_table(sim: Simulation) -> pa.Table:
     )
 
 
+def liquidations_reported_table(sim: Simulation) -> pa.Table:
+    """Per venue and UTC minute of the run (every minute, zeros included): ``ts_ms`` (the minute's start),
+    ``venue``, ``rule`` (its public feed's), ``true_count`` and ``true_notional_usd`` of its liquidations,
+    ``reported_count`` and ``reported_notional_usd`` of those its feed shows. Minutes sum to the summary's
+    ``liquidations.reported_by_venue``."""
+    sc = sim.scenario
+    liq = sim.liquidation.record
+    venues = sim.world.venues
+    venue = np.asarray(liq.venue, dtype=np.int64)
+    ts = np.asarray(liq.ts_ms, dtype=np.int64)
+    notional = np.asarray(liq.notional_usd, dtype=np.float64)
+    shown = reported_rows(sim)
+    span = (sc.ts_start_ms, sc.ts_start_ms + (sc.steps - 1) * sc.step_ms)
+    starts, true_count, true_usd = window_sums(venue, ts, notional, len(venues), *span, REPORTED_WINDOW_MS)
+    _, count, usd = window_sums(venue[shown], ts[shown], notional[shown], len(venues), *span, REPORTED_WINDOW_MS)
+    n = len(venues)
+    return pa.table(
+        {
+            "ts_ms": pa.array(np.repeat(starts, n), type=pa.int64()),
+            "venue": pa.array([v.name for v in venues] * starts.size, type=pa.string()),
+            "rule": pa.array([v.liquidation_feed.rule.value for v in venues] * starts.size, type=pa.string()),
+            "true_count": pa.array(true_count.reshape(-1), type=pa.int64()),
+            "true_notional_usd": pa.array(true_usd.reshape(-1), type=pa.float64()),
+            "reported_count": pa.array(count.reshape(-1), type=pa.int64()),
+            "reported_notional_usd": pa.array(usd.reshape(-1), type=pa.float64()),
+        }
+    )
+
+
 def run_scenario(
     scenario: Scenario,
     out: str | Path | None = None,
@@ -135,6 +169,7 @@ def run_files(sim: Simulation, tables: RunTables) -> dict[str, pa.Table]:
     """The Parquet tables of a run directory, by path relative to it."""
     files = {
         "timeseries.parquet": timeseries_table(sim, tables),
+        "liquidations_reported.parquet": liquidations_reported_table(sim),
         "events/liquidations.parquet": events_table(sim, tables.liquidations),
         "events/adl.parquet": events_table(sim, tables.adl),
         "events/transfers.parquet": transfers_table(sim),

@@ -9,6 +9,7 @@ before the new one is renamed in, and replaces only run directories. Layout::
       scenario.toml          the resolved scenario, seed included
       summary.json           headline numbers
       timeseries.parquet     per market and step
+      liquidations_reported.parquet  per venue and minute: true vs publicly reported liquidations
       events/liquidations.parquet, events/adl.parquet, events/trades.parquet, ...
 """
 

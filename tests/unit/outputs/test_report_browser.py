@@ -171,14 +171,16 @@ def assert_rendered(v: Visit, expected_charts: set[str], min_height: int = 2000)
 
 
 CORE = {"chart-prices", "chart-liquidations", "chart-adl", "chart-funds", "chart-open-interest", "chart-depth"}
+ENGINE_RUN = CORE | {"chart-reported"}
+"""The charts of a run the engine wrote (the synthetic runs have no reported view)."""
 
 
 def test_quickstart_report_renders_offline(browser: Any, quickstart_run: Path, tmp_path: Path) -> None:
     from perpstress.outputs.report import write_report
 
     v = visit(browser, write_report(quickstart_run, tmp_path / "report.html"), tmp_path / "report.png")
-    assert_rendered(v, CORE)
-    assert len(v.charts) == len(CORE)
+    assert_rendered(v, ENGINE_RUN)
+    assert len(v.charts) == len(ENGINE_RUN)
 
 
 def test_the_cards_show_the_summary_and_validation(
@@ -191,7 +193,7 @@ def test_the_cards_show_the_summary_and_validation(
 
     run = load_run(validated_quickstart_run)
     v = visit(browser, write_report(validated_quickstart_run, tmp_path / "report.html"), tmp_path / "report.png")
-    assert_rendered(v, CORE)
+    assert_rendered(v, ENGINE_RUN)
     expected = {h.key: h.text for h in headline_numbers(run.summary, run.validation) if h.card}
     assert v.cards == expected
     counts = json.loads((validated_quickstart_run / "validation.json").read_text())["counts"]
@@ -208,7 +210,53 @@ def test_a_short_oct_2025_report_fits(browser: Any, tmp_path: Path) -> None:
     out = run_scenario(scenario, tmp_path / "oct", scale=0.01).path
     assert out is not None
     v = visit(browser, write_report(out), tmp_path / "oct.png")
-    assert_rendered(v, CORE)
+    assert_rendered(v, ENGINE_RUN)
+
+
+REPORTED_JS = """
+() => {
+  const rows = {};
+  for (const tr of document.querySelectorAll('table.reported tr[data-venue]'))
+    rows[tr.dataset.venue] = Object.fromEntries(
+      Array.from(tr.querySelectorAll('td[data-field]')).map(td => [td.dataset.field, td.innerText]));
+  const bars = {};
+  for (const t of document.getElementById('chart-reported').data.filter(t => t.type === 'bar'))
+    bars[t.name] = Object.fromEntries(Array.from(t.y).map((venue, i) => [venue, Array.from(t.x)[i]]));
+  const labels = Array.from(document.querySelectorAll('#chart-reported .barlayer text')).map(t => t.textContent);
+  return {rows, bars, labels};
+}
+"""
+
+
+def test_the_reported_section_shows_the_summary(browser: Any, quickstart_run: Path, tmp_path: Path) -> None:
+    import json
+
+    from perpstress.outputs.headline import usd
+    from perpstress.outputs.report import write_report
+
+    view = json.loads((quickstart_run / "summary.json").read_text())["liquidations"]["reported_by_venue"]
+    page_path = write_report(quickstart_run, tmp_path / "report.html")
+    v = visit(browser, page_path, tmp_path / "report.png")
+    assert_rendered(v, ENGINE_RUN)
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(page_path.resolve().as_uri(), wait_until="load")
+    page.wait_for_function("document.querySelector('#chart-reported .main-svg')", timeout=20_000)
+    shown = page.evaluate(REPORTED_JS)
+    context.close()
+    assert set(shown["rows"]) == set(view) == {"binance", "hyperliquid"}
+    for venue, d in view.items():
+        assert shown["rows"][venue] == {
+            "true_count": f"{d['true_count']:,}",
+            "reported_count": f"{d['reported_count']:,}",
+            "true_notional_usd": usd(d["true_notional_usd"]),
+            "reported_notional_usd": usd(d["reported_notional_usd"]),
+        }
+        assert shown["bars"]["true"][venue] == d["true_notional_usd"]
+        assert shown["bars"]["reported"][venue] == d["reported_notional_usd"]
+    binance = view["binance"]
+    assert binance["reported_count"] < binance["true_count"]  # the throttled feed showed fewer
+    assert any(label.startswith(f"{usd(binance['reported_notional_usd'])} of ") for label in shown["labels"])
 
 
 def test_report_with_every_optional_section_renders(

@@ -6,6 +6,7 @@ import html
 import importlib.util
 import json
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -149,3 +150,29 @@ def test_the_timeline_names_the_turning_points(validated_quickstart_run: Path) -
     end = float(run.timeseries.column("ts_ms").to_numpy().max())
     assert all(start <= t <= end for t, _, _ in events)
     assert '<section id="timeline">' in build_report(run)
+
+
+def test_the_reported_section_appears_with_the_view_and_names_each_feed_rule(
+    quickstart_run: Path, tmp_path: Path
+) -> None:
+    page = build_report(load_run(quickstart_run))
+    assert '<section id="reported">' in page
+    assert "chart-reported" in chart_ids(page)
+    assert "On binance the feed shows at most one liquidation order per symbol and interval" in page
+    assert "On hyperliquid it shows every liquidation." in page
+    assert "latest order per symbol and 1 s" in page  # Binance's row of the table
+    # a run written before the view existed: no section, the rest of the page as before
+    old = tmp_path / "old"
+    shutil.copytree(quickstart_run, old)
+    (old / "liquidations_reported.parquet").unlink()
+    summary = json.loads((old / "summary.json").read_text())
+    del summary["liquidations"]["reported_by_venue"]
+    (old / "summary.json").write_text(json.dumps(summary))
+    older = build_report(load_run(old))
+    assert '<section id="reported">' not in older
+    assert set(chart_ids(older)) == set(chart_ids(page)) - {"chart-reported"}
+    # the view without its minute table: the bars alone
+    (tmp_path / "bars").mkdir()
+    shutil.copytree(quickstart_run, tmp_path / "bars" / "run")
+    (tmp_path / "bars" / "run" / "liquidations_reported.parquet").unlink()
+    assert "chart-reported" in chart_ids(build_report(load_run(tmp_path / "bars" / "run")))

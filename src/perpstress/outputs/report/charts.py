@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from plotly.subplots import make_subplots
 
-from perpstress.outputs.headline import usd
+from perpstress.outputs.headline import percent, usd
 from perpstress.outputs.report.data import (
     bucket_sums,
     bucket_width_ms,
@@ -528,6 +528,97 @@ def _window_name(width_ms: int) -> str:
     if s < 3600:
         return f"{s / 60:g} minutes"
     return f"{s / 3600:g} h"
+
+
+def reported_liquidations(
+    view: dict[str, dict[str, Any]], minutes: pa.Table | None = None, *, time_range: tuple[float, float] | None = None
+) -> go.Figure:
+    """True against publicly reported liquidated notional per venue (left: the pale bar is what happened, the solid
+    bar inside it what the venue's public feed showed) and, given the per-minute table, both over time,
+    cumulative (right: reported solid, true dotted). ``view`` is the summary's ``liquidations.reported_by_venue``."""
+    title = "Liquidated notional, USD: what happened (pale) and what the public feeds showed (solid)"
+    venues_ = [v for v in view if view[v]["true_count"] > 0]
+    if not venues_:
+        return _empty(title, "no liquidations in this run")
+    ranked = sorted(venues_, key=lambda v: view[v]["true_notional_usd"])
+    order = list(view)
+    over_time = minutes is not None and minutes.num_rows > 0
+    fig = make_subplots(
+        rows=1,
+        cols=2 if over_time else 1,
+        column_widths=[0.45, 0.55] if over_time else None,
+        horizontal_spacing=0.14,
+    )
+    colours = [venue_colour(v, order) for v in ranked]
+    true_usd = [view[v]["true_notional_usd"] for v in ranked]
+    shown_usd = [view[v]["reported_notional_usd"] for v in ranked]
+    labels = [
+        f"{usd(view[v]['reported_notional_usd'])} of {usd(view[v]['true_notional_usd'])}"
+        f" ({percent(view[v]['reported_notional_usd'] / view[v]['true_notional_usd'])})"
+        if view[v]["rule"] != "every_order"
+        else f"{usd(view[v]['true_notional_usd'])}, all public"
+        for v in ranked
+    ]
+    counts = [[view[v]["true_count"], view[v]["reported_count"]] for v in ranked]
+    fig.add_trace(
+        go.Bar(
+            x=true_usd,
+            y=ranked,
+            orientation="h",
+            name="true",
+            marker={"color": colours, "opacity": 0.3, "line": {"width": 0}},
+            customdata=counts,
+            text=labels,
+            textposition="outside",
+            cliponaxis=False,
+            showlegend=False,
+            hovertemplate="%{y}: $%{x:,.0f} liquidated in %{customdata[0]:,} orders<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Bar(
+            x=shown_usd,
+            y=ranked,
+            orientation="h",
+            name="reported",
+            marker={"color": colours, "line": {"width": 0}},
+            customdata=counts,
+            width=0.5,
+            showlegend=False,
+            hovertemplate="%{y}: $%{x:,.0f} reported in %{customdata[1]:,} orders<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
+    fig.update_layout(barmode="overlay", bargap=0.3)
+    fig.update_xaxes(tickformat="$~s", range=[0, max(true_usd) * 1.75], row=1, col=1)
+    if over_time and minutes is not None:
+        ts = column(minutes, "ts_ms")
+        venue = np.asarray(minutes["venue"].to_pylist(), dtype=object)
+        for v in reversed(ranked):
+            mine = venue == v
+            x = ts[mine] + 60_000  # a minute's total is known at its end
+            for kind, dash in (("true", "dot"), ("reported", "solid")):
+                if kind == "true" and view[v]["rule"] == "every_order":
+                    continue
+                y = np.cumsum(column(minutes, f"{kind}_notional_usd")[mine])
+                fig.add_trace(
+                    _line(x, y, f"{v} {kind}", venue_colour(v, order), dash=dash, hover=USD_HOVER, group=v, width=2.0),
+                    row=1,
+                    col=2,
+                )
+        fig.update_xaxes(
+            type="date",
+            hoverformat="%H:%M UTC",
+            title_text="UTC",
+            row=1,
+            col=2,
+            range=list(time_range) if time_range is not None else None,
+        )
+        fig.update_yaxes(tickformat="$~s", title_text="USD, cumulative", row=1, col=2)
+    return _finish(fig, title, 120 + max(260, 56 * len(ranked)), time_axis=False)
 
 
 # ------------------------------------------------------------------------------------------------------------- ADL

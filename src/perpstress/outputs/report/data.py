@@ -2,8 +2,9 @@
 
 Tables the cascade engine always writes (``summary.json``, ``timeseries.parquet``) are required; every other
 table (``events/liquidations.parquet``, ``events/adl.parquet``, ``events/collateral.parquet``,
-``events/hedges.parquet``, ``events/transfers.parquet``) and ``validation.json`` is optional: present, it is used;
-absent, its section is left out. A run directory written before a column existed still loads.
+``events/hedges.parquet``, ``events/transfers.parquet``, ``liquidations_reported.parquet``) and ``validation.json``
+is optional: present, it is used; absent, its section is left out. A run directory written before a column
+existed still loads.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from perpstress.errors import DataError, UsageError
 
 OPTIONAL_EVENTS = ("liquidations", "adl", "collateral", "hedges", "transfers")
 """Event tables (``events/NAME.parquet``) the report draws when a run has them."""
+REPORTED_TABLE = "liquidations_reported.parquet"
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class RunData:
     events: dict[str, pa.Table] = field(default_factory=dict)
     validation: list[dict[str, Any]] | None = None
     path: Path | None = None
+    reported: pa.Table | None = None
+    """``liquidations_reported.parquet``: true and publicly reported liquidations per venue and minute."""
 
     @property
     def title(self) -> str:
@@ -66,7 +70,10 @@ def load_run(path: str | Path) -> RunData:
         p = root / "events" / f"{name}.parquet"
         if p.is_file():
             events[name] = pq.read_table(p)
-    return RunData(summary, pq.read_table(ts_path), events, _load_validation(root / "validation.json"), root)
+    reported_path = root / REPORTED_TABLE
+    reported = pq.read_table(reported_path) if reported_path.is_file() else None
+    validation = _load_validation(root / "validation.json")
+    return RunData(summary, pq.read_table(ts_path), events, validation, root, reported)
 
 
 VALIDATION_STATUSES = ("pass", "fail", "n/a")

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from perpstress.outputs.headline import Headline, HeadlineDiff
+from perpstress.outputs.headline import Headline, HeadlineDiff, percent, usd
 
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
 
@@ -158,6 +158,32 @@ def validation_table(rows: Sequence[Mapping[str, Any]]) -> str:
             f'<td class="source">{cite}</td></tr>'
         )
     return f'<table class="data validation"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+FEED_RULES = {"every_order": "every order", "latest_per_interval": "latest order per symbol and {s:g} s"}
+"""How the reported-liquidations table names each public feed rule."""
+
+
+def reported_table(view: Mapping[str, Mapping[str, Any]]) -> str:
+    """Per venue (the summary's ``liquidations.reported_by_venue``): its feed rule, the true and the reported
+    count and notional, and the reported share of the notional."""
+    head = "".join(
+        f"<th>{c}</th>"
+        for c in ("venue", "public feed shows", "liquidations", "reported", "notional", "reported notional", "share")
+    )
+    body = []
+    for venue, v in view.items():
+        rule = FEED_RULES.get(str(v["rule"]), str(v["rule"])).format(s=v.get("interval_s") or 0)
+        share = v["reported_notional_usd"] / v["true_notional_usd"] if v["true_notional_usd"] else None
+        body.append(
+            f'<tr data-venue="{esc(venue)}"><td>{esc(venue)}</td><td>{esc(rule)}</td>'
+            f'<td class="num" data-field="true_count">{v["true_count"]:,}</td>'
+            f'<td class="num" data-field="reported_count">{v["reported_count"]:,}</td>'
+            f'<td class="num" data-field="true_notional_usd">{usd(v["true_notional_usd"])}</td>'
+            f'<td class="num" data-field="reported_notional_usd">{usd(v["reported_notional_usd"])}</td>'
+            f'<td class="num {"bad" if share is not None and share < 0.5 else ""}">{percent(share)}</td></tr>'
+        )
+    return f'<table class="data reported"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
 def comparison_table(diffs: Sequence[HeadlineDiff], label_a: str, label_b: str) -> str:

@@ -21,6 +21,7 @@ from perpstress.outputs.report.html import (
     comparison_table,
     esc,
     page,
+    reported_table,
     timeline_table,
     validation_table,
     verdict,
@@ -90,6 +91,27 @@ def _market_table(summary: Mapping[str, Any]) -> str:
     return f'<table class="data markets"><thead><tr>{th}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
+def _and(names: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _reported_intro(view: Mapping[str, Mapping[str, Any]]) -> str:
+    """The reported section's sentence, naming the venues whose feed throttles and those that show every order."""
+    throttled = [v for v, d in view.items() if d.get("rule") != "every_order"]
+    every = [v for v in view if v not in throttled]
+    parts = ["Public tallies of a crash add up what the venues' public feeds showed."]
+    if throttled:
+        parts.append(
+            f"On {esc(_and(throttled))} the feed shows at most one liquidation order per symbol and interval "
+            "(the latest), so public counts there are floors."
+        )
+    if every:
+        parts.append(f"On {esc(_and(every))} it shows every liquidation.")
+    parts.append("Each venue's rule and its source: <code>perpstress presets NAME</code>.")
+    return " ".join(parts)
+
+
 def report_page(run: RunData) -> str:
     """The report of one run: headline cards, a market table, then one section per chart the run has data for."""
     ts = run.timeseries
@@ -128,6 +150,17 @@ def report_page(run: RunData) -> str:
         )
     elif "liquidations" in run.events:
         sections.append(Section("liquidations", "Liquidations over time", note="No liquidations in this run."))
+    reported = (run.summary.get("liquidations") or {}).get("reported_by_venue")
+    if reported:
+        sections.append(
+            Section(
+                "reported",
+                "As the public saw it",
+                _reported_intro(reported),
+                charts.reported_liquidations(reported, run.reported, time_range=span),
+                body=reported_table(reported),
+            )
+        )
     if adl is not None:
         sections.append(
             Section(
