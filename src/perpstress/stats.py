@@ -87,6 +87,8 @@ class PairedDifference:
     """Seeds with a value in A but none (or NaN) in B."""
     only_b: tuple[int, ...] = ()
     """Seeds with a value in B but none (or NaN) in A."""
+    differences: tuple[float, ...] = ()
+    """B minus A on each paired seed, in the order of :attr:`seeds`."""
 
     @property
     def paired_width(self) -> float:
@@ -131,8 +133,9 @@ def paired_difference(a: Mapping[int, float | None], b: Mapping[int, float | Non
         return PairedDifference(0, nan, nan, nan, nan, nan, nan, nan, seeds, only_a, only_b)
     diff = vb - va
     mean_a, mean_b, mean = float(va.mean()), float(vb.mean()), float(diff.mean())
+    per_seed = tuple(float(x) for x in diff)
     if n < 2:
-        return PairedDifference(n, mean_a, mean_b, mean, nan, nan, nan, nan, seeds, only_a, only_b)
+        return PairedDifference(n, mean_a, mean_b, mean, nan, nan, nan, nan, seeds, only_a, only_b, per_seed)
     p_low, p_high = bootstrap_interval(diff)
     u_low, u_high = unpaired_bootstrap_interval(va, vb)
-    return PairedDifference(n, mean_a, mean_b, mean, p_low, p_high, u_low, u_high, seeds, only_a, only_b)
+    return PairedDifference(n, mean_a, mean_b, mean, p_low, p_high, u_low, u_high, seeds, only_a, only_b, per_seed)

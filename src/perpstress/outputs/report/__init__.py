@@ -15,9 +15,11 @@ from pathlib import Path
 
 from perpstress.errors import MissingExtraError
 from perpstress.outputs.atomic import write_text_atomic
+from perpstress.outputs.paired import RunSet
 from perpstress.outputs.report.data import RunData, load_run
 
-__all__ = ["RunData", "build_compare", "build_report", "load_run", "require_plotly", "write_compare", "write_report"]
+__all__ = ["RunData", "build_compare", "build_report", "load_run", "require_plotly", "write_compare",
+           "write_paired_compare", "write_report"]  # fmt: skip
 
 REPORT_NAME = "report.html"
 
@@ -58,4 +60,14 @@ def write_compare(run_a: str | Path, run_b: str | Path, out: str | Path = "compa
     require_plotly()
     target = Path(out)
     write_text_atomic(target, build_compare(load_run(run_a), load_run(run_b)))
+    return target
+
+
+def write_paired_compare(a: RunSet, b: RunSet, out: str | Path = "compare.html") -> Path:
+    """Write the comparison page of two sets of runs paired by seed to ``out`` atomically and return its path."""
+    require_plotly()
+    from perpstress.outputs.report.pages import paired_compare_page
+
+    target = Path(out)
+    write_text_atomic(target, paired_compare_page(a, b))
     return target
