@@ -79,8 +79,14 @@ def test_the_html_report_shows_every_cell(serial: SweepResult) -> None:
     assert "<code>venues.binance.insurance_fund.initial_usd</code> = 8000000" in page  # the cells table
     assert page.count("initial_usd=8M") >= 2  # short name: the charts' ticks and the stats table
     stats = page[page.index('<table class="data stats">') :]
+    stats = stats[: stats.index("</table>")]
     assert stats.count("<tr>") == 1 + 2  # header + one row per cell
     assert stats.count("95 % CI") == 2 * 6  # 6 policy metrics (broken hedges included) per cell
+    paired = page[page.index('<table class="data paired">') :]
+    paired = paired[: paired.index("</table>")]
+    assert paired.count("<tr>") == 1 + 1  # header + cell 1 against cell 0
+    assert paired.count("3 seeds paired") == 6
+    assert 'id="chart-paired"' in page
 
 
 def _crowd_fingerprint(plan: SweepPlan, run: PlannedRun) -> bytes:

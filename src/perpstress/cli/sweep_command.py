@@ -12,9 +12,9 @@ from rich.table import Table
 from perpstress.cli.app import app, console, err_console
 from perpstress.config.scenario import Scenario
 from perpstress.errors import PerpstressError, UsageError
-from perpstress.sweep.cells import policy_metrics
+from perpstress.sweep.cells import DIFF_STATS, policy_metrics
 from perpstress.sweep.executors import ExecutorName
-from perpstress.sweep.grid import Grid, load_grid
+from perpstress.sweep.grid import Grid, baseline_cell, load_grid
 from perpstress.sweep.plan import plan_sweep
 from perpstress.sweep.runner import CELLS, RESULTS, SweepResult, run_sweep
 
@@ -53,18 +53,29 @@ def sweep(
         ),
     ] = "shared",
     report: Annotated[bool, typer.Option(help="write sweep.html (needs the report extra: plotly)")] = True,
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            help="cell the others are compared with, seed by seed: a cell number or PATH=VALUE,... "
+            "(e.g. adl.rule=ranked_queue) \\[default: cell 0]"
+        ),
+    ] = None,
 ) -> None:
     """Run a scenario over a grid of parameters and N seeds, then compare the grid cells (policies).
 
     Every cell is validated before any run; each run is keyed by a hash of its resolved scenario and seed.
 
     Runs are written atomically under DIR/runs/KEY; [bold]--resume[/bold] skips the finished ones.
+
+    Every cell runs the same seeds, so each is compared with the baseline cell seed by seed: the paired mean
+    difference with its 95 % interval, beside the unpaired interval of the difference of means.
     """
     if executor not in {"auto", "ray", "process", "serial"}:
         raise UsageError(f"--executor {executor}: choose ray, process or serial")
     base = Scenario.load(scenario)
     plan = plan_sweep(base, load_grid(grid) if grid is not None else Grid(), seeds, scale=scale, seed_base=seed_base,
                       population=population)  # type: ignore[arg-type]  # fmt: skip
+    base_cell = baseline_cell(plan.grid, baseline)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"),
                TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
     with Progress(*columns, console=err_console, transient=True, disable=not err_console.is_terminal) as bar:
@@ -75,8 +86,10 @@ def sweep(
 
         exec_name: ExecutorName = executor  # type: ignore[assignment]
         result = run_sweep(plan, out, executor=exec_name, workers=workers, address=address, resume=resume,
-                           summaries_only=summaries_only, report=report, progress=progress)  # fmt: skip
+                           summaries_only=summaries_only, report=report, progress=progress,
+                           baseline=base_cell)  # fmt: skip
     print_cells(result)
+    print_paired(result)
     wrote = [RESULTS, CELLS] + ([result.report.name] if result.report else [])
     shared = ""
     if result.executed:
@@ -114,6 +127,41 @@ def print_cells(result: SweepResult) -> None:
                           _fmt(s["mean"]), ci, _fmt(s["p5"]), _fmt(s["p50"]), _fmt(s["p95"]),
                           end_section=i == len(metrics) - 1)  # fmt: skip
     console.print(table)
+
+
+def print_paired(result: SweepResult) -> None:
+    """Each cell minus the baseline cell, per policy metric: the mean of the per-seed differences, its paired
+    95 % interval and the unpaired interval of the difference of means (what the comparison is worth unpaired)."""
+    n_cells = len(result.plan.cells)
+    if n_cells < 2:
+        return
+    metrics = policy_metrics(result.results)
+    data = result.cells.to_pydict()
+    b = result.baseline
+    table = Table(title=f"each cell minus cell {b} (baseline), paired by seed")
+    for name, justify in (("cell", "left"), ("metric", "left"), ("pairs", "right"), ("mean diff", "right"),
+                          ("paired 95% CI", "right"), ("unpaired 95% CI", "right"),
+                          ("width ratio", "right")):  # fmt: skip
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    others = [c for c in range(n_cells) if c != b]
+    for c in others:
+        for i, (name, metric) in enumerate(metrics):
+            d = {k: data[f"{name}_{k}"][c] for k in DIFF_STATS}
+            paired = _interval(d["diff_ci95_low"], d["diff_ci95_high"])
+            unpaired = _interval(d["diff_unpaired_ci95_low"], d["diff_unpaired_ci95_high"])
+            ratio = "-"
+            if d["diff_ci95_low"] is not None and d["diff_unpaired_ci95_low"] is not None:
+                width = d["diff_unpaired_ci95_high"] - d["diff_unpaired_ci95_low"]
+                if width > 0:
+                    ratio = f"{(d['diff_ci95_high'] - d['diff_ci95_low']) / width:.2f}"
+            table.add_row(str(c) if i == 0 else "", metric, "-" if d["diff_pairs"] is None else str(d["diff_pairs"]),
+                          _fmt(d["diff_mean"]), paired, unpaired, ratio,
+                          end_section=i == len(metrics) - 1)  # fmt: skip
+    console.print(table)
+
+
+def _interval(low: float | None, high: float | None) -> str:
+    return "-" if low is None or high is None else f"{_fmt(low)} .. {_fmt(high)}"
 
 
 def _fmt(value: float | None) -> str:

@@ -33,7 +33,7 @@ from pydantic import ValidationError
 
 from perpstress.config.base import DocumentError
 from perpstress.config.scenario import Scenario, format_validation_error, parse_toml, read_text_file
-from perpstress.errors import ConfigError, PerpstressError
+from perpstress.errors import ConfigError, PerpstressError, UsageError
 
 DISCRIMINATORS = frozenset({"rule", "procedure"})
 """Last path keys that select a union variant (``venues.X.adl.rule``, ``venues.X.liquidation.procedure``)."""
@@ -229,3 +229,95 @@ def _problems(base: Scenario, cell: Mapping[str, Any], where: str) -> list[str]:
 def _lines(exc: PerpstressError, where: str) -> list[str]:
     lines: Sequence[str] = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
     return [f"{where}: {line.removeprefix(': ')}" for line in lines]
+
+
+# --- the baseline cell ------------------------------------------------------------------------------------------
+
+
+def baseline_cell(grid: Grid, spec: str | None) -> int:
+    """The cell the others are compared with, seed by seed: cell 0 without ``spec``; else a cell number (``2``)
+    or ``PATH=VALUE`` pairs separated by commas (``venues.binance.adl.rule=capped_pro_rata``), each PATH a grid
+    path or the unique grid path it ends (``initial_usd=8e6``), each VALUE a TOML value (a bare word is a string;
+    a table is written inline: ``adl={rule="capped_pro_rata", max_haircut=0.5}``). The pairs must pick out
+    exactly one cell; otherwise :class:`UsageError` names the rule broken."""
+    cells = grid.cells()
+    if spec is None:
+        return 0
+    text = spec.strip()
+    if text.isdigit():
+        c = int(text)
+        if c >= len(cells):
+            raise UsageError(f"--baseline {spec}: no such cell; the grid has cells 0 to {len(cells) - 1}")
+        return c
+    wanted: dict[str, Any] = {}
+    for item in _split_top_level(text):
+        key, sep, raw = item.partition("=")
+        key, raw = key.strip(), raw.strip()
+        if not sep or not key or not raw:
+            raise UsageError(f"--baseline {spec}: {item.strip()!r} is not PATH=VALUE (or give a cell number)")
+        path = _grid_path(grid, key, spec)
+        if path in wanted:
+            raise UsageError(f"--baseline {spec}: {path} is given twice")
+        wanted[path] = _toml_value(raw)
+    matches = [c for c, cell in enumerate(cells) if all(_same(cell[p], v) for p, v in wanted.items())]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        values = "; ".join(f"{p}: {', '.join(value_text(v) for v in vals)}" for p, vals in grid.axes if p in wanted)
+        raise UsageError(f"--baseline {spec}: no grid cell has these values (the grid has {values})")
+    raise UsageError(
+        f"--baseline {spec}: {len(matches)} cells match ({', '.join(map(str, matches))}); name a value for every "
+        "grid path, or give a cell number"
+    )
+
+
+def _split_top_level(text: str) -> list[str]:
+    """``a=1, b={x=1, y=2}`` -> ``["a=1", " b={x=1, y=2}"]``: commas outside braces, brackets and quotes."""
+    parts, depth, quote, start = [], 0, "", 0
+    for i, ch in enumerate(text):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+def _grid_path(grid: Grid, key: str, spec: str) -> str:
+    if key in grid.paths:
+        return key
+    ends = [p for p in grid.paths if p.endswith("." + key)]
+    if len(ends) == 1:
+        return ends[0]
+    if not grid.paths:
+        raise UsageError(f"--baseline {spec}: the sweep has no grid, so it has one cell and nothing to compare")
+    if ends:
+        raise UsageError(f"--baseline {spec}: {key} ends several grid paths ({', '.join(ends)}); write it whole")
+    raise UsageError(f"--baseline {spec}: {key} is not a grid path (the grid varies {', '.join(grid.paths)})")
+
+
+def _toml_value(raw: str) -> Any:
+    try:
+        return parse_toml(f"v = {raw}", "--baseline")["v"]
+    except ConfigError:
+        return raw
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Grid values equal as the grid file means them (``8e6`` is ``8000000``; tables compare key by key)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return float(a) == float(b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)

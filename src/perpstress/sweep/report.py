@@ -7,7 +7,10 @@ Three parts:
 - one panel per policy metric: per cell a box (quartiles, whiskers to the extreme runs) and one grey line per seed
   joining that seed's runs across the cells. The cells share their seeds (common random numbers), so the lines
   show the paired difference between policies, which is what a comparison rests on; a box alone hides it;
-- a table per cell of each metric's mean, its 95 % interval and the 5th-95th percentile range.
+- a table per cell of each metric's mean, its 95 % interval and the 5th-95th percentile range;
+- each cell against the baseline cell, seed by seed: per metric the mean of the per-seed differences with its
+  paired 95 % interval, drawn beside the unpaired interval of the difference of means (a chart and a table), so
+  the reader sees what running the cells on the same seeds buys.
 
 Plotly (the ``report`` extra) is imported only inside :func:`write_report_html`.
 """
@@ -35,7 +38,7 @@ SEED_LINE = "rgba(100, 116, 139, 0.45)"
 MAX_TICK_CHARS = 28
 
 
-def write_report_html(path: Path, plan: SweepPlan, results: pa.Table, cells: pa.Table) -> Path:
+def write_report_html(path: Path, plan: SweepPlan, results: pa.Table, cells: pa.Table, baseline: int = 0) -> Path:
     require_plotly()
     import plotly
 
@@ -62,6 +65,21 @@ def write_report_html(path: Path, plan: SweepPlan, results: pa.Table, cells: pa.
             body=_stats_table(cells, metrics, names),
         ),
     ]
+    if len(plan.cells) > 1:
+        sections.append(
+            Section(
+                "paired",
+                f"Against cell {baseline}, seed by seed",
+                f"Each cell minus the baseline, cell {baseline} ({names[baseline].replace('<br>', ', ')}), on the "
+                "same seed, averaged over the seeds: the dot is the mean difference, the coloured bar its paired 95 % "
+                "interval (bootstrap percentiles over the seeds, a seed's two runs kept together), the grey bar "
+                "under it the 95 % interval of the difference of the two means were the seeds unrelated "
+                "(unpaired). The gap between the bars is what running every cell on the same seeds buys; a bar "
+                "clear of zero is a difference the seeds do not explain.",
+                figure=paired_figure(cells, metrics, names, baseline),
+                body=_paired_table(cells, metrics, names, baseline),
+            )
+        )
     title = f"Sweep of {plan.base.name}"
     subtitle = (
         f"{len(plan.cells)} cell{'s' if len(plan.cells) != 1 else ''} x {len(plan.seeds)} seed"
@@ -166,6 +184,94 @@ def distributions_figure(plan: SweepPlan, results: pa.Table, metrics: list[tuple
             fig.update_yaxes(tickprefix="$" if money else "", tickformat="~s", row=row, col=col)
     fig.update_layout(template=TEMPLATE, height=320 * rows + 80, margin={"l": 70, "r": 20, "t": 40, "b": 60})
     return fig
+
+
+UNPAIRED_BAR = "rgba(100, 116, 139, 0.55)"
+"""Colour of the unpaired interval drawn under each paired one."""
+
+
+def paired_figure(cells: pa.Table, metrics: list[tuple[str, str]], names: list[str], baseline: int) -> Any:
+    """Per metric, per cell but the baseline: the mean paired difference with its paired interval (the cell's
+    colour) above the unpaired interval of the difference of means (grey)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from perpstress.outputs.report.charts import TEMPLATE
+
+    data = cells.to_pydict()
+    others = [c for c in range(len(names)) if c != baseline]
+    cols = 2 if len(metrics) > 1 else 1
+    rows = max(1, math.ceil(len(metrics) / cols))
+    titles = [f"{label}: cell - cell {baseline}" for _, label in metrics] or ["no runs"]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, vertical_spacing=min(0.14, 0.6 / rows),
+                        horizontal_spacing=0.12)  # fmt: skip
+    for i, (name, label) in enumerate(metrics):
+        row, col = i // cols + 1, i % cols + 1
+        money = name.endswith("_usd")
+        value_hover = "$%{x:,.0f}" if money else "%{x:,.4g}"
+        for kind, offset, key in (("paired", -0.15, "diff_ci95"), ("unpaired", 0.15, "diff_unpaired_ci95")):
+            for c in others:
+                mean, low, high = (data[f"{name}_{k}"][c] for k in ("diff_mean", f"{key}_low", f"{key}_high"))
+                if mean is None:
+                    continue
+                colour = cell_colour(c) if kind == "paired" else UNPAIRED_BAR
+                bar: dict[str, Any] = {"visible": False}
+                if low is not None and high is not None:
+                    bar = {"type": "data", "symmetric": False, "array": [high - mean], "arrayminus": [mean - low],
+                           "color": colour, "thickness": 2.5 if kind == "paired" else 1.5, "width": 4}  # fmt: skip
+                fig.add_trace(
+                    go.Scatter(
+                        x=[mean], y=[others.index(c) + offset], mode="markers", showlegend=False, error_x=bar,
+                        marker={"color": colour, "size": 8 if kind == "paired" else 5},
+                        hovertemplate=f"cell {c} - cell {baseline}, {kind}<br>{label}: {value_hover}<extra></extra>",
+                    ),
+                    row=row, col=col,
+                )  # fmt: skip
+        fig.add_vline(x=0, line={"color": "#9ca3af", "width": 1, "dash": "dot"}, row=row, col=col)
+        fig.update_yaxes(tickmode="array", tickvals=list(range(len(others))), ticktext=[names[c] for c in others],
+                         range=[len(others) - 0.4, -0.6], zeroline=False, row=row, col=col)  # fmt: skip
+        bounds = [data[f"{name}_{k}"][c] for c in others for k in ("diff_mean", "diff_ci95_low", "diff_ci95_high",
+                  "diff_unpaired_ci95_low", "diff_unpaired_ci95_high")]  # fmt: skip
+        if all(v is None or v == 0.0 for v in bounds):  # nothing to spread: say so instead of milli-dollar ticks
+            fig.update_xaxes(range=[-1.0, 1.0], tickvals=[0], ticktext=["$0" if money else "0"], row=row, col=col)
+            fig.add_annotation(text="the same in every pair of runs", showarrow=False, font={"color": "#6b7280"},
+                               x=0.5, y=(len(others) - 1) / 2, row=row, col=col)  # fmt: skip
+        else:
+            fig.update_xaxes(tickprefix="$" if money else "", tickformat="~s", zeroline=False, row=row, col=col)
+    height = max(220, 70 * len(others) + 120)
+    fig.update_layout(template=TEMPLATE, height=height * rows + 60, margin={"l": 150, "r": 20, "t": 40, "b": 40})
+    return fig
+
+
+def _paired_table(cells: pa.Table, metrics: list[tuple[str, str]], names: list[str], baseline: int) -> str:
+    data = cells.to_pydict()
+    head = "<th>cell</th>" + "".join(f'<th class="num">{esc(label)}</th>' for _, label in metrics)
+    rows = []
+    for c, name in enumerate(names):
+        if c == baseline:
+            continue
+        tds = [f"<td>cell {c} - cell {baseline}<br><small>{name}</small></td>"]
+        for metric, _label in metrics:
+            fmt = usd if metric.endswith("_usd") else _count
+
+            def interval(key: str, c: int = c, metric: str = metric, fmt: Any = fmt) -> str:
+                low, high = data[f"{metric}_{key}_low"][c], data[f"{metric}_{key}_high"][c]
+                return "-" if low is None or high is None else f"{fmt(low)} .. {fmt(high)}"
+
+            pairs = data[f"{metric}_diff_pairs"][c]
+            tds.append(
+                f'<td class="num"><b>{_signed(fmt, data[f"{metric}_diff_mean"][c])}</b><br>'
+                f"<small>paired {interval('diff_ci95')}</small><br>"
+                f"<small>unpaired {interval('diff_unpaired_ci95')}</small><br>"
+                f"<small>{pairs} seed{'s' if pairs != 1 else ''} paired</small></td>"
+            )
+        rows.append("<tr>" + "".join(tds) + "</tr>")
+    return f'<table class="data paired"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _signed(fmt: Any, value: float | None) -> str:
+    text: str = fmt(value)
+    return f"+{text}" if value is not None and math.isfinite(value) and value > 0 else text
 
 
 def _fill(hex_colour: str) -> str:

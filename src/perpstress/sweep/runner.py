@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from perpstress.errors import MissingExtraError
+from perpstress.errors import MissingExtraError, UsageError
 from perpstress.outputs.atomic import write_bytes_atomic
 from perpstress.outputs.rundir import PARQUET_OPTIONS
 from perpstress.population.initial import InitialDraw, draw_initial
@@ -44,6 +44,8 @@ class SweepResult:
     report_problem: str | None = None
     populations: int = 0
     """Populations drawn by the driver and shared with the runs (0: every run drew its own)."""
+    baseline: int = 0
+    """The cell the others are compared with, seed by seed."""
 
     @property
     def missing(self) -> int:
@@ -62,10 +64,14 @@ def run_sweep(
     summaries_only: bool = False,
     report: bool = True,
     progress: Progress | None = None,
+    baseline: int = 0,
 ) -> SweepResult:
     """Execute the runs of ``plan`` that ``out`` does not hold yet and write ``results.parquet``,
     ``cells.parquet`` and (with plotly installed) ``sweep.html``. Failed runs are listed in the result, not
-    raised: the tables hold every run that finished."""
+    raised: the tables hold every run that finished. ``baseline`` is the cell every other cell is compared with,
+    seed by seed (:func:`~perpstress.sweep.grid.baseline_cell` reads it from ``--baseline``)."""
+    if not 0 <= baseline < len(plan.cells):
+        raise UsageError(f"baseline cell {baseline}: the grid has cells 0 to {len(plan.cells) - 1}")
     n_workers = default_workers() if workers is None else workers
     chosen = choose_executor(executor, n_workers, address)
     store = SweepStore(out)
@@ -89,9 +95,9 @@ def run_sweep(
     try:
         failures = execute_runs(chosen, shared, tasks, on_done, workers=n_workers, address=address)
     except KeyboardInterrupt:  # keep the tables in step with the finished runs; --resume does the rest
-        rebuild_tables(plan, store, summaries_only, write_report=False)
+        rebuild_tables(plan, store, summaries_only, write_report=False, baseline=baseline)
         raise
-    result = rebuild_tables(plan, store, summaries_only, write_report=report)
+    result = rebuild_tables(plan, store, summaries_only, write_report=report, baseline=baseline)
     result.executor = chosen
     result.executed = done - reused
     result.reused = reused
@@ -113,24 +119,24 @@ def draw_populations(plan: SweepPlan, runs: list[PlannedRun]) -> dict[str, Initi
 
 
 def rebuild_tables(
-    plan: SweepPlan, store: SweepStore, summaries_only: bool, *, write_report: bool = True
+    plan: SweepPlan, store: SweepStore, summaries_only: bool, *, write_report: bool = True, baseline: int = 0
 ) -> SweepResult:
     """``results.parquet`` and ``cells.parquet`` from the completed runs in the directory (deterministic: the same
-    bytes whatever order the runs finished in), and the HTML report."""
+    bytes whatever order the runs finished in), and the HTML report; cells are compared with cell ``baseline``."""
     summaries: dict[str, dict[str, Any]] = {}
     for run in plan.runs:
         if run.key not in summaries and store.is_complete(run.key, summaries_only):
             summaries[run.key] = store.read_summary(run.key)
     results = results_table(plan, summaries)
-    cells = cells_table(plan, results)
+    cells = cells_table(plan, results, baseline)
     write_parquet_atomic(store.root / RESULTS, results)
     write_parquet_atomic(store.root / CELLS, cells)
-    result = SweepResult(store.root, plan, "", results, cells, 0, 0)
+    result = SweepResult(store.root, plan, "", results, cells, 0, 0, baseline=baseline)
     if write_report:
         from perpstress.sweep.report import write_report_html
 
         try:
-            result.report = write_report_html(store.root / REPORT, plan, results, cells)
+            result.report = write_report_html(store.root / REPORT, plan, results, cells, baseline)
         except MissingExtraError as exc:
             result.report_problem = str(exc)
     return result

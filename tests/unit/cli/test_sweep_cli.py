@@ -61,3 +61,36 @@ def test_sweep_option_errors_are_one_line(tmp_path: Path) -> None:
     done = cli("sweep", "quickstart", "--executor", "threads", "--out", str(tmp_path / "s"))
     assert done.returncode == 2
     assert "--executor threads: choose ray, process or serial" in done.stderr
+
+
+def test_sweep_prints_each_cell_against_the_baseline_paired_by_seed(tmp_path: Path) -> None:
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text(TINY.to_toml(), encoding="utf-8")
+    grid = tmp_path / "grid.toml"
+    grid.write_text('[grid]\nvenues.binance.adl.rule = ["ranked_queue", "capped_pro_rata"]\n', encoding="utf-8")
+    out = tmp_path / "sweep"
+    args = ("sweep", str(scenario), "--grid", str(grid), "--seeds", "3", "--out", str(out), "--scale", "0.05",
+            "--workers", "1", "--summaries-only", "--no-report")  # fmt: skip
+    done = cli(*args, "--baseline", "rule=capped_pro_rata")
+    assert done.returncode == 0, done.stderr
+    for text in ("each cell minus cell 1 (baseline), paired by seed", "mean diff", "paired 95% CI", "unpaired 95% CI",
+                 "width ratio"):  # fmt: skip
+        assert text in done.stdout, text
+    cells = pq.read_table(out / "cells.parquet").to_pydict()
+    assert cells["baseline_cell"] == [1, 1]
+    assert cells["adl_count_diff_mean"][1] is None
+    assert cells["adl_count_diff_pairs"][0] == 3
+    assert cells["adl_count_diff_mean"][0] < 0  # the queue closes against far fewer winners than pro-rata
+
+
+def test_a_bad_baseline_fails_before_any_run(tmp_path: Path) -> None:
+    grid = tmp_path / "grid.toml"
+    grid.write_text('[grid]\nvenues.binance.adl.rule = ["ranked_queue", "capped_pro_rata"]\n', encoding="utf-8")
+    done = cli("sweep", "quickstart", "--grid", str(grid), "--seeds", "2", "--out", str(tmp_path / "s"),
+               "--baseline", "rule=random")  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "error: --baseline rule=random: no grid cell has these values (the grid has venues.binance.adl.rule: "
+        "ranked_queue, capped_pro_rata)"
+    )
+    assert not (tmp_path / "s").exists()

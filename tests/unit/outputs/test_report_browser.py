@@ -295,11 +295,13 @@ def test_sweep_page_renders_offline(browser: Any, tmp_path: Path) -> None:
     if result.report is None:
         pytest.skip(f"plotly missing: {result.report_problem}")
     v = visit(browser, result.report, tmp_path / "sweep.png")
-    assert_rendered(v, {"chart-distributions"}, min_height=1500)  # three panels of two charts, two tables
-    (chart,) = v.charts
+    assert_rendered(v, {"chart-distributions", "chart-paired"}, min_height=1500)
+    chart, paired = v.charts
     assert chart["traces"] == (2 + 3) * 6  # per policy metric: a box per cell and a line per seed
     assert chart["drawn"] >= (2 + 3) * 6
-    assert v.sections == ["cells", "distributions", "per-cell"]
+    assert paired["traces"] == 2 * 6  # per policy metric: cell 1 against cell 0, paired and unpaired
+    assert paired["drawn"] >= 2 * 6
+    assert v.sections == ["cells", "distributions", "per-cell", "paired"]
 
 
 ATTRIBUTION_JS = """
@@ -330,3 +332,20 @@ def test_attribution_page_renders_and_shows_the_tables_numbers(browser: Any, tmp
     for name, base_text, share_text in rows:
         assert base_text.split(" [")[0] == pct(by[name, "base"]["drawdown"])
         assert share_text.split(" [")[0] == pct(by[name, "no-cascade"]["share"])
+
+
+def test_paired_comparison_renders_offline(browser: Any, tmp_path: Path) -> None:
+    from perpstress.config.scenario import Scenario
+    from perpstress.outputs.paired import resolve_runs
+    from perpstress.outputs.report import write_paired_compare
+    from perpstress.sweep import parse_grid, plan_sweep, run_sweep
+
+    tiny = Scenario.load("quickstart").with_(duration_s=40, shock__at_s=5, shock__drift_s=20)
+    grid = parse_grid({"grid": {"venues.binance.adl.rule": ["ranked_queue", "capped_pro_rata"]}}, "grid.toml")
+    root = run_sweep(plan_sweep(tiny, grid, 4, scale=0.1), tmp_path / "sweep", executor="serial", report=False).root
+    a, b = resolve_runs(f"{root}@0"), resolve_runs(f"{root}@1")
+    v = visit(browser, write_paired_compare(a, b, tmp_path / "paired.html"), tmp_path / "paired.png")
+    assert_rendered(v, CORE | {"chart-differences"})
+    differences = next(c for c in v.charts if c["id"] == "chart-differences")
+    assert differences["drawn"] >= 7 * 3  # per headline number drawn: the seeds' dots, the paired and unpaired marks
+    assert v.sections[:2] == ["headline", "differences"]

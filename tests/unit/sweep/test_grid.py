@@ -8,7 +8,7 @@ import pytest
 
 from perpstress import Scenario
 from perpstress.config.venue import ProRataAdl, RankedQueueAdl
-from perpstress.errors import ConfigError
+from perpstress.errors import ConfigError, UsageError
 from perpstress.sweep import apply_cell, load_grid, parse_grid, validate_grid
 
 BASE = Scenario.load("quickstart")
@@ -132,3 +132,24 @@ def test_an_empty_grid_is_one_cell_of_the_base() -> None:
     assert grid.cells() == [{}]
     (only,) = validate_grid(BASE, grid)
     assert only.stable_hash() == BASE.stable_hash()
+
+
+def test_the_baseline_is_a_cell_number_or_the_values_of_one_cell() -> None:
+    from perpstress.sweep.grid import baseline_cell
+
+    adl = [{"rule": "ranked_queue"}, {"rule": "capped_pro_rata", "max_haircut": 0.5}]
+    grid = parse_grid({"grid": {"venues.binance.insurance_fund.initial_usd": [1e6, 8e6], "venues.binance.adl": adl}},
+                      "g.toml")  # fmt: skip
+    assert baseline_cell(grid, None) == 0
+    assert baseline_cell(grid, "3") == 3
+    assert baseline_cell(grid, "initial_usd=8e6, binance.adl={rule='ranked_queue'}") == 2
+    spec = 'venues.binance.insurance_fund.initial_usd=1000000,adl={ rule = "capped_pro_rata", max_haircut = 0.5 }'
+    assert baseline_cell(grid, spec) == 1
+    for bad, message in (("4", "no such cell; the grid has cells 0 to 3"), ("initial_usd=8e6", "2 cells match"),
+                         ("initial_usd=2e6", "no grid cell has these values"), ("fund=1", "fund is not a grid path"),
+                         ("initial_usd", "is not PATH=VALUE"),
+                         ("initial_usd=1e6,initial_usd=8e6", "is given twice")):  # fmt: skip
+        with pytest.raises(UsageError, match=message):
+            baseline_cell(grid, bad)
+    with pytest.raises(UsageError, match="no grid"):
+        baseline_cell(parse_grid({"grid": {}}, "g"), "rule=x")

@@ -105,3 +105,30 @@ def test_with_many_seeds_the_interval_is_close_to_students() -> None:
     half = 1.966 * values.std(ddof=1) / math.sqrt(values.size)
     assert s.ci95_low == pytest.approx(values.mean() - half, abs=0.15 * half)
     assert s.ci95_high == pytest.approx(values.mean() + half, abs=0.15 * half)
+
+
+def _summary(liquidated: float, adl: float) -> dict[str, Any]:
+    s = copy.deepcopy(SUMMARY)
+    s["liquidations"]["notional_usd"] = liquidated
+    s["adl"]["notional_usd"] = adl
+    return s
+
+
+def test_cells_are_compared_with_the_baseline_seed_by_seed() -> None:
+    grid = parse_grid({"grid": {"venues.binance.insurance_fund.initial_usd": [1e6, 2e6, 4e6]}}, "g")
+    plan = plan_sweep(Scenario.load("quickstart"), grid, 4)
+    world = [100.0, 400.0, 250.0, 900.0]  # each seed's own level, shared by the cells
+    effect = {0: 0.0, 1: -10.0, 2: -30.0}
+    summaries = {r.key: _summary(world[r.seed_index] + effect[r.cell] + r.seed_index, 5.0) for r in plan.runs}
+    del summaries[next(r.key for r in plan.runs if r.cell == 2 and r.seed_index == 3)]  # cell 2 lacks seed 3
+    table = results_table(plan, summaries)
+    cells = cells_table(plan, table, baseline=1).to_pydict()
+    assert cells["baseline_cell"] == [1, 1, 1]
+    assert cells["liquidated_usd_diff_mean"] == [10.0, None, -20.0]  # cell 2 paired on seeds 0-2 only
+    assert cells["liquidated_usd_diff_pairs"] == [4, None, 3]
+    assert cells["liquidated_usd_diff_ci95_low"] == [10.0, None, -20.0]  # the same difference on every seed
+    assert cells["liquidated_usd_diff_ci95_high"] == [10.0, None, -20.0]
+    low, high = cells["liquidated_usd_diff_unpaired_ci95_low"][0], cells["liquidated_usd_diff_unpaired_ci95_high"][0]
+    assert low < -200.0  # unpaired, the seeds' spread of 100..900 swamps the difference of 10
+    assert high > 200.0
+    assert cells["adl_usd_diff_mean"] == [0.0, None, 0.0]

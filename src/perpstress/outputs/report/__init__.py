@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from perpstress.errors import MissingExtraError
 from perpstress.outputs.atomic import write_text_atomic
+from perpstress.outputs.paired import RunSet
 from perpstress.outputs.report.data import RunData, load_run
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ __all__ = [
     "require_plotly",
     "write_attribution",
     "write_compare",
+    "write_paired_compare",
     "write_report",
 ]
 
@@ -81,4 +83,14 @@ def write_attribution(result: AttributionResult, out: str | Path) -> Path:
 
     target = Path(out)
     write_text_atomic(target, attribution_page(result))
+    return target
+
+
+def write_paired_compare(a: RunSet, b: RunSet, out: str | Path = "compare.html") -> Path:
+    """Write the comparison page of two sets of runs paired by seed to ``out`` atomically and return its path."""
+    require_plotly()
+    from perpstress.outputs.report.pages import paired_compare_page
+
+    target = Path(out)
+    write_text_atomic(target, paired_compare_page(a, b))
     return target

@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 from plotly.subplots import make_subplots
 
 from perpstress.outputs.headline import percent, usd
+from perpstress.outputs.paired import PairedHeadline
 from perpstress.outputs.report.data import (
     bucket_sums,
     bucket_width_ms,
@@ -1097,3 +1098,56 @@ def transfer_delays(transfers: pa.Table, *, max_points: int = 2000) -> go.Figure
     fig.update_xaxes(title_text="UTC, time requested")
     note = f"; {stuck:,} never landed" if stuck else ""
     return _finish(fig, f"{title} ({len(req):,} transfers{note})", 380)
+
+
+def paired_differences(rows: Sequence[PairedHeadline]) -> go.Figure:
+    """Per headline number, B minus A seed by seed (grey dots) with their mean and its paired 95 % interval, above
+    the unpaired interval of the difference of means (grey bar)."""
+    if not rows:
+        return _empty("Differences seed by seed", "no headline number both sides have")
+    cols = 2 if len(rows) > 1 else 1
+    n_rows = math.ceil(len(rows) / cols)
+    fig = make_subplots(rows=n_rows, cols=cols, subplot_titles=[f"{r.label}: B - A" for r in rows],
+                        vertical_spacing=min(0.14, 0.5 / n_rows), horizontal_spacing=0.12)  # fmt: skip
+    for i, r in enumerate(rows):
+        row, col = i // cols + 1, i % cols + 1
+        d = r.diff
+        scale = 100.0 if r.unit == "fraction" else 1.0  # fractions drawn in percentage points
+        fmt = "$%{x:,.0f}" if r.unit == "usd" else ("%{x:.2f} pp" if r.unit == "fraction" else "%{x:,.4g}")
+        fig.add_trace(
+            go.Scatter(
+                x=[v * scale for v in d.differences], y=[0.0] * len(d.differences), mode="markers",
+                marker={"color": "rgba(100, 116, 139, 0.55)", "size": 7, "symbol": "circle-open"}, showlegend=False,
+                text=[f"seed {s}" for s in d.seeds], hovertemplate=f"%{{text}}: {fmt}<extra></extra>",
+            ),
+            row=row, col=col,
+        )  # fmt: skip
+        for y, low, high, colour, kind in ((0.0, d.paired_low, d.paired_high, EXTRA_COLOURS[0], "paired"),
+                                           (1.0, d.unpaired_low, d.unpaired_high, "#94a3b8", "unpaired")):  # fmt: skip
+            bar: dict[str, Any] = {"visible": False}
+            if math.isfinite(low) and math.isfinite(high):
+                bar = {"type": "data", "symmetric": False, "array": [(high - d.mean) * scale],
+                       "arrayminus": [(d.mean - low) * scale], "color": colour, "thickness": 2.5,
+                       "width": 6}  # fmt: skip
+            fig.add_trace(
+                go.Scatter(
+                    x=[d.mean * scale], y=[y], mode="markers", error_x=bar, showlegend=False,
+                    marker={"color": colour, "size": 9 if kind == "paired" else 6},
+                    hovertemplate=f"mean, {kind} 95 % interval: {fmt}<extra></extra>",
+                ),
+                row=row, col=col,
+            )  # fmt: skip
+        fig.add_vline(x=0, line={"color": "#9ca3af", "width": 1, "dash": "dot"}, row=row, col=col)
+        fig.update_yaxes(tickmode="array", tickvals=[0, 1], ticktext=["paired", "unpaired"], range=[1.6, -0.6],
+                         zeroline=False, row=row, col=col)  # fmt: skip
+        spread = [v for v in (*d.differences, d.unpaired_low, d.unpaired_high) if math.isfinite(v)]
+        if all(v == 0.0 for v in spread):
+            fig.update_xaxes(range=[-1.0, 1.0], tickvals=[0], ticktext=["$0" if r.unit == "usd" else "0"],
+                             row=row, col=col)  # fmt: skip
+        else:
+            fig.update_xaxes(tickprefix="$" if r.unit == "usd" else "",
+                             ticksuffix=" pp" if r.unit == "fraction" else "",
+                             tickformat=".2~f" if r.unit == "fraction" else "~s", zeroline=False,
+                             row=row, col=col)  # fmt: skip
+    fig.update_layout(template=TEMPLATE, height=190 * n_rows + 80, margin={"l": 80, "r": 20, "t": 40, "b": 40})
+    return fig

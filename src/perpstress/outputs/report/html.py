@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from perpstress.outputs.headline import Headline, HeadlineDiff, percent, usd
+from perpstress.outputs.paired import PairedHeadline
 
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
 
@@ -195,6 +196,21 @@ def comparison_table(diffs: Sequence[HeadlineDiff], label_a: str, label_b: str) 
         for d in diffs
     )
     return f'<table class="data compare"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def paired_table(rows: Sequence[PairedHeadline]) -> str:
+    """Headline numbers over two sets of runs paired by seed: the means, B minus A with its paired interval
+    (coloured when the interval excludes zero) and the unpaired interval."""
+    names = ("A mean", "B mean", "B - A", "paired 95 % CI", "unpaired 95 % CI", "pairs")
+    head = "<th></th>" + "".join(f"<th class='num'>{n}</th>" for n in names)
+    body = "".join(
+        f"<tr><td>{esc(r.label)}</td><td class='num'>{esc(r.text_a)}</td><td class='num'>{esc(r.text_b)}</td>"
+        f"<td class='num {r.verdict if r.verdict != 'neutral' else ''}'>{esc(r.change)}</td>"
+        f"<td class='num'>{esc(r.paired)}</td><td class='num'>{esc(r.unpaired)}</td>"
+        f"<td class='num'>{r.diff.pairs}</td></tr>"
+        for r in rows
+    )
+    return f'<table class="data compare paired"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def page(title: str, subtitle: str, top: str, sections: Sequence[Section], plotly_js: str, footer: str) -> str:

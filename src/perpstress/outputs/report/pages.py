@@ -12,7 +12,9 @@ import plotly
 import plotly.offline
 
 import perpstress
+from perpstress.errors import PerpstressError
 from perpstress.outputs.headline import compare_headlines, headline_numbers, percent, usd
+from perpstress.outputs.paired import RunSet, paired_headlines, seeds_note
 from perpstress.outputs.report import charts
 from perpstress.outputs.report.data import RunData, column, markets, validation_counts
 from perpstress.outputs.report.html import (
@@ -21,6 +23,7 @@ from perpstress.outputs.report.html import (
     comparison_table,
     esc,
     page,
+    paired_table,
     reported_table,
     timeline_table,
     validation_table,
@@ -327,6 +330,20 @@ def _optional_sections(run: RunData) -> list[Section]:
 
 def compare_page(a: RunData, b: RunData) -> str:
     """Two runs compared: their headline numbers side by side, then charts overlaid (A solid, B dashed)."""
+    diffs = compare_headlines(headline_numbers(a.summary, a.validation), headline_numbers(b.summary, b.validation))
+    market_note, sections = overlay_sections(a, b)
+    top = (
+        '<section id="headline"><h2>Headline numbers</h2><p class="intro">B against A; green where B lost less, '
+        f"red where it lost more.</p>{comparison_table(diffs, a.title, b.title)}"
+        f'<p class="intro">{market_note}</p></section>'
+    )
+    title = f"perpstress comparison: {a.title} vs {b.title}"
+    subtitle = f"A: {_subtitle(a)}<br>B: {_subtitle(b)}"
+    return page(title, subtitle, top, sections, plotly.offline.get_plotlyjs(), footer())
+
+
+def overlay_sections(a: RunData, b: RunData) -> tuple[str, list[Section]]:
+    """The charts of two runs overlaid (A solid, B dashed), and a sentence (HTML) naming the markets they share."""
     labels = ("A", "B")
     ts = [a.timeseries, b.timeseries]
     ma, mb = markets(a.timeseries), markets(b.timeseries)
@@ -338,12 +355,6 @@ def compare_page(a: RunData, b: RunData) -> str:
         market_note += f" Only in A: {esc(', '.join(only_a))}."
     if only_b:
         market_note += f" Only in B: {esc(', '.join(only_b))}."
-    diffs = compare_headlines(headline_numbers(a.summary, a.validation), headline_numbers(b.summary, b.validation))
-    top = (
-        '<section id="headline"><h2>Headline numbers</h2><p class="intro">B against A; green where B lost less, '
-        f"red where it lost more.</p>{comparison_table(diffs, a.title, b.title)}"
-        f'<p class="intro">{market_note}</p></section>'
-    )
     events = {n: [a.event(n), b.event(n)] for n in ("liquidations", "adl")}
     sections = [
         Section(
@@ -405,6 +416,53 @@ def compare_page(a: RunData, b: RunData) -> str:
         fig = charts.collateral_prices([ca, cb], labels=labels)
         if fig is not None:
             sections.append(Section("collateral", "Collateral prices", "Depegged collateral: A solid, B dashed.", fig))
-    title = f"perpstress comparison: {a.title} vs {b.title}"
-    subtitle = f"A: {_subtitle(a)}<br>B: {_subtitle(b)}"
+    return market_note, sections
+
+
+PAIRED_CHART_KEYS = ("liquidated_usd", "adl_usd", "adl_count", "bad_debt_usd", "worst_drawdown")
+"""Headline numbers drawn seed by seed on the paired comparison page (with each venue's fund)."""
+
+
+def paired_compare_page(a: RunSet, b: RunSet) -> str:
+    """Two sets of runs paired by seed: per headline number the means, the mean difference and its paired and
+    unpaired intervals; the per-seed differences drawn; then the charts of the first seed both sides ran."""
+    from perpstress.outputs.report.data import load_run
+
+    rows = paired_headlines(a, b)
+    note = esc(seeds_note(a, b))
+    top = (
+        '<section id="headline"><h2>Paired by seed</h2><p class="intro">Each headline number over the seeds both '
+        "sides ran: the means of A and B, the mean of B minus A on the same seed, its paired 95 % interval "
+        "(bootstrap percentiles over the seeds, a seed's two runs kept together) and the unpaired interval of the "
+        "difference of the two means (each side's seeds resampled on their own, as if unrelated). Green where B "
+        f"lost less and the paired interval excludes zero, red where it lost more.</p>{paired_table(rows)}"
+        f'<p class="intro">{note}.</p></section>'
+    )
+    chart_rows = [r for r in rows if r.key in PAIRED_CHART_KEYS or r.key.startswith("fund:")]
+    sections = [
+        Section(
+            "differences",
+            "Differences seed by seed",
+            "B minus A per seed (grey dots), their mean (the dot) with its paired 95 % interval (the bar), and under "
+            "it the unpaired interval of the difference of means (grey). The narrower the top bar against the bottom "
+            "one, the more of the seeds' noise the two sides shared and the pairing removed.",
+            charts.paired_differences(chart_rows),
+        )
+    ]
+    common = sorted(a.runs.keys() & b.runs.keys())
+    seed = common[0]
+    try:
+        run_a, run_b = load_run(a.runs[seed]), load_run(b.runs[seed])
+    except PerpstressError as exc:
+        sections[0] = Section(sections[0].id, sections[0].title, sections[0].intro, sections[0].figure,
+                              note=f"No charts of seed {seed}: {esc(exc)}")  # fmt: skip
+    else:
+        market_note, overlays = overlay_sections(run_a, run_b)
+        for s in overlays:
+            sections.append(Section(s.id, s.title, f"Seed {seed}. {s.intro} {market_note}", s.figure, s.body, s.note))
+    title = f"perpstress comparison: {a.name} vs {b.name}, paired by seed"
+    subtitle = (
+        f"A: <code>{esc(a.spec)}</code>, {len(a.runs)} runs<br>B: <code>{esc(b.spec)}</code>, {len(b.runs)} runs"
+        f" &middot; {note}"
+    )
     return page(title, subtitle, top, sections, plotly.offline.get_plotlyjs(), footer())
