@@ -44,6 +44,7 @@ import pyarrow.parquet as pq
 from perpstress.config.scenario import Scenario
 from perpstress.errors import ConfigError, UsageError
 from perpstress.outputs.rundir import check_target, run_directory
+from perpstress.stats import bootstrap_interval
 from perpstress.sweep.grid import PathError, apply_cell
 from perpstress.sweep.plan import run_key, spawn_seeds
 from perpstress.validation.derive import DEFAULT_MAJORS
@@ -62,8 +63,6 @@ LEVELS = ("group", "venue", "market")
 GROUPS = ("majors", "long tail")
 FALLS = {"drawdown": "share", "trade_drawdown": "trade_share"}
 """The falls measured, each with the name of a twin's share of it."""
-BOOTSTRAP_DRAWS = 2000
-INTERVAL = 0.95
 
 
 @dataclass(frozen=True)
@@ -309,18 +308,17 @@ def measure_runs(plan: AttributionPlan, runs_dir: Path) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=schema)
 
 
-def mean_interval(values: Sequence[float], seed: int = 0) -> tuple[float, float, float]:
-    """Mean of the finite ``values`` and a 95 % bootstrap percentile interval of it (NaN bounds for fewer than two
-    values; all NaN for none). The resampling generator is fixed, so the interval is reproducible."""
+def mean_interval(values: Sequence[float]) -> tuple[float, float, float]:
+    """Mean of the finite ``values`` and its 95 % bootstrap percentile interval
+    (:func:`perpstress.stats.bootstrap_interval`, reproducible); NaN bounds for fewer than two values, all NaN
+    for none."""
     x = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
     if x.size == 0:
-        return float("nan"), float("nan"), float("nan")
+        return math.nan, math.nan, math.nan
     if x.size == 1:
-        return float(x[0]), float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, x.size, (BOOTSTRAP_DRAWS, x.size))].mean(axis=1)
-    tail = (1.0 - INTERVAL) / 2
-    return float(x.mean()), float(np.quantile(means, tail)), float(np.quantile(means, 1.0 - tail))
+        return float(x[0]), math.nan, math.nan
+    low, high = bootstrap_interval(x)
+    return float(x.mean()), low, high
 
 
 def share(base: float, twin: float) -> float:
