@@ -7,7 +7,8 @@ to their venue's liquidation procedure, venue by venue (a maker's open orders ar
 round's requests; gaps past bankruptcy are settled (fund, then bad debt), for the bankrupt units and for ADL winners
 closed far past mark; ADL closes are recorded as liquidations of kind ``adl``; fills on hedged legs are noted as
 hedge breaks. If anything filled, collateral is revalued and marks move (without sampling) and another round runs,
-up to ``engine.max_cascade_rounds``.
+up to ``engine.max_cascade_rounds``. A venue's liquidations, ADL requests, gap settlements and ADL close rows of a
+round each run in one compiled call (the modules say which and how to run their Python reference).
 """
 
 from __future__ import annotations
@@ -83,10 +84,9 @@ class Cascade:
                 fund_empty = w.funds.balance[venue] <= 0.01 * max(w.funds.start_balance[venue], 1.0)
                 hit_from = len(adl.record.account)
                 adl.execute_batch(clock.ts_ms, requests, self.prices.mark_engine.previous, w.index_now, fund_empty)
-                gaps = [int(req.position) for req in requests]
-                gaps += [int(hit) for hit in set(adl.record.account[hit_from:])]  # a winner closed at a bankruptcy
-                liq.settle_gaps(venue, *self.units_of(np.array(gaps, dtype=np.int64)))  # price far past mark can
-                # go under
+                bankrupt = [int(req.position) for req in requests]
+                winners = [int(hit) for hit in set(adl.record.account[hit_from:])]  # closed far past mark: may be under
+                liq.settle_gaps(venue, *self.units_of(np.array(bankrupt + winners, dtype=np.int64)))
                 self.record_adl_closes(hit_from)
             touched = np.array(sorted(liquidated), dtype=np.int64)
             touched = np.concatenate([touched, np.array(adl.record.account[adl_before:], dtype=np.int64)])
