@@ -16,6 +16,7 @@ For a bankrupt position's request of ``L`` lots, split into one or two requests 
 from __future__ import annotations
 
 import copy
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -31,11 +32,17 @@ from perpstress.config.venue import (
     RankedQueueAdl,
     SocialisedLossAdl,
 )
+from perpstress.engine.cascade import Cascade
+from perpstress.mechanisms import margin_kernels as mk
+from perpstress.mechanisms import price_kernels as pk
 from perpstress.mechanisms import unit_kernels as uk
 from perpstress.mechanisms.accounting import Accounting
-from perpstress.mechanisms.adl import ADL_RULES, AdlEngine, AdlRequest
+from perpstress.mechanisms.adl import ADL_RULES, AdlEngine, AdlRecord, AdlRequest
 from perpstress.mechanisms.adl import kernels as adl_kernels
+from perpstress.mechanisms.adl.base import round_to_lots
 from perpstress.mechanisms.adl.pro_rata import ALLOCATIONS
+from perpstress.mechanisms.liquidation import LiquidationRecord
+from perpstress.rules import adl as adl_rules
 from perpstress.state.portfolio import Accounts, Markets, Positions, group_by_account
 
 MARK = 100.0
@@ -231,3 +238,148 @@ def test_the_compiled_queue_walk_equals_the_python_walk_and_its_twin(book: dict[
     flat = [state[0][1], state[0][3], state[1][2], state[3], *rows]
     flat_py = [state_py[0][1], state_py[0][3], state_py[1][2], state_py[3], *rows_py]
     assert [a.tobytes() for a in flat] == [a.tobytes() for a in flat_py]
+
+
+ALLOCATING = [i for i, c in enumerate(RULES) if isinstance(c, RandomScanAdl | ProRataAdl)]
+TWINS = {
+    "allocate_requests": adl_kernels._allocate_requests_py,
+    "_water_fill": adl_kernels._water_fill_py,
+    "_water_fill_finite": adl_kernels._water_fill_finite_py,
+    "_round_to_lots": adl_kernels._round_to_lots_py,
+    "_close": uk._close_py,
+    "numpy_sum": pk._numpy_sum_py,
+    "_cross_sums": mk._cross_sums_py,
+}
+"""The ADL kernels' module names and the plain twins that stand in for them (callees included)."""
+
+
+def outcome_with_draws(book: dict[str, Any], config: Any, compiled: bool) -> tuple[Any, ...]:
+    """:func:`outcome`, and the generator's next draw (the same stream consumed the same way)."""
+    engine, accounting = build(book, config)
+    engine.book.compiled = compiled
+    left = engine.execute_batch(0, requests(book, accounting), np.array([book["previous"]]),
+                                np.array([book["index"]]), book["fund_empty"])  # fmt: skip
+    pos, accounts = accounting.positions, accounting.accounts
+    state = [a.tobytes() for a in (pos.size_lots, pos.entry_price, pos.isolated_margin, accounts.wallet,
+                                   accounting.long_lots)]  # fmt: skip
+    fills = {k: [float(x).hex() if isinstance(x, float | np.floating) else int(x) for x in v]
+             for k, v in vars(engine.record).items()}  # fmt: skip
+    return state, fills, left, int(engine.rng.integers(2**62))
+
+
+@settings(max_examples=150, deadline=None)
+@given(book=books(), which=st.sampled_from(ALLOCATING))
+def test_the_compiled_allocation_equals_the_python_rules_and_its_twin(book: dict[str, Any], which: int) -> None:
+    """:func:`~perpstress.mechanisms.adl.kernels.allocate_requests` (a venue's round of random-scan or pro-rata
+    requests in one call), its plain twin (with plain callees) and the Python rules leave the same state, fills and
+    generator state, bit for bit."""
+    reference = outcome_with_draws(book, RULES[which], compiled=False)
+    assert outcome_with_draws(book, RULES[which], compiled=True) == reference
+    saved = {name: getattr(adl_kernels, name) for name in TWINS}
+    try:
+        for name, twin in TWINS.items():
+            setattr(adl_kernels, name, twin)
+        assert outcome_with_draws(book, RULES[which], compiled=True) == reference
+    finally:
+        for name, f in saved.items():
+            setattr(adl_kernels, name, f)
+    engine, accounting = build(book, RULES[which])  # the kernel and its twin called directly on the round
+    rule, params, rng = engine.rules[0].kernel()  # type: ignore[attr-defined]
+    pos, accounts, mk_ = accounting.positions, accounting.accounts, accounting.markets
+    reqs = requests(book, accounting)
+    order, bounds = engine.book.market_index
+    args = (rule, params, 0, *(np.array([getattr(r, f) for r in reqs], np.int64) for f in ("market", "account",
+            "position", "lots")), np.array([r.bankruptcy_price for r in reqs]), order, bounds, pos.account)  # fmt: skip
+    state = ((pos.market, pos.size_lots, pos.entry_price, pos.isolated_margin),
+             (accounts.pos_start, accounts.pos_count, accounts.wallet),
+             (mk_.mark, mk_.lot_size, mk_.tier_cap, mk_.tier_mmr, mk_.tier_cum), accounting.long_lots)  # fmt: skip
+    rows = (np.zeros((64, 3), np.int64), np.zeros((64, 2)), np.zeros(2, np.int64))
+    state_py, rows_py, rng_py = copy.deepcopy(state), copy.deepcopy(rows), copy.deepcopy(rng)
+    left = adl_kernels.allocate_requests(*args, *state, rng, *rows)
+    left_py = adl_kernels._allocate_requests_py(*args, *state_py, rng_py, *rows_py)
+    assert left == left_py
+    assert rng.integers(2**62) == rng_py.integers(2**62)
+    flat = [state[0][1], state[0][3], state[1][2], state[3], *rows]
+    flat_py = [state_py[0][1], state_py[0][3], state_py[1][2], state_py[3], *rows_py]
+    assert [a.tobytes() for a in flat] == [a.tobytes() for a in flat_py]
+
+
+weights = st.one_of(
+    st.just(0.0), st.just(np.inf), st.floats(1e-300, 1e-290), st.floats(1e290, 1e300), st.floats(1e-6, 1e6)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), n=st.integers(1, 12), quantity=st.integers(0, 400))
+def test_water_fill_and_round_to_lots_equal_the_rules(data: st.DataObject, n: int, quantity: int) -> None:
+    """The compiled water fill (:func:`_water_fill`, :func:`_water_fill_finite`) and whole-lot rounding
+    (:func:`_round_to_lots`) against their twins and the NumPy rules they stand for
+    (:func:`perpstress.rules.adl.water_fill`, :func:`perpstress.mechanisms.adl.base.round_to_lots`), bit for bit:
+    zero, tiny, huge and infinite weights, zero and fractional caps."""
+    w = np.array(data.draw(st.lists(weights, min_size=n, max_size=n)))
+    sizes = np.array(data.draw(st.lists(st.integers(0, 60), min_size=n, max_size=n)), dtype=np.int64)
+    h = data.draw(st.sampled_from([1.0, 0.5, 0.3]))
+    c = h * sizes
+    expected, expected_left = adl_rules.water_fill(quantity, w, c)
+    x, x_py = np.zeros(n), np.zeros(n)
+    left = adl_kernels._water_fill(float(quantity), w, c, x)
+    left_py = adl_kernels._water_fill_py(float(quantity), w, c, x_py)
+    assert x.tobytes() == x_py.tobytes() == expected.tobytes()
+    assert float(left).hex() == float(left_py).hex() == float(expected_left).hex()
+    if not np.isinf(w).any():
+        y, y_py = np.zeros(n), np.zeros(n)
+        finite = adl_kernels._water_fill_finite(float(quantity), w, c, y)
+        assert float(finite).hex() == float(adl_kernels._water_fill_finite_py(float(quantity), w, c, y_py)).hex()
+        assert y.tobytes() == y_py.tobytes() == expected.tobytes()
+    caps = np.floor(c + 1e-9).astype(np.int64)
+    total = round(float(expected.sum()))
+    lots, lots_py = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    adl_kernels._round_to_lots(expected, caps, total, lots)
+    adl_kernels._round_to_lots_py(expected, caps, total, lots_py)
+    assert lots.tolist() == lots_py.tolist() == round_to_lots(expected, caps, total).tolist()
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), k=st.integers(0, 40))
+def test_adl_closes_equal_the_python_grouping(data: st.DataObject, k: int) -> None:
+    """:meth:`Cascade.record_adl_closes` by :func:`~perpstress.mechanisms.adl.kernels.adl_closes` (and its twin)
+    writes the rows the Python grouping writes (one per venue, market, bankrupt account and side, in first-seen
+    order, sums in fill order), bit for bit."""
+    small = st.integers(0, 2)
+    rows = [(data.draw(small), data.draw(small), data.draw(st.integers(0, 3)), data.draw(st.sampled_from([1, -1])),
+             data.draw(st.integers(1, 10**6)), data.draw(st.floats(1e-3, 1e9)), data.draw(st.floats(1e-3, 1e5)))
+            for _ in range(k)]  # fmt: skip
+    record = AdlRecord()
+    for venue, market, bankrupt, side, lots, notional, mark in rows:
+        record.add(5, venue, market, bankrupt, 7, side, lots, notional / lots, mark, notional, 0.0)
+    lot_size = np.array([1.0, 0.001, 10.0])
+
+    def written(path: str) -> dict[str, list[Any]]:
+        liq = LiquidationRecord()
+        fake = SimpleNamespace(adl=SimpleNamespace(record=record, book=SimpleNamespace(compiled=path != "python")),
+                               liquidation=SimpleNamespace(record=liq),
+                               world=SimpleNamespace(now_ms=9, markets=SimpleNamespace(lot_size=lot_size)))  # fmt: skip
+        fake._record_adl_closes_python = lambda adl_from: Cascade._record_adl_closes_python(fake, adl_from)
+        if path == "twin":
+            saved = adl_kernels.adl_closes
+            adl_kernels.adl_closes = adl_kernels._adl_closes_py
+            try:
+                Cascade.record_adl_closes(fake, 1 if k else 0)  # type: ignore[arg-type]
+            finally:
+                adl_kernels.adl_closes = saved
+        else:
+            Cascade.record_adl_closes(fake, 1 if k else 0)  # type: ignore[arg-type]
+        return {n: [float(x).hex() if isinstance(x, float | np.floating) else x for x in v]
+                for n, v in vars(liq).items()}  # fmt: skip
+
+    reference = written("python")
+    assert written("compiled") == reference
+    assert written("twin") == reference
+    columns = [np.array(c, np.int64) for c in (record.venue, record.market, record.bankrupt_account, record.side,
+                                               record.lots)]  # fmt: skip
+    floats = [np.array(record.notional_usd, np.float64), np.array(record.mark, np.float64), lot_size]
+    out = (np.zeros((k, 5), np.int64), np.zeros((k, 3)))
+    out_py = copy.deepcopy(out)
+    n = adl_kernels.adl_closes(*columns, *floats, *out)
+    assert n == adl_kernels._adl_closes_py(*columns, *floats, *out_py) == len({row[:4] for row in rows})
+    assert [a.tobytes() for a in out] == [a.tobytes() for a in out_py]

@@ -112,13 +112,29 @@ COMPARED = {
             "_order_then_takeover",
             "_backstop",
             "liquidate_units",
+            "_fund_pay",
+            "_socialise",
+            "_record",
+            "_fillable_price_ioc",
+            "_keeper",
+            "settle_gaps",
         )
     },
     "perpstress.mechanisms.unit_kernels": {
         k: "tests/property/test_liquidation_kernels.py"
-        for k in ("_unit_positions", "_unit_equity", "_close", "_bankruptcy_price")
+        for k in ("_unit_positions", "_unit_equity", "_close", "_bankruptcy_price", "_trade", "_unit_maintenance")
     },
-    "perpstress.mechanisms.adl.kernels": {"walk_queue": "tests/property/test_adl_contract.py"},
+    "perpstress.mechanisms.adl.kernels": {
+        k: "tests/property/test_adl_contract.py"
+        for k in (
+            "walk_queue",
+            "_round_to_lots",
+            "_water_fill_finite",
+            "_water_fill",
+            "allocate_requests",
+            "adl_closes",
+        )
+    },
 }
 
 # Compiled callees of composite kernels, and their twins (a twin looks its callees up at call time).

@@ -1,13 +1,16 @@
 """The compiled liquidation (:mod:`perpstress.mechanisms.liquidation.kernels`) on random small worlds: the same
 state, records and ADL requests, bit for bit, as the Python procedures (the reference) and as its plain twin.
 
-A world: one venue (Binance's IOC then takeover, OKX/Bybit/Bitget's tier step, Hyperliquid's backstop vault, with
-parameters drawn around the presets'), one to three markets with the venue's real tier tables, makers (one cross
-position each, its index its account's, as the engine stores them) quoting ladders around mark, traders holding
-cross and isolated positions long and short with collateral from deep in the money to bankrupt, and a fund whose
-balance, takeover limit, claim cap and drawdown peak are drawn so that fills, partial steps, takeovers, refusals
-(ADL), backstops and gaps past bankruptcy all happen. Each helper kernel is compared with its twin at every call
-the main twin makes (with the arguments it makes them with).
+A world: one venue (Binance's IOC then takeover, OKX/Bybit/Bitget's tier step, Hyperliquid's backstop vault, dYdX's
+fillable-price IOC, Drift's keeper takeover, with parameters drawn around the presets', the venue's ADL rule
+sometimes Drift's socialised loss), one to three markets with the venue's real tier tables, makers and a keeper per
+market (one cross position each, its index its account's, as the engine stores them; makers quote ladders around
+mark, keepers hold some inventory), traders holding cross and isolated positions long and short with collateral
+from deep in the money to bankrupt, some already in liquidation, and a fund whose balance, takeover limit, claim
+cap and drawdown peak are drawn so that fills, partial steps, takeovers, refusals (ADL), backstops, keeper takes,
+fund payments and gaps past bankruptcy (paid, bad debt or socialised) all happen. After the liquidation every unit's
+gap is settled once more (:meth:`LiquidationEngine.settle_gaps`, as after a round's ADL). Each helper kernel is
+compared with its twin at every call the main twin makes (with the arguments it makes them with).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from perpstress.calculator import load_venue
+from perpstress.config.venue import SocialisedLossAdl
 from perpstress.mechanisms import accounting as ac
 from perpstress.mechanisms import price_kernels as pk
 from perpstress.mechanisms import unit_kernels as uk
@@ -37,18 +41,36 @@ from perpstress.state.orderbook import ASK, BID, OrderBooks
 from perpstress.state.portfolio import Accounts, Markets, Positions, group_by_account
 
 SETTINGS = settings(max_examples=150, deadline=None)
-VENUES = ["binance", "okx", "bybit", "bitget", "hyperliquid"]
+VENUES = ["binance", "okx", "bybit", "bitget", "hyperliquid", "dydx", "drift"]
 TS = 50_000_000
 
 
 @st.composite
 def venue_configs(draw: st.DrawFn) -> Any:
     """A preset venue with its procedure's parameters drawn around the preset's."""
-    venue = load_venue(draw(st.sampled_from(VENUES)))
+    venue = load_venue(draw(st.sampled_from([*VENUES, "dydx", "dydx", "drift"])))
     liq = venue.liquidation
-    update: dict[str, Any] = {"max_price_deviation": draw(st.sampled_from([0.002, 0.01, 0.05, 0.2]))}
+    update: dict[str, Any] = {}
     kind = type(liq).__name__
-    if kind != "MarketThenBackstop":
+    if kind == "FillablePriceIoc":
+        update["max_subaccounts_per_block"] = draw(st.sampled_from([1, 3, 50]))
+        update["max_position_portion"] = draw(st.sampled_from([0.05, 0.1, 0.5, 1.0]))
+        update["min_position_notional_usd"] = draw(st.sampled_from([0.0, 1000.0, 1e6]))
+        update["max_notional_per_block_usd"] = draw(st.sampled_from([1e3, 1e5, 1e9]))
+        update["max_insurance_lost_per_block_usd"] = draw(st.sampled_from([1.0, 1e3, 1e6]))
+        update["max_liquidation_fee_rate"] = draw(st.sampled_from([0.0, 0.015, 0.1]))
+        update["bankruptcy_adjustment"] = draw(st.sampled_from([0.5, 1.0, 2.0]))
+        update["spread_to_maintenance_ratio"] = draw(st.sampled_from([0.5, 1.5, 3.0]))
+    elif kind == "KeeperTakeover":
+        update["liquidator_fee_rate"] = draw(st.sampled_from([0.0, 0.01, 0.05]))
+        update["if_fee_rate"] = draw(st.sampled_from([0.0, 0.01, 0.1]))
+        update["initial_fraction"] = draw(st.sampled_from([0.1, 0.5, 1.0]))
+        update["liquidation_duration_s"] = draw(st.sampled_from([0.0, 30.0, 600.0]))
+        update["margin_buffer_ratio"] = draw(st.sampled_from([0.0, 0.02, 0.2]))
+        update["whole_below_usd"] = draw(st.sampled_from([0.0, 50.0, 1e5]))
+    else:
+        update["max_price_deviation"] = draw(st.sampled_from([0.002, 0.01, 0.05, 0.2]))
+    if kind in ("IocThenTakeover", "TierStepThenTakeover"):
         update["clearance_fee_rate"] = draw(st.sampled_from([0.0, 0.005, 0.0125, 0.05]))
     if kind == "TierStepThenTakeover":
         update["tiers_to_drop"] = draw(st.integers(1, 3))
@@ -59,7 +81,8 @@ def venue_configs(draw: st.DrawFn) -> Any:
         update["partial_fraction"] = draw(st.sampled_from([0.2, 0.5, 1.0]))
         update["cooldown_s"] = draw(st.sampled_from([0.0, 30.0]))
         update["backstop_mm_fraction"] = draw(st.sampled_from([0.1, 2 / 3, 0.9]))
-    return venue.model_copy(update={"liquidation": liq.model_copy(update=update)})
+    adl = SocialisedLossAdl() if draw(st.booleans()) and draw(st.booleans()) else venue.adl
+    return venue.model_copy(update={"liquidation": liq.model_copy(update=update), "adl": adl})
 
 
 @st.composite
@@ -86,8 +109,16 @@ def worlds(draw: st.DrawFn) -> tuple[Any, SimpleNamespace, list[tuple[int, int]]
         entry.append(float(marks[maker_market[a]] * (1 + draw(st.floats(-0.1, 0.1)))))
         iso.append(np.nan)
     wallet = [10.0 ** draw(st.floats(3.0, 7.0)) for _ in range(n_makers)]
+    for m in range(n_m):  # each market's keeper: one cross position, its index its account's
+        pos_account.append(n_makers + m)
+        pos_market.append(m)
+        size.append(draw(st.integers(-500, 500)) * draw(st.sampled_from([0, 1])))
+        entry.append(float(marks[m]))
+        iso.append(np.nan)
+        wallet.append(1e6)
+    n_fixed = n_makers + n_m
     for t in range(n_traders):
-        a = n_makers + t
+        a = n_fixed + t
         notional = 0.0
         for _ in range(draw(st.integers(1, 4))):  # every account holds a position row, as the engine builds them
             m = draw(st.integers(0, n_m - 1))
@@ -101,7 +132,7 @@ def worlds(draw: st.DrawFn) -> tuple[Any, SimpleNamespace, list[tuple[int, int]]
             iso.append(abs(lots) * lot[m] * e * draw(st.floats(-0.05, 0.4)) if isolated else np.nan)
             notional += abs(lots) * lot[m] * e
         wallet.append(max(notional, 100.0) * draw(st.floats(-0.05, 0.4)))
-    n_acc = n_makers + n_traders
+    n_acc = n_fixed + n_traders
     acc_ids = np.array(pos_account, np.int32)
     start, count = group_by_account(n_acc, acc_ids)
     accounts = Accounts(np.zeros(n_acc, np.int32), np.array(wallet), start, count)
@@ -111,7 +142,7 @@ def worlds(draw: st.DrawFn) -> tuple[Any, SimpleNamespace, list[tuple[int, int]]
     for a in range(n_makers):
         m = int(maker_market[a])
         for side in (BID, ASK):
-            steps = draw(st.lists(st.floats(0.0005, 0.3), min_size=0, max_size=4))
+            steps = draw(st.lists(st.floats(0.0002, 0.01) | st.floats(0.0005, 0.3), min_size=0, max_size=4))
             px = np.array([marks[m] * (1 - s if side == BID else 1 + s) for s in steps])
             q = np.array([draw(st.integers(1, 5000)) * lot[m] for _ in steps])
             books.replace_ladder(m, side, a, px, q)
@@ -143,9 +174,11 @@ def worlds(draw: st.DrawFn) -> tuple[Any, SimpleNamespace, list[tuple[int, int]]
         now_ms=TS,
         trades={},
         cooldown=np.array([draw(st.sampled_from([0, TS + 1])) for _ in range(n_acc)], np.int64),
+        started=np.array([draw(st.sampled_from([-1, TS - 10_000, TS - 10**6])) for _ in range(n_acc)], np.int64),
+        keepers={m: n_makers + m for m in range(n_m)},
     )
     units = []
-    for a in range(n_makers, n_acc):
+    for a in range(n_fixed, n_acc):
         units.append((a, -1))
         units += [(a, p) for p in range(int(start[a]), int(start[a] + count[a])) if not np.isnan(iso[p])]
     units = draw(st.permutations(units))
@@ -157,17 +190,25 @@ def run(venue: Any, world: SimpleNamespace, units: list[tuple[int, int]], compil
     w = copy.deepcopy(world)
     accounting = Accounting(w.markets, w.accounts, w.positions)
     engine = LiquidationEngine([venue], w.markets, w.accounts, w.positions, w.funds, BookExecution(w, accounting),
-                               w.ledger, accounting)  # fmt: skip
+                               w.ledger, accounting, w.keepers)  # fmt: skip
     engine.compiled = compiled
     engine.cooldown_until[:] = w.cooldown
+    engine.liquidation_started[:] = w.started
     try:
         requests = engine.liquidate(TS, 0, units)
     except ValueError as e:  # a negative deposit: both paths raise it
         requests = [str(e)]
+    else:  # every unit's gap once more, as the cascade settles them after a round's ADL
+        pos = w.positions
+        every = np.arange(pos.account.size)
+        accounts = np.concatenate([np.arange(w.accounts.n), pos.account[every]]).astype(np.int64)
+        positions = np.concatenate([np.full(w.accounts.n, -1), np.where(np.isnan(pos.isolated_margin), -1, every)])
+        engine.settle_gaps(0, accounts, positions.astype(np.int64))
     f, p, a, b = w.funds, w.positions, w.accounts, w.books
     arrays = [p.size_lots, p.entry_price, p.isolated_margin, a.wallet, f.balance, f.inventory, f.entry_price,
               f.claimed, f.cost_adjustment, w.ledger.bad_debt, w.ledger.fee_pool, w.maker_filled, w.last_trade,
-              w.volume_usd, accounting.long_lots, engine.cooldown_until, b.price, b.lots, b.owner, b.count]  # fmt: skip
+              w.volume_usd, accounting.long_lots, engine.cooldown_until, engine.liquidation_started,
+              engine.socialised_usd, b.price, b.lots, b.owner, b.count]  # fmt: skip
     record = {k: list(v) for k, v in vars(engine.record).items()}
     return [x.tobytes() for x in arrays], record, requests
 
@@ -231,6 +272,14 @@ HELPERS = {
     "_order_then_takeover": lambda a, b: (compiled(lambda: K._order_then_takeover(*a)), K._order_then_takeover_py(*b)),
     "_backstop": lambda a, b: (compiled(lambda: K._backstop(*a)), K._backstop_py(*b)),
     "liquidate_units": lambda a, b: (compiled(lambda: K.liquidate_units(*a)), K._liquidate_units_py(*b)),
+    "_trade": lambda a, b: (compiled(lambda: K._trade(*a)), K._trade_py(*b)),
+    "_unit_maintenance": lambda a, b: (compiled(lambda: K._unit_maintenance(*a)), K._unit_maintenance_py(*b)),
+    "_fund_pay": lambda a, b: (compiled(lambda: K._fund_pay(*a)), K._fund_pay_py(*b)),
+    "_socialise": lambda a, b: (compiled(lambda: K._socialise(*a)), K._socialise_py(*b)),
+    "_record": lambda a, b: (compiled(lambda: K._record(*a)), K._record_py(*b)),
+    "_fillable_price_ioc": lambda a, b: (compiled(lambda: K._fillable_price_ioc(*a)), K._fillable_price_ioc_py(*b)),
+    "_keeper": lambda a, b: (compiled(lambda: K._keeper(*a)), K._keeper_py(*b)),
+    "settle_gaps": lambda a, b: (compiled(lambda: K.settle_gaps(*a)), K._settle_gaps_py(*b)),
 }
 """Each kernel run on a copy of a call's arguments, its twin on the arguments themselves."""
 

@@ -7,7 +7,8 @@ to their venue's liquidation procedure, venue by venue (a maker's open orders ar
 round's requests; gaps past bankruptcy are settled (fund, then bad debt), for the bankrupt units and for ADL winners
 closed far past mark; ADL closes are recorded as liquidations of kind ``adl``; fills on hedged legs are noted as
 hedge breaks. If anything filled, collateral is revalued and marks move (without sampling) and another round runs,
-up to ``engine.max_cascade_rounds``.
+up to ``engine.max_cascade_rounds``. A venue's liquidations, ADL requests, gap settlements and ADL close rows of a
+round each run in one compiled call (the modules say which and how to run their Python reference).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from perpstress.engine.kernel import Timing
 from perpstress.mechanisms import hedging
 from perpstress.mechanisms.accounting import Accounting
 from perpstress.mechanisms.adl import AdlEngine
+from perpstress.mechanisms.adl import kernels as adl_kernels
 from perpstress.mechanisms.agents.crowd import CrowdBands, CrowdStops, MarginMonitor
 from perpstress.mechanisms.agents.desk import TradingDesk
 from perpstress.mechanisms.execution import ForcedExecution
@@ -82,10 +84,9 @@ class Cascade:
                 fund_empty = w.funds.balance[venue] <= 0.01 * max(w.funds.start_balance[venue], 1.0)
                 hit_from = len(adl.record.account)
                 adl.execute_batch(clock.ts_ms, requests, self.prices.mark_engine.previous, w.index_now, fund_empty)
-                for req in requests:
-                    liq.settle_gap(venue, *self.accounting.unit_of(req.position))
-                for hit in set(adl.record.account[hit_from:]):  # a winner closed at a bankruptcy price far
-                    liq.settle_gap(venue, *self.accounting.unit_of(int(hit)))  # past mark can go under
+                bankrupt = [int(req.position) for req in requests]
+                winners = [int(hit) for hit in set(adl.record.account[hit_from:])]  # closed far past mark: may be under
+                liq.settle_gaps(venue, *self.units_of(np.array(bankrupt + winners, dtype=np.int64)))
                 self.record_adl_closes(hit_from)
             touched = np.array(sorted(liquidated), dtype=np.int64)
             touched = np.concatenate([touched, np.array(adl.record.account[adl_before:], dtype=np.int64)])
@@ -97,9 +98,42 @@ class Cascade:
             self.prices.revalue_collateral()
             self.prices.marks(clock, sample=False)
 
+    def units_of(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The units (accounts, and the positions themselves where isolated, else -1) of ``positions``, as
+        :meth:`Accounting.unit_of` gives them one by one."""
+        pos = self.world.positions
+        accounts = pos.account[positions].astype(np.int64)
+        return accounts, np.where(np.isnan(pos.isolated_margin[positions]), -1, positions).astype(np.int64)
+
     def record_adl_closes(self, adl_from: int) -> None:
         """The liquidated side of ADL fills is a liquidation too (venues count it so): one row of kind ``adl`` per
-        bankrupt unit and market, at the fills' average price, so liquidation totals include what ADL closed."""
+        bankrupt unit and market, at the fills' average price, so liquidation totals include what ADL closed.
+        Grouped in one compiled call (:func:`~perpstress.mechanisms.adl.kernels.adl_closes`); the Python loop
+        when ADL runs in Python (``AdlBook.compiled = False``), the reference."""
+        adl, liq = self.adl.record, self.liquidation.record
+        if not self.adl.book.compiled:
+            self._record_adl_closes_python(adl_from)
+            return
+        k = len(adl.lots) - adl_from
+        if k <= 0:
+            return
+        out_i = np.zeros((k, 5), dtype=np.int64)
+        out_f = np.zeros((k, 3), dtype=np.float64)
+        ints = [np.array(c[adl_from:], dtype=np.int64) for c in (adl.venue, adl.market, adl.bankrupt_account,
+                                                                   adl.side, adl.lots)]  # fmt: skip
+        n = int(adl_kernels.adl_closes(ints[0], ints[1], ints[2], ints[3], ints[4],
+                                       np.array(adl.notional_usd[adl_from:], dtype=np.float64),
+                                       np.array(adl.mark[adl_from:], dtype=np.float64), self.world.markets.lot_size,
+                                       out_i, out_f))  # fmt: skip
+        liq.ts_ms.extend([self.world.now_ms] * n)
+        for icolumn, ivalues in zip((liq.venue, liq.market, liq.account, liq.side, liq.lots), out_i[:n].T, strict=True):
+            icolumn.extend(ivalues.tolist())
+        for fcolumn, fvalues in zip((liq.notional_usd, liq.price, liq.mark), out_f[:n].T, strict=True):
+            fcolumn.extend(fvalues.tolist())
+        liq.kind.extend(["adl"] * n)
+        liq.fee_usd.extend([0.0] * n)
+
+    def _record_adl_closes_python(self, adl_from: int) -> None:
         adl, liq = self.adl.record, self.liquidation.record
         closes: dict[tuple[int, int, int, int], list[float]] = {}
         for i in range(adl_from, len(adl.lots)):

@@ -86,3 +86,45 @@ def _bankruptcy_price_py(account, position, p, positions, accounts, markets):  #
 
 
 _bankruptcy_price = njit(cache=True)(_bankruptcy_price_py)
+
+
+def _trade_py(account, position, p, lots, price, positions, accounts, lot_size, long_lots):  # type: ignore[no-untyped-def]
+    """:meth:`Accounting.trade`: add ``lots`` to position ``p`` at ``price``; the reduced part realises PnL to the
+    unit, an added part averages into the entry, a flip opens the remainder at ``price``."""
+    pos_market, size_lots, entry_price = positions[0], positions[1], positions[2]
+    m = pos_market[p]
+    old = size_lots[p]
+    if old == 0 or (old > 0) == (lots > 0):
+        new = old + lots
+        entry_price[p] = (old * entry_price[p] + lots * price) / new if new != 0 else 0.0
+        long_lots[m] += max(new, 0) - max(old, 0)
+        size_lots[p] = new
+        return
+    closing = -old if abs(lots) >= abs(old) else lots
+    _close(account, position, p, closing, price, positions, accounts, lot_size, long_lots)
+    rest = lots - closing
+    if rest != 0:
+        now = size_lots[p]
+        long_lots[m] += max(rest, 0) - max(now, 0)
+        size_lots[p] = rest
+        entry_price[p] = price
+
+
+_trade = njit(cache=True)(_trade_py)
+
+
+def _unit_maintenance_py(n, ps, positions, markets):  # type: ignore[no-untyped-def]
+    """The sum, in order, of :meth:`Accounting.maintenance` over the unit's ``n`` open positions ``ps[:n]``."""
+    pos_market, size_lots = positions[0], positions[1]
+    mark, lot_size, tier_cap, tier_mmr, tier_cum = markets[0], markets[1], markets[4], markets[5], markets[6]
+    total = 0.0
+    for j in range(n):
+        p = ps[j]
+        m = pos_market[p]
+        notional = abs(size_lots[p] * lot_size[m]) * mark[m]
+        k = np.searchsorted(tier_cap[m], notional)
+        total += notional * tier_mmr[m, k] - tier_cum[m, k]
+    return total
+
+
+_unit_maintenance = njit(cache=True)(_unit_maintenance_py)

@@ -16,8 +16,9 @@ Quantities are whole lots (largest remainders), never above a position's size, s
 exposure and open interest stays balanced in lots. Both sides close at the rule's price (bankruptcy, mark, previous
 mark or index); a close at a price other than bankruptcy leaves the bankrupt unit a gap for the fund (or bad debt).
 Every fill is an event (:class:`AdlRecord`): who was hit, how much, at what price, and the loss versus closing at
-mark. Sources and what is not modelled: each rule's module. A ranked queue's walk runs compiled
-(:mod:`~perpstress.mechanisms.adl.kernels`; ``AdlBook.compiled = False``: the Python walk, the reference).
+mark. Sources and what is not modelled: each rule's module. A ranked queue's walk and a venue's round of random-scan
+or pro-rata requests run compiled (:mod:`~perpstress.mechanisms.adl.kernels`; ``AdlBook.compiled = False``: the
+Python rules, the reference).
 """
 
 from __future__ import annotations
@@ -82,11 +83,17 @@ class AdlEngine:
         prices = AdlPrices(previous_mark, index, fund_empty)
         left = 0
         rounds: dict[tuple[int, int, int], list[AdlRequest]] = {}
+        run: list[AdlRequest] = []  # consecutive requests of one venue's non-queue rule, executed in one call
         for req in requests:
             if self.rules[req.venue].queues_per_round:
                 rounds.setdefault((req.venue, req.market, 1 if req.lots > 0 else -1), []).append(req)
-            else:
-                left += self.rules[req.venue].execute(ts_ms, req, prices)
+                continue
+            if run and run[-1].venue != req.venue:
+                left += self.rules[run[-1].venue].execute_many(ts_ms, run, prices)
+                run = []
+            run.append(req)
+        if run:
+            left += self.rules[run[-1].venue].execute_many(ts_ms, run, prices)
         for (venue, m, side), group in rounds.items():
             left += self.rules[venue].execute_round(ts_ms, m, side, group, prices)
         return left

@@ -11,12 +11,14 @@ whole lots, never above a position's size, so ADL never raises anyone's exposure
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
 from perpstress.config.venue import AdlPrice
 from perpstress.mechanisms.accounting import Accounting
+from perpstress.mechanisms.adl import kernels
 from perpstress.mechanisms.margin_kernels import isolated_balances, unit_balances
 from perpstress.state.events import EventColumns
 from perpstress.state.portfolio import F64
@@ -125,6 +127,14 @@ class AdlBook:
             cand = cand[upnl > 0]
         return np.asarray(cand, dtype=np.int64)
 
+    @cached_property
+    def market_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """The candidate scans' positions by market in one array (each market's ids in order) and where each
+        market's run starts, for the compiled rules."""
+        order = np.concatenate([*self._by_market, np.zeros(0, np.int64)]).astype(np.int64)
+        bounds = np.concatenate([[0], np.cumsum([ids.size for ids in self._by_market])]).astype(np.int64)
+        return order, bounds
+
     def fill(self, ts_ms: int, request: AdlRequest, p: int, n: int, side: int, price: float) -> None:
         """Close ``n`` lots of winner ``p`` and of the bankrupt position against each other at ``price``."""
         acc = self.accounting
@@ -181,6 +191,11 @@ class AdlRule(Protocol):
         """Close a round's ``requests`` on one market and bankrupt ``side``; returns the lots left uncovered."""
         ...
 
+    def execute_many(self, ts_ms: int, requests: list[AdlRequest], prices: AdlPrices) -> int:
+        """:meth:`execute` for each of ``requests`` in order (one compiled call where the rule has a kernel);
+        returns the lots left uncovered."""
+        ...
+
     def rank_percentile(self, m: int, position: int, side: int, sample: int) -> float | None:
         """Where ``position`` stands in the rule's published queue, in [0, 1]; None when the rule does not rank."""
         ...
@@ -229,6 +244,53 @@ class AllocatingRule:
 
     def execute_round(self, ts_ms: int, market: int, side: int, requests: list[AdlRequest], prices: AdlPrices) -> int:
         return sum(self.execute(ts_ms, r, prices) for r in requests)
+
+    def kernel(self) -> tuple[int, F64, Any] | None:
+        """The rule's code and parameters in :func:`~perpstress.mechanisms.adl.kernels.allocate_requests` and the
+        generator it draws from, or None (the Python path)."""
+        return None
+
+    def execute_many(self, ts_ms: int, requests: list[AdlRequest], prices: AdlPrices) -> int:
+        spec = self.kernel() if self.book.compiled else None
+        if spec is None or not requests:
+            return sum(self.execute(ts_ms, r, prices) for r in requests)
+        rule, params, rng = spec
+        acc = self.book.accounting
+        pos, mk, accounts = acc.positions, acc.markets, acc.accounts
+        order, bounds = self.book.market_index
+        req_market = np.array([r.market for r in requests], dtype=np.int64)
+        req_account = np.array([r.account for r in requests], dtype=np.int64)
+        req_position = np.array([r.position for r in requests], dtype=np.int64)
+        req_lots = np.array([r.lots for r in requests], dtype=np.int64)
+        req_price = np.array([self.price(r, float(mk.mark[r.market]), prices) for r in requests], dtype=np.float64)
+        rows = max(int((bounds[req_market + 1] - bounds[req_market]).max()), 4096)
+        out_i = np.zeros((rows, 3), dtype=np.int64)
+        out_f = np.zeros((rows, 2), dtype=np.float64)
+        counts = np.zeros(2, dtype=np.int64)
+        rec = self.book.record
+        left, first = 0, 0
+        while first < len(requests):
+            left += int(kernels.allocate_requests(
+                rule, params, first, req_market, req_account, req_position, req_lots, req_price, order, bounds,
+                pos.account, (pos.market, pos.size_lots, pos.entry_price, pos.isolated_margin),
+                (accounts.pos_start, accounts.pos_count, accounts.wallet),
+                (mk.mark, mk.lot_size, mk.tier_cap, mk.tier_mmr, mk.tier_cum), acc.long_lots, rng, out_i, out_f, counts,
+            ))  # fmt: skip
+            k = int(counts[0])
+            which = out_i[:k, kernels.A_REQUEST]
+            rec.ts_ms.extend([ts_ms] * k)
+            rec.venue.extend([requests[r].venue for r in which.tolist()])
+            rec.market.extend(req_market[which].tolist())
+            rec.bankrupt_account.extend(req_account[which].tolist())
+            rec.account.extend(out_i[:k, kernels.A_WINNER].tolist())
+            rec.side.extend(np.where(req_lots[which] > 0, -1, 1).tolist())
+            rec.lots.extend(out_i[:k, kernels.A_LOTS].tolist())
+            rec.price.extend(req_price[which].tolist())
+            rec.mark.extend(mk.mark[req_market[which]].tolist())
+            rec.notional_usd.extend(out_f[:k, kernels.B_NOTIONAL].tolist())
+            rec.loss_vs_mark_usd.extend(out_f[:k, kernels.B_LOSS].tolist())
+            first = int(counts[1])
+        return left
 
     def rank_percentile(self, m: int, position: int, side: int, sample: int) -> float | None:
         return None

@@ -13,6 +13,8 @@ filling). One rule, :class:`ProRata`, with the family member chosen once by ``Pr
 
 Candidates are the other accounts' opposite positions in profit at mark; amounts are rounded to whole lots by
 largest remainders. Both sides close at ``price`` (mark by default). What the caps cannot take is left uncovered.
+A venue's round of requests runs in one compiled call (:func:`~perpstress.mechanisms.adl.kernels.allocate_requests`),
+the Python rule its reference.
 
 Not modelled: the paper's continuous haircuts of profit (here a haircut is a close of lots at the rule's price)
 and its fee terms; no venue runs these rules (they are studied alternatives).
@@ -21,10 +23,12 @@ and its fee terms; no venue runs these rules (they are studied alternatives).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from perpstress.config.venue import ProRataAdl
+from perpstress.mechanisms.adl import kernels
 from perpstress.mechanisms.adl.base import AdlBook, AdlPrices, AdlRequest, AllocatingRule, price_of
 from perpstress.rules import adl as rules
 from perpstress.state.portfolio import F64
@@ -58,6 +62,15 @@ ALLOCATIONS: dict[str, Allocation] = {
 }
 """Each pro-rata family member (``ProRataAdl.rule``): the amounts candidates close and their caps in lots."""
 
+KERNEL_RULES = {
+    "wealth_pro_rata": kernels.WEALTH_PRO_RATA,
+    "capped_pro_rata": kernels.CAPPED_PRO_RATA,
+    "risk_aware_pro_rata": kernels.RISK_AWARE_PRO_RATA,
+}
+"""Each member's code in :func:`~perpstress.mechanisms.adl.kernels.allocate_requests`."""
+_NO_DRAWS = np.random.default_rng(0)
+"""The generator handed to the compiled allocation, which draws nothing for these rules."""
+
 
 class ProRata(AllocatingRule):
     """Haircut every winner by the family member's weights, within its cap, at the venue's price."""
@@ -69,6 +82,11 @@ class ProRata(AllocatingRule):
 
     def price(self, request: AdlRequest, mark: float, prices: AdlPrices) -> float:
         return price_of(self.config.price, request, mark, prices)
+
+    def kernel(self) -> tuple[int, F64, Any] | None:
+        params = np.zeros(kernels.N_PARAMS)
+        params[kernels.P_MAX_HAIRCUT] = self.config.max_haircut
+        return KERNEL_RULES[self.config.rule], params, _NO_DRAWS
 
     def allocate(self, want: int, cand: np.ndarray, sizes: np.ndarray, upnl: F64) -> tuple[F64, np.ndarray, np.ndarray]:
         take, caps = self._allocation(self, want, cand, sizes, upnl)

@@ -39,5 +39,8 @@ class SocialisedLoss:
     def execute_round(self, ts_ms: int, market: int, side: int, requests: list[AdlRequest], prices: AdlPrices) -> int:
         return sum(abs(r.lots) for r in requests)
 
+    def execute_many(self, ts_ms: int, requests: list[AdlRequest], prices: AdlPrices) -> int:
+        return sum(abs(r.lots) for r in requests)
+
     def rank_percentile(self, m: int, position: int, side: int, sample: int) -> float | None:
         return None

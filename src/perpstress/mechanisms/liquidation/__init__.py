@@ -21,10 +21,11 @@ external flows. A unit left with negative collateral after everything closes has
 socialises losses (Drift: charged to every open position in the market pro rata by size), else recorded as bad
 debt and the unit is set to zero, so ``accounts + funds + fee pools - bad debt`` is what stays constant.
 
-Speed. On the books' execution (without trade records), a venue's IOC-then-takeover, tier-step or backstop-vault
-units of a round run in one compiled call (:mod:`~perpstress.mechanisms.liquidation.kernels`), with the same
-outcome bit for bit; the Python procedures are the reference (``LiquidationEngine.compiled = False``) and the path
-for the others.
+Speed. On the books' execution (without trade records), a venue's units of a round run in one compiled call
+(:mod:`~perpstress.mechanisms.liquidation.kernels`: every procedure above, with the gap settlement after each unit,
+socialised losses included), with the same outcome bit for bit; the Python procedures are the reference
+(``LiquidationEngine.compiled = False``) and the path for any other execution. The gaps left after a round's ADL
+are settled in one compiled call per venue too (:meth:`LiquidationEngine.settle_gaps`).
 """
 
 from __future__ import annotations
@@ -136,10 +137,16 @@ class LiquidationEngine:
         self.compiled = True
         """Run the procedures :mod:`~perpstress.mechanisms.liquidation.kernels` compiles there (False: the Python
         procedures everywhere, the reference)."""
-        self._kernels = [
-            None if self.socialises_losses[i] else _kernel_spec(v.liquidation) for i, v in enumerate(venues)
-        ]
+        self._kernels = [_kernel_spec(v.liquidation, self.socialises_losses[i]) for i, v in enumerate(venues)]
         """Per venue: its procedure's kernel code, parameters and cooldown (ms), or None (the Python path)."""
+        self._keeper_of = np.full(markets.n, -1, dtype=np.int64)
+        for m, k in self.keepers.items():
+            self._keeper_of[m] = k
+        order = np.argsort(positions.market, kind="stable").astype(np.int64)
+        bounds = np.searchsorted(positions.market[order], np.arange(markets.n + 1)).astype(np.int64)
+        self._by_market = (order, bounds)
+        """Position ids by market (ascending within each) and where each market's run starts (the compiled
+        socialised loss's scan)."""
         self._scratch = np.zeros(max(int(accounts.pos_count.max(initial=0)), 1), dtype=np.int64)
         self._fund_limits = np.array(
             [[np.nan if x is None else float(x) for x in (f.max_takeover_notional_fraction, f.per_market_claim_cap_usd,
@@ -199,7 +206,7 @@ class LiquidationEngine:
             (funds.balance, funds.inventory, funds.entry_price, funds.claimed, funds.cost_adjustment,
              limits[:, 0].copy(), limits[:, 1].copy(), limits[:, 2].copy(), peak),
             self.accounting.long_lots, self.cooldown_until, self.ledger.bad_debt, rec_i, rec_f, req_i, req_f, counts,
-            self._scratch,
+            self._scratch, (self._keeper_of, self.liquidation_started), self._social(),
         )  # fmt: skip
         n, k = int(counts[kernels.C_RECORDS]), int(counts[kernels.C_REQUESTS])
         rec = self.record
@@ -214,8 +221,13 @@ class LiquidationEngine:
         rec.mark.extend(rec_f[:n, kernels.F_MARK].tolist())
         rec.kind.extend([kernels.KIND_NAMES[c] for c in rec_i[:n, kernels.R_KIND].tolist()])
         rec.fee_usd.extend(rec_f[:n, kernels.F_FEE].tolist())
-        if counts[kernels.C_ERROR]:
+        error = int(counts[kernels.C_ERROR])
+        if error == kernels.E_NEGATIVE_DEPOSIT:
             raise ValueError("a deposit is not negative; use pay()")
+        if error == kernels.E_NO_KEEPER:
+            raise KeyError("a market without a keeper account")
+        if error == kernels.E_NOT_A_NUMBER:
+            raise ValueError("cannot convert float NaN to integer")
         return [
             AdlRequest(venue, m, a, p, lots, bp)
             for (m, a, p, lots), bp in zip(req_i[:k].tolist(), req_f[:k].tolist(), strict=True)
@@ -257,14 +269,40 @@ class LiquidationEngine:
                 self.ledger.bad_debt[venue] += uncovered  # elsewhere it is recorded as bad debt
         return []
 
+    def settle_gaps(self, venue: int, accounts: np.ndarray, positions: np.ndarray) -> None:
+        """:meth:`settle_gap` for each unit (``accounts[i]``, ``positions[i]``) in order, in one compiled call
+        (:func:`~perpstress.mechanisms.liquidation.kernels.settle_gaps`; the Python loop when not ``compiled``)."""
+        if not self.compiled:
+            for account, position in zip(accounts.tolist(), positions.tolist(), strict=True):
+                self.settle_gap(venue, account, position)
+            return
+        if not accounts.size:
+            return
+        pos, acc, funds, limits = self.positions, self.accounts, self.funds, self._fund_limits
+        kernels.settle_gaps(
+            venue, self._fund(venue), np.ascontiguousarray(accounts, dtype=np.int64),
+            np.ascontiguousarray(positions, dtype=np.int64),
+            (pos.market, pos.size_lots, pos.entry_price, pos.isolated_margin),
+            (acc.pos_start, acc.pos_count, acc.wallet),
+            (funds.balance, funds.inventory, funds.entry_price, funds.claimed, funds.cost_adjustment,
+             limits[:, 0].copy(), limits[:, 1].copy(), limits[:, 2].copy(), np.full(limits.shape[0], np.nan)),
+            self.ledger.bad_debt, self._scratch, self.socialises_losses[venue], self.markets.lot_size, self._social(),
+        )  # fmt: skip
+
+    def _social(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, F64]:
+        """What the compiled socialised loss reads: position accounts, positions by market, socialised USD."""
+        return (self.positions.account, *self._by_market, self.socialised_usd)
+
     def _fund(self, venue: int) -> int:
         return venue
 
 
-def _kernel_spec(config: object) -> tuple[int, F64, int] | None:
-    """The kernel code, parameters (at the kernel's ``P_*`` indices) and cooldown in ms of a procedure that
+def _kernel_spec(config: object, socialises: bool) -> tuple[int, F64, int] | None:
+    """The kernel code, parameters (at the kernel's ``P_*`` indices, with ``socialises``: the venue's ADL rule
+    socialises what the fund cannot pay) and cooldown in ms of a procedure that
     :mod:`~perpstress.mechanisms.liquidation.kernels` compiles; None for the others."""
     params = np.zeros(kernels.N_PARAMS)
+    params[kernels.P_SOCIALISES] = 1.0 if socialises else 0.0
     if isinstance(config, IocThenTakeover):
         params[kernels.P_MAX_DEVIATION] = config.max_price_deviation
         params[kernels.P_FEE_RATE] = config.clearance_fee_rate
@@ -282,4 +320,21 @@ def _kernel_spec(config: object) -> tuple[int, F64, int] | None:
         params[kernels.P_PARTIAL_USD] = config.partial_threshold_usd
         params[kernels.P_PARTIAL_FRACTION] = config.partial_fraction
         return kernels.BACKSTOP_VAULT, params, int(config.cooldown_s * 1000)
+    if isinstance(config, FillablePriceIoc):
+        params[kernels.P_BANKRUPTCY_ADJUSTMENT] = config.bankruptcy_adjustment
+        params[kernels.P_SPREAD_TO_MM] = config.spread_to_maintenance_ratio
+        params[kernels.P_POSITION_PORTION] = config.max_position_portion
+        params[kernels.P_MIN_NOTIONAL] = config.min_position_notional_usd
+        params[kernels.P_MAX_BLOCK_NOTIONAL] = config.max_notional_per_block_usd
+        params[kernels.P_MAX_INSURANCE_LOST] = config.max_insurance_lost_per_block_usd
+        params[kernels.P_MAX_LIQUIDATION_FEE] = config.max_liquidation_fee_rate
+        return kernels.FILLABLE_PRICE_IOC, params, 0
+    if isinstance(config, KeeperTakeover):
+        params[kernels.P_LIQUIDATOR_FEE] = config.liquidator_fee_rate
+        params[kernels.P_IF_FEE] = config.if_fee_rate
+        params[kernels.P_INITIAL_FRACTION] = config.initial_fraction
+        params[kernels.P_DURATION_S] = config.liquidation_duration_s
+        params[kernels.P_BUFFER] = config.margin_buffer_ratio
+        params[kernels.P_WHOLE_BELOW] = config.whole_below_usd
+        return kernels.KEEPER_TAKEOVER, params, 0
     return None
