@@ -131,7 +131,8 @@ def test_local_ray_with_two_workers_gives_the_same_tables_even_with_a_worker_kil
         # From the first finished run on, at each progress tick until one is found: a worker is busy only while it
         # runs a task (about 0.3 s here), so one tick can fall between tasks.
         if 1 <= done < total - 1 and not killed and Path("/proc/self/cmdline").exists():
-            for pid in _processes(b"ray::execute")[:1]:  # a worker mid-run: Ray must retry its task
+            mine = descendants(os.getpid())  # never another sweep's worker on this machine
+            for pid in [p for p in _processes(b"ray::execute") if p in mine][:1]:  # mid-run: Ray must retry it
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
 

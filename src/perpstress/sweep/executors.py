@@ -164,7 +164,8 @@ def _ray(
                                        "logging_level": logging.WARNING, "configure_logging": True}  # fmt: skip
             if address is None:
                 before = descendants(os.getpid())
-                ray.init(address="local", num_cpus=workers, **options)
+                with _quiet_logger(RAY_TOKEN_LOGGER):
+                    ray.init(address="local", num_cpus=workers, **options)
                 if lifeline is not None:
                     lifeline.guard(descendants(os.getpid()) - before)
             else:
@@ -277,6 +278,23 @@ def connect_to_cluster(ray: Any, address: str, options: dict[str, Any]) -> None:
             f"--address {address}: Ray could not connect ({first}); check the address, and if the cluster uses "
             f"token authentication, {TOKEN_HELP}"
         ) from None
+
+
+RAY_TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
+"""Ray's logger that warns, at every ``ray.init()`` of a private instance, that token authentication is on (with
+a token Ray made for it): nothing for the user to do, so not shown."""
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str) -> Iterator[None]:
+    """The logger ``name`` shows errors only while the block runs."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 @contextlib.contextmanager
