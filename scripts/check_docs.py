@@ -17,8 +17,8 @@ A document is run top to bottom in a fresh temporary folder (``runs/`` and every
 - ``<!-- skip -->`` before a block leaves it out (the set-up commands, a long benchmark);
 - a number in the prose is written ``<!--= EXPR -->6.7<!--/-->``: ``EXPR`` is evaluated in the document's Python
   namespace when the document reaches it (after the blocks above it ran) and must print as the text shown (a
-  renderer shows only the text). A ``python`` block inside an HTML comment runs like any other and is not shown:
-  the place to load what the markers read (a run's ``summary.json``, ``validation.json``);
+  renderer shows only the text; inside inline code it is left alone). A ``python`` block inside an HTML comment
+  runs like any other and is not shown: the place to load what the markers read (``validation.json``);
 - ``examples/`` is linked into the folder, so ``python examples/NAME.py`` runs the repository's example.
 
 Tables print at their piped width (120 columns), as in the docs.
@@ -201,6 +201,8 @@ def _derive(
     out = []
     for i in where:
         for m in DERIVED.finditer(lines[i]):
+            if lines[i][: m.start()].count("`") % 2:  # inside inline code: the syntax shown, not a number
+                continue
             expr, shown = m.group("expr"), m.group("shown")
             try:
                 with _inside(cwd):

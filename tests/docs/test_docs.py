@@ -69,7 +69,7 @@ def test_a_drifted_number_in_the_prose_is_found(tmp_path: Path) -> None:
     doc = tmp_path / "doc.md"
     doc.write_text(
         "<!--\n```python\nsteps = 600\n```\n-->\n\nThe run takes <!--= f'{steps:,}' -->500<!--/--> steps"
-        " and <!--= steps // 60 -->10<!--/--> minutes.\n"
+        " and <!--= steps // 60 -->10<!--/--> minutes. Written `<!--= EXPR -->N<!--/-->`.\n"
     )
     (problem,) = check_docs.run_document(doc, write=False)
     assert "says '500' where" in problem
