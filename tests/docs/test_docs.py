@@ -83,3 +83,9 @@ def test_a_marker_that_raises_is_a_problem(tmp_path: Path) -> None:
     doc.write_text("Nothing defines it: <!--= undefined_name -->1<!--/-->.\n")
     (problem,) = check_docs.run_document(doc, write=False)
     assert "raises NameError" in problem
+
+
+def test_a_timing_matches_whatever_its_width() -> None:
+    """A centred title moves with the width of its wall-clock figure; that is not a drift."""
+    assert check_docs.normal("     run: 600 steps in 4.0 s") == check_docs.normal("    run: 600 steps in 10.4 s")
+    assert check_docs.normal("run: 600 steps") != check_docs.normal("run: 700 steps")
