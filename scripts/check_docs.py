@@ -12,9 +12,15 @@ A document is run top to bottom in a fresh temporary folder (``runs/`` and every
 - a ``bash`` block runs line by line (``#`` comments dropped) and must succeed; a ``python`` block is executed in one
   namespace per document;
 - a ``console`` block's ``$ COMMAND`` lines run in turn, and what each prints (stdout, then stderr) must equal the
-  lines under it. Wall-clock figures are not compared: ``in 1.9 s`` and ``(9.9 MB)`` match any number. After
+  lines under it. Wall-clock figures are not compared: ``in 1.9 s`` and ``(9.9 MB)`` match any number (and a line
+  holding one is compared without its indent, which a centred title changes with the figure's width). After
   ``<!-- excerpt -->`` the block's lines need only appear in the output, in order (a table's few rows);
-- ``<!-- skip -->`` before a block leaves it out (the set-up commands, a long benchmark).
+- ``<!-- skip -->`` before a block leaves it out (the set-up commands, a long benchmark);
+- a number in the prose is written ``<!--= EXPR -->6.7<!--/-->``: ``EXPR`` is evaluated in the document's Python
+  namespace when the document reaches it (after the blocks above it ran) and must print as the text shown (a
+  renderer shows only the text; inside inline code it is left alone). A ``python`` block inside an HTML comment
+  runs like any other and is not shown: the place to load what the markers read (``validation.json``);
+- ``examples/`` is linked into the folder, so ``python examples/NAME.py`` runs the repository's example.
 
 Tables print at their piped width (120 columns), as in the docs.
 """
@@ -29,6 +35,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +46,9 @@ VOLATILE = (
     (re.compile(r"\(\d+(\.\d+)? MB\)"), "(N MB)"),
 )
 """Wall-clock figures: any number matches."""
+DERIVED = re.compile(r"<!--=\s*(?P<expr>.+?)\s*-->(?P<shown>.*?)<!--/-->")
+"""A number in the prose and the expression that gives it."""
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -92,7 +102,9 @@ def normal(text: str) -> list[str]:
     for line in text.splitlines():
         line = line.rstrip()
         for pattern, repl in VOLATILE:
-            line = pattern.sub(repl, line)
+            line, masked = pattern.subn(repl, line)
+            if masked:  # a centred title moves with the figure's width
+                line = line.strip()
         out.append(line)
     while out and not out[-1]:
         out.pop()
@@ -124,15 +136,20 @@ def matches(block: Block, shown: list[str], printed: list[str]) -> bool:
 
 
 def run_document(path: Path, write: bool) -> list[str]:
-    """Run one document; the problems found (or, with ``write``, rewrite its console blocks)."""
+    """Run one document; the problems found (or, with ``write``, rewrite its console blocks and derived numbers)."""
     text = path.read_text(encoding="utf-8")
     lines = text.splitlines()
     problems: list[str] = []
     namespace: dict[str, object] = {"__name__": "__docs__"}
     replacements: list[tuple[Block, list[str]]] = []
+    derived: list[tuple[int, int, int, str]] = []
     with tempfile.TemporaryDirectory(prefix="perpstress-docs-") as tmp:
         cwd = Path(tmp)
+        (cwd / "examples").symlink_to(ROOT / "examples", target_is_directory=True)
+        done = 0
         for b in blocks(lines):
+            derived += _derive(path, lines, range(done, b.start), namespace, cwd, problems)
+            done = b.end + 1
             where = f"{path}:{b.start + 1}"
             if b.skip:
                 continue
@@ -148,15 +165,11 @@ def run_document(path: Path, write: bool) -> list[str]:
                             problems.append(f"{where}: `{command}` exits {code}: {output.strip()[-300:]}")
             elif b.lang == "python":
                 buffer = io.StringIO()
-                old = Path.cwd()
                 try:
-                    os.chdir(cwd)
-                    with contextlib.redirect_stdout(buffer):
+                    with _inside(cwd), contextlib.redirect_stdout(buffer):
                         exec(compile("\n".join(b.lines), where, "exec"), namespace)
                 except Exception as exc:  # a doc's example failing is what this finds
                     problems.append(f"{where}: python block raises {type(exc).__name__}: {exc}")
-                finally:
-                    os.chdir(old)
             elif b.lang == "console":
                 shown, printed, raw = console(b, cwd)
                 if not matches(b, shown, printed):
@@ -164,11 +177,46 @@ def run_document(path: Path, write: bool) -> list[str]:
                                     + _diff(shown, printed))  # fmt: skip
                 if write and not b.excerpt:
                     replacements.append((b, raw))  # timings too: they are what this machine took now
-    if write and replacements:
+        derived += _derive(path, lines, range(done, len(lines)), namespace, cwd, problems)
+    if write and (replacements or derived):
+        for i, start, end, value in sorted(derived, reverse=True):  # right to left within a line
+            lines[i] = lines[i][:start] + value + lines[i][end:]
         for b, raw in sorted(replacements, key=lambda r: -r[0].start):
             lines[b.start + 1 : b.end] = raw
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return problems
+
+
+@contextlib.contextmanager
+def _inside(cwd: Path) -> Iterator[None]:
+    old = Path.cwd()
+    os.chdir(cwd)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def _derive(
+    path: Path, lines: list[str], where: range, namespace: dict[str, object], cwd: Path, problems: list[str]
+) -> list[tuple[int, int, int, str]]:
+    """Check the derived numbers on ``lines[where]``; the ones that differ as (line, start, end, value)."""
+    out = []
+    for i in where:
+        for m in DERIVED.finditer(lines[i]):
+            if lines[i][: m.start()].count("`") % 2:  # inside inline code: the syntax shown, not a number
+                continue
+            expr, shown = m.group("expr"), m.group("shown")
+            try:
+                with _inside(cwd):
+                    value = str(eval(expr, namespace))
+            except Exception as exc:  # a marker that cannot be evaluated is a problem of the document
+                problems.append(f"{path}:{i + 1}: `{expr}` raises {type(exc).__name__}: {exc}")
+                continue
+            if value != shown:
+                problems.append(f"{path}:{i + 1}: the document says {shown!r} where `{expr}` gives {value!r}")
+                out.append((i, m.start("shown"), m.end("shown"), value))
+    return out
 
 
 def _diff(shown: list[str], printed: list[str]) -> str:

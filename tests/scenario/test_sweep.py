@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -22,6 +23,7 @@ from perpstress.errors import UsageError
 from perpstress.population.initial import population_key
 from perpstress.population.liqmap import initial_population
 from perpstress.sweep import SweepPlan, SweepResult, parse_grid, plan_sweep, run_sweep
+from perpstress.sweep.lifeline import descendants
 from perpstress.sweep.plan import PlannedRun
 
 TINY = Scenario.load("quickstart").with_(name="tiny", duration_s=40, shock__at_s=5, shock__drift_s=20)
@@ -135,7 +137,8 @@ def test_local_ray_with_two_workers_gives_the_same_tables_even_with_a_worker_kil
         # From the first finished run on, at each progress tick until one is found: a worker is busy only while it
         # runs a task (about 0.3 s here), so one tick can fall between tasks.
         if 1 <= done < total - 1 and not killed and Path("/proc/self/cmdline").exists():
-            for pid in _processes(b"ray::execute")[:1]:  # a worker mid-run: Ray must retry its task
+            mine = descendants(os.getpid())  # never another sweep's worker on this machine
+            for pid in [p for p in _processes(b"ray::execute") if p in mine][:1]:  # mid-run: Ray must retry it
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
 
@@ -225,3 +228,88 @@ def test_a_worker_killed_mid_sweep_then_resume_gives_the_same_table(serial: Swee
     assert resumed.executed == 6 - partial.num_rows
     assert (out / "results.parquet").read_bytes() == (serial.root / "results.parquet").read_bytes()
     assert (out / "cells.parquet").read_bytes() == (serial.root / "cells.parquet").read_bytes()
+
+
+GONE_WAIT_S = 60.0
+"""Bounded wait for a killed driver's processes to go (without the guards they stay: the pool's workers forever,
+Ray's agents for minutes)."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _start_driver_and_kill_it(
+    tmp_path: Path, executor: str, ready: Callable[[int], set[int]], how: signal.Signals = signal.SIGKILL
+) -> tuple[set[int], set[int]]:
+    """Start a sweep driver, wait until ``ready(driver_pid)`` names its processes, send the driver ``how``; the
+    processes named and those still alive after a bounded wait."""
+    scenario_file = tmp_path / "tiny.toml"
+    scenario_file.write_text(TINY.to_toml(), encoding="utf-8")
+    args = [sys.executable, "-m", "perpstress", "sweep", str(scenario_file), "--seeds", "40", "--scale", str(SCALE),
+            "--out", str(tmp_path / "sweep"), "--executor", executor, "--workers", "2", "--no-report",
+            "--summaries-only"]  # fmt: skip
+    log = (tmp_path / "driver.log").open("w")
+    proc = subprocess.Popen(args, stdout=log, stderr=log)
+    named: set[int] = set()
+    try:
+        deadline = time.monotonic() + 240
+        while not named and time.monotonic() < deadline and proc.poll() is None:
+            named = ready(proc.pid)
+            time.sleep(0.05)
+        assert named, f"the {executor} driver started no workers"
+        proc.send_signal(how)
+        code = proc.wait(timeout=GONE_WAIT_S)
+        if how == signal.SIGTERM:
+            log.flush()
+            said = (tmp_path / "driver.log").read_text()
+            assert code == 128 + signal.SIGTERM, said  # exited through its finally blocks, not killed by the signal
+        named.discard(proc.pid)
+        deadline = time.monotonic() + GONE_WAIT_S
+        while any(_alive(p) for p in named) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return named, {p for p in named if _alive(p)}
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+        for pid in named:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds worker processes through /proc")
+def test_process_pool_workers_die_with_a_killed_driver(tmp_path: Path) -> None:
+    def two_workers(driver: int) -> set[int]:
+        workers = _spawned_workers(driver)
+        return set(descendants(driver)) if len(workers) == 2 else set()  # the resource tracker too
+
+    named, left = _start_driver_and_kill_it(tmp_path, "process", two_workers)
+    assert len(named) >= 2
+    assert not left, f"still alive after the driver's SIGKILL: {sorted(left)}"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray not installed (pip install 'perpstress[ray]')")
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds worker processes through /proc")
+@pytest.mark.parametrize(
+    "how",
+    [
+        signal.SIGKILL,
+        pytest.param(signal.SIGTERM, marks=pytest.mark.slow),
+        pytest.param(signal.SIGINT, marks=pytest.mark.slow),
+    ],
+    ids=lambda s: s.name,
+)
+def test_a_local_ray_instance_dies_with_its_driver(tmp_path: Path, how: signal.Signals) -> None:
+    def busy_ray_workers(driver: int) -> set[int]:
+        mine = descendants(driver)
+        busy = [p for p in _processes(b"ray::execute") if p in mine]
+        agents = [p for p in _processes(b"ray::") if p in mine and p not in busy]
+        return mine if busy and len(agents) >= 2 else set()  # GCS, raylet, agents, workers, the lifeline
+
+    named, left = _start_driver_and_kill_it(tmp_path, "ray", busy_ray_workers, how)
+    assert len(named) >= 5
+    assert not left, f"still alive after the driver's {how.name}: {sorted(left)}"

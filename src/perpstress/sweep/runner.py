@@ -15,7 +15,14 @@ from perpstress.outputs.atomic import write_bytes_atomic
 from perpstress.outputs.rundir import PARQUET_OPTIONS
 from perpstress.population.initial import InitialDraw, draw_initial
 from perpstress.sweep.cells import cells_table
-from perpstress.sweep.executors import ExecutorName, RunFailure, choose_executor, default_workers, execute_runs
+from perpstress.sweep.executors import (
+    ExecutorName,
+    RunFailure,
+    check_cluster,
+    choose_executor,
+    default_workers,
+    execute_runs,
+)
 from perpstress.sweep.metrics import results_table
 from perpstress.sweep.plan import PlannedRun, SweepPlan
 from perpstress.sweep.store import SweepStore
@@ -74,6 +81,8 @@ def run_sweep(
         raise UsageError(f"baseline cell {baseline}: the grid has cells 0 to {len(plan.cells) - 1}")
     n_workers = default_workers() if workers is None else workers
     chosen = choose_executor(executor, n_workers, address)
+    if chosen == "ray" and address is not None:
+        check_cluster(address)  # before the sweep directory exists
     store = SweepStore(out)
     store.prepare(plan.manifest(), resume)
     unique = plan.unique_runs()
@@ -94,7 +103,7 @@ def run_sweep(
     shared = SweepShared(plan.base, draw_populations(plan, todo))
     try:
         failures = execute_runs(chosen, shared, tasks, on_done, workers=n_workers, address=address)
-    except KeyboardInterrupt:  # keep the tables in step with the finished runs; --resume does the rest
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C, SIGTERM: the tables keep the finished runs; --resume the rest
         rebuild_tables(plan, store, summaries_only, write_report=False, baseline=baseline)
         raise
     result = rebuild_tables(plan, store, summaries_only, write_report=report, baseline=baseline)

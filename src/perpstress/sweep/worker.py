@@ -21,6 +21,7 @@ from perpstress.config.scenario import Scenario
 from perpstress.errors import PerpstressError
 from perpstress.population.initial import InitialDraw
 from perpstress.sweep.grid import apply_cell
+from perpstress.sweep.lifeline import die_with_parent
 from perpstress.sweep.plan import run_key
 
 
@@ -83,8 +84,11 @@ def execute(shared: SweepShared, task: RunTask) -> RunOutcome:
 _BASE: SweepShared | None = None
 
 
-def init_process_worker(shared: SweepShared) -> None:
+def init_process_worker(shared: SweepShared, driver_pid: int) -> None:
+    """Keep what is shared; exit when the driver ``driver_pid`` dies, however it ends
+    (:func:`~perpstress.sweep.lifeline.die_with_parent`)."""
     global _BASE
+    die_with_parent(driver_pid)
     _BASE = shared
 
 
