@@ -25,7 +25,7 @@ DOCUMENTS = sorted([ROOT / "README.md", *ROOT.glob("docs/**/*.md")])
 """Every document is run: its console blocks compared, its bash and python blocks run, its derived numbers
 checked."""
 SLOW = [ROOT / "README.md", *(ROOT / "docs" / f for f in ("tutorial.md", "sweeps.md", "howto/compare-adl-rules.md",
-        "howto/query-many-runs.md", "howto/change-a-venue-rule.md"))]  # fmt: skip
+        "howto/query-many-runs.md", "howto/change-a-venue-rule.md", "howto/attribute-a-crash.md"))]  # fmt: skip
 """Documents whose blocks run many or large whole scenarios (minutes): with ``-m slow``."""
 FAST = [p for p in DOCUMENTS if p not in SLOW]
 
