@@ -84,7 +84,8 @@ def _run_seeds(scenario: str, seeds: int, scale: float, out: Path | None, worker
     folder = out if out is not None else Path("sweeps") / f"{base.name}-validate-{seeds}"
     result = run_sweep(plan, folder, workers=workers, resume=folder.exists(), report=False)
     if result.missing:
-        raise UsageError(f"{result.missing} of {seeds} runs did not finish; rerun to complete {folder}")
+        reasons = "; ".join(sorted({f.reason for f in result.failures})) or "stopped before they ran"
+        raise UsageError(f"{result.missing} of {seeds} runs did not finish ({reasons}); the others are in {folder}")
     return folder
 
 
