@@ -22,7 +22,31 @@ from perpstress.mechanisms.liquidation import Fill
 from perpstress.state.world import World
 
 
-class BookExecution:
+class _TakerSide:
+    """What every execution shares: a taker's whole order, its side booked after the fills."""
+
+    world: World
+    accounting: Accounting
+
+    def execute(self, market: int, lots: int, limit_price: float, fill_or_kill: bool, taker: int) -> Fill:
+        raise NotImplementedError
+
+    def taker_trade(self, account: int, m: int, lots: int, limit: float) -> Fill:
+        """An IOC taker order of ``account`` (one cross position, id = account): the book's fills, then the
+        taker's side at their average price and the taker fee out of its wallet into the venue's fee pool (with
+        absorbed flow, the absorber is the counterparty: a keeper's unwind)."""
+        w = self.world
+        fill = self.execute(m, lots, limit, False, account)
+        if fill.lots:
+            self.accounting.trade(account, -1, account, fill.lots, fill.average_price)
+            venue = int(w.markets.venue[m])
+            fee = w.taker_fee[venue] * abs(fill.lots) * w.markets.lot_size[m] * fill.average_price
+            self.accounting.credit(account, -1, -fee)
+            w.ledger.fee_pool[venue] += fee
+        return fill
+
+
+class BookExecution(_TakerSide):
     """Taker orders against the books; settles the makers' side (position, maker fee) and the last trade."""
 
     def __init__(self, world: World, accounting: Accounting) -> None:
@@ -54,21 +78,8 @@ class BookExecution:
         w.volume_usd[market] += float((prices * filled).sum() * w.markets.lot_size[market])
         return Fill(sign * total, float((prices * filled).sum() / total))
 
-    def taker_trade(self, account: int, m: int, lots: int, limit: float) -> Fill:
-        """An IOC taker order of ``account`` (one cross position, id = account): the book's fills, then the
-        taker's side at their average price and the taker fee out of its wallet into the venue's fee pool."""
-        w = self.world
-        fill = self.execute(m, lots, limit, False, account)
-        if fill.lots:
-            self.accounting.trade(account, -1, account, fill.lots, fill.average_price)
-            venue = int(w.markets.venue[m])
-            fee = w.taker_fee[venue] * abs(fill.lots) * w.markets.lot_size[m] * fill.average_price
-            self.accounting.credit(account, -1, -fee)
-            w.ledger.fee_pool[venue] += fee
-        return fill
 
-
-class AbsorbedExecution:
+class AbsorbedExecution(_TakerSide):
     """Forced orders filled by the market's absorber at the mark, within their limits; nothing reaches the books."""
 
     def __init__(self, world: World, accounting: Accounting) -> None:
@@ -88,18 +99,6 @@ class AbsorbedExecution:
         self.accounting.trade(absorber, -1, absorber, -lots, mark)
         self.absorbed_usd[market] += abs(lots) * float(w.markets.lot_size[market]) * mark
         return Fill(lots, mark)
-
-    def taker_trade(self, account: int, m: int, lots: int, limit: float) -> Fill:
-        """:meth:`BookExecution.taker_trade` with the absorber as the counterparty (a keeper's unwind)."""
-        w = self.world
-        fill = self.execute(m, lots, limit, False, account)
-        if fill.lots:
-            self.accounting.trade(account, -1, account, fill.lots, fill.average_price)
-            venue = int(w.markets.venue[m])
-            fee = w.taker_fee[venue] * abs(fill.lots) * w.markets.lot_size[m] * fill.average_price
-            self.accounting.credit(account, -1, -fee)
-            w.ledger.fee_pool[venue] += fee
-        return fill
 
 
 ForcedExecution = BookExecution | AbsorbedExecution

@@ -255,7 +255,6 @@ def _settle_gap_py(venue, fund, account, position, positions, accounts, funds, b
     else bad debt."""
     pos_market, size_lots, isolated_margin = positions[0], positions[1], positions[3]
     pos_start, pos_count, wallet = accounts
-    balance, claimed, claim_cap = funds[0], funds[3], funds[6]
     if _unit_positions(account, position, pos_start, pos_count, size_lots, isolated_margin, ps) > 0:
         return
     gap = -(isolated_margin[position] if position >= 0 else wallet[account])
@@ -263,16 +262,7 @@ def _settle_gap_py(venue, fund, account, position, positions, accounts, funds, b
         return
     first = position if position >= 0 else pos_start[account]
     market = pos_market[first]
-    room = balance[fund]
-    room = 0.0 if room < 0.0 else room
-    if not np.isnan(claim_cap[fund]):
-        left = claim_cap[fund] - claimed[fund, market]
-        left = 0.0 if left < 0.0 else left
-        room = left if left < room else room
-    want = 0.0 if gap < 0.0 else gap
-    paid = room if room < want else want
-    balance[fund] -= paid
-    claimed[fund, market] += paid
+    paid = _fund_pay(fund, market, gap, funds)
     if position >= 0:
         isolated_margin[position] += paid
     else:
@@ -354,17 +344,11 @@ def _backstop_py(  # type: ignore[no-untyped-def]
     orders, a slice above the partial threshold outside the cooldown."""
     pos_market, size_lots, isolated_margin = positions[0], positions[1], positions[3]
     pos_start, pos_count, wallet = accounts
-    mark_of, lot_size, tier_cap, tier_mmr, tier_cum = markets[0], markets[1], markets[4], markets[5], markets[6]
+    mark_of, lot_size = markets[0], markets[1]
     balance = funds[0]
     n = _unit_positions(account, position, pos_start, pos_count, size_lots, isolated_margin, ps)
     equity = _unit_equity(account, position, positions, accounts, markets)
-    maintenance = 0.0
-    for j in range(n):
-        p = ps[j]
-        m = pos_market[p]
-        notional = abs(size_lots[p] * lot_size[m]) * mark_of[m]
-        k = np.searchsorted(tier_cap[m], notional)
-        maintenance += notional * tier_mmr[m, k] - tier_cum[m, k]
+    maintenance = _unit_maintenance(n, ps, positions, markets)
     if equity < params[P_MM_FRACTION] * maintenance:
         if equity < 0 or _fund_equity(fund, mark_of, funds) <= 0:
             for j in range(n):
