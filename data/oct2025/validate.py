@@ -14,11 +14,16 @@ NUMERIC = {
     "maint_margin_rate", "cum_usdt", "position_floor_usdt", "risk_limit_cap_usdt", "initial_margin_rate",
     "mm_deduction_usdt", "max_amount_contracts", "min_initial_margin_rate", "position_cap_usdt", "deduction_usdt",
     "notional_floor_usdc", "notional_cap_usdc", "maint_deduction_usdc",
+    "depth_usd", "band_pct", "depth_over_oi",
 }
+# Numeric fields that may be negative (a close-to-close change): checked for being finite only.
+SIGNED = {"value"}
 # Fields that may legitimately be zero (a first tier's floor or deduction).
 ZERO_OK = {"notional_floor_usdt", "cum_usdt", "position_floor_usdt", "mm_deduction_usdt", "deduction_usdt",
            "notional_floor_usdc", "maint_deduction_usdc"}
-KEYS = {"open_interest.csv": ("venue", "symbol"), "market_asset_totals.csv": ("scope", "base", "as_of")}
+KEYS = {"open_interest.csv": ("venue", "symbol"), "market_asset_totals.csv": ("scope", "base", "as_of"),
+        "market_depth.csv": ("venue", "symbol", "band_pct", "side", "as_of"),
+        "macro_vol.csv": ("metric", "as_of"), "depth_to_oi.csv": ("asset", "depth_scope")}
 
 
 def check(path: Path) -> list[str]:
@@ -38,6 +43,13 @@ def check(path: Path) -> list[str]:
             errors.append(f"{path.name}:{i}: duplicate row {key}")
         seen.update({whole, key})
         for name, value in row.items():
+            if name in SIGNED and value != "":
+                try:
+                    if not math.isfinite(float(value)):
+                        errors.append(f"{path.name}:{i}: {name}={value} is not finite")
+                except ValueError:
+                    errors.append(f"{path.name}:{i}: {name}={value!r} is not a number")
+                continue
             if name not in NUMERIC or value == "":
                 continue
             try:
