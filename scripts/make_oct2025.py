@@ -6,31 +6,142 @@ here, not the TOML, so the arithmetic from aggregates to per-market numbers stay
 
 from __future__ import annotations
 
+import csv
+import math
+import sys
 from pathlib import Path
 
-# Open interest across the market on 2025-10-07: ~$235.9B (issue 5's seed figure; CoinGlass via news, 2nd).
-TOTAL_OI = 235.9e9
-# 2025 derivatives volume by venue (issue 5 seed figures, 2nd): Binance $25.9T, OKX $10.76T, Bybit $9.43T,
-# Bitget $8.17T of $85.7T. Open interest is assumed to split like volume. Hyperliquid: ~$15B open interest in early
-# October 2025 (2nd, news reports of HL OI; UNCONFIRMED exact figure).
-VOLUME_SHARE = {"binance": 25.9 / 85.7, "okx": 10.76 / 85.7, "bybit": 9.43 / 85.7, "bitget": 8.17 / 85.7}
-VENUE_OI = {v: TOTAL_OI * s for v, s in VOLUME_SHARE.items()} | {"hyperliquid": 15e9}
-# Split of a venue's open interest by asset (assumed, UNCONFIRMED: BTC ~40 %, ETH ~25 %, SOL ~7 % of the
-# market's OI in October 2025 per aggregator dashboards; the rest are other alts not simulated). The long-tail
-# market of each venue holds a thin slice.
-ASSET_SHARE = {"BTC": 0.40, "ETH": 0.25, "SOL": 0.07}
-TAIL_SHARE = 0.0005
-MARKETS = {
-    "binance": {"BTC": "BTCUSDT", "ETH": "ETHUSDT", "SOL": "SOLUSDT", "TAIL": "HIVEUSDT"},
-    "okx": {"BTC": "BTC-USDT-SWAP", "ETH": "ETH-USDT-SWAP", "SOL": "SOL-USDT-SWAP", "TAIL": "ACE-USDT-SWAP"},
-    "bybit": {"BTC": "BTCUSDT", "ETH": "ETHUSDT", "SOL": "SOLUSDT", "TAIL": "NEIROETHUSDT"},
-    "bitget": {"BTC": "BTCUSDT", "ETH": "ETHUSDT", "SOL": "SOLUSDT", "TAIL": "SUPERUSDT"},
-    "hyperliquid": {"BTC": "BTC", "ETH": "ETH", "SOL": "SOL", "TAIL": "DOGE"},
-}
-TAIL_BASE = {"binance": "HIVE", "okx": "ACE", "bybit": "NEIROETH", "bitget": "SUPER", "hyperliquid": "DOGE"}
-# Pre-crash BTCUSDT ask depth within 1 % on Binance: $374M at 20:30 (scripts/derive_oct2025.py on
-# shared/data/binance/BTCUSDT-bookDepth-2025-10-10.csv). Other books scale with open interest (assumed).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_longtail_presets import LONG_TAIL, symbol
+
+DATA = Path(__file__).resolve().parents[1] / "data/oct2025"
+MAJORS = ["BTC", "ETH", "SOL", "XRP", "BNB", "DOGE"]  # the validation's majors (oct2025_targets.toml)
+
+
+def sourced(name: str, scope: str) -> dict[str, float]:
+    """base -> open interest in data/oct2025/NAME (each row names its source and confidence)."""
+    with (DATA / name).open(newline="") as f:
+        return {r["base"]: float(r["open_interest_usd"]) for r in csv.DictReader(f)
+                if r.get("venue", r.get("scope")) == scope}  # fmt: skip
+
+
+# --- open interest -------------------------------------------------------------------------------------------------
+# Whole market right before the crash: ~$220B (Decrypt/CoinGlass, secondary; data/oct2025/market_asset_totals.csv);
+# per asset BTC $70B, ETH $28B, SOL $14.83B, XRP $8.36B, DOGE $5.03B (Oct 7), BNB $2.5B (Sep 21), same file.
+TOTAL_OI = sourced("market_asset_totals.csv", "all_exchanges")
+MARKET_OI = TOTAL_OI.pop("ALL")  # the file's last ALL row is the Oct 10 figure (dict keeps the last)
+TOTAL_OI.pop("XPL", None)
+MAJOR_SHARE = sum(TOTAL_OI[a] for a in MAJORS) / MARKET_OI
+# -> 58.5 % of the market in the six majors, 41.5 % outside them: the non-majors' sourced share (derived).
+BINANCE_ROWS = sourced("open_interest.csv", "binance")  # BTC, ETH, SOL, XRP, DOGE, BNB (secondary / estimated)
+# Binance's total: its six majors' sourced open interest over the market's major share (derived: the venue is
+# assumed to hold majors and alts in the market's proportions). $31.4B / 0.585 = $53.7B.
+VENUE_OI = {"binance": sum(BINANCE_ROWS.values()) / MAJOR_SHARE}
+# OKX, Bybit and Bitget relative to Binance by 2025 derivatives volume ($25.9T, $10.76T, $9.43T, $8.17T: issue 5's
+# seed figures, secondary; open interest assumed to split like volume, UNCONFIRMED).
+VOLUME = {"binance": 25.9, "okx": 10.76, "bybit": 9.43, "bitget": 8.17}
+VENUE_OI |= {v: VENUE_OI["binance"] * VOLUME[v] / VOLUME["binance"] for v in ("okx", "bybit", "bitget")}
+# Hyperliquid: ~$13.8B before the crash, more than a third outside BTC, ETH and SOL (The Block, secondary; same file).
+VENUE_OI["hyperliquid"] = sourced("market_asset_totals.csv", "hyperliquid")["ALL"]
+HL_ALT_SHARE = 0.356  # BTC+ETH+SOL were 64.4 % of HL's $2.10B ADL notional (data/oct2025/README.md): "> 1/3" (2nd)
+# Hyperliquid's BTC/ETH/SOL split and its alts' ranks: its ADL notional by coin 21:15-21:27 UTC
+# (data/oct2025/hyperliquid_adl_notional_proxy.csv, HyperReplay) used as an open-interest ranking (ASSUMED).
+with (DATA / "hyperliquid_adl_notional_proxy.csv").open(newline="") as f:
+    HL_PROXY = {r["coin"]: float(r["adl_notional_usd"]) for r in csv.DictReader(f)}
+HL_RANK = {c: i for i, c in enumerate([c for c in HL_PROXY if c not in ("BTC", "ETH", "SOL")], start=1)}
+# Perpetuals listed per venue in October 2025 (UNCONFIRMED counts, except Hyperliquid's: 162 coins had ADL fills
+# that night in HyperReplay's file, a lower bound). Only their logarithm matters below.
+LISTED = {"binance": 500, "okx": 270, "bybit": 500, "bitget": 500, "hyperliquid": 162}
+# Alts' open interest falls with rank r as 1 / (r + ZIPF_OFFSET) (Zipf-Mandelbrot, exponent 1: Hyperliquid's ADL
+# proxy by coin falls about as 1/r over its ranks 1-20; the offset, which makes the top alts of similar size,
+# is ASSUMED).
+ZIPF_OFFSET = 5.0
+# CEX alts' rank order: Hyperliquid's proxy order where the coin is in it (ASSUMED), listed order otherwise.
+
+
+def venue_markets() -> dict[str, dict[str, str]]:
+    """venue -> base -> symbol: the preset's four default markets, then its long tail (presets' order)."""
+    first = {"binance": "HIVE", "okx": "ACE", "bybit": "NEIROETH", "bitget": "SUPER", "hyperliquid": "DOGE"}
+    out = {}
+    for venue, tail in LONG_TAIL.items():
+        bases = ["BTC", "ETH", "SOL", first[venue], *(b for b, _ in tail)]
+        out[venue] = {b: (symbol(venue, b) if b not in ("BTC", "ETH", "SOL") or venue != "okx" else f"{b}-USDT-SWAP")
+                      for b in bases}  # fmt: skip
+    return out
+
+
+MARKETS = venue_markets()
+# The last alts listed on each venue stand for the ranks no other simulated market holds: each is a cohort of
+# listed alts of about equal total open interest, with one member's tiers, position sizes and depth per dollar of
+# open interest (so a cohort's market moves as each member's would). The rest of each venue's alts are themselves.
+COHORTS = {"binance": ["HIVE", "POWR", "SIREN", "BNT", "SQD", "SKYAI"], "okx": ["ACE", "AGLD", "0G", "ARKM", "BICO"],
+           "bybit": ["NEIROETH", "SUNDOG", "1000RATS", "HIPPO", "TUT"], "bitget": ["SUPER", "1000SATS"],
+           "hyperliquid": ["IP", "TAO", "EIGEN", "LINEA"]}  # fmt: skip
+
+
+def open_interest() -> dict[str, dict[str, float]]:
+    """venue -> base -> open interest, USD (one side)."""
+    out: dict[str, dict[str, float]] = {}
+    hl_majors = {a: HL_PROXY[a] for a in ("BTC", "ETH", "SOL")}
+    hl_major_oi = {a: VENUE_OI["hyperliquid"] * (1 - HL_ALT_SHARE) * v / sum(hl_majors.values())
+                   for a, v in hl_majors.items()}  # fmt: skip
+    rest = {a: TOTAL_OI[a] - BINANCE_ROWS[a] - hl_major_oi.get(a, 0.0) for a in MAJORS}
+    rest_total = sum(rest.values())
+    for venue, bases in MARKETS.items():
+        total = VENUE_OI[venue]
+        oi: dict[str, float] = {}
+        if venue == "binance":
+            oi |= {a: BINANCE_ROWS[a] for a in MAJORS}
+        elif venue == "hyperliquid":
+            oi |= hl_major_oi
+        else:  # the rest of the market's majors, in proportion
+            oi |= {a: total * MAJOR_SHARE * rest[a] / rest_total for a in MAJORS}
+        alts = [b for b in bases if b not in oi]
+        alt_total = total - sum(oi[a] for a in MAJORS if a in oi)
+        reps = COHORTS[venue]
+        n_cohorts = len(reps)
+        own = [b for b in alts if b not in reps]
+        order = sorted(own, key=lambda b: (HL_RANK.get(b, 10_000), own.index(b)))
+        ranks = dict(zip(order, range(1, len(order) + 1), strict=True))
+        if venue == "hyperliquid":
+            ranks = {b: HL_RANK[b] for b in own}
+        weight = [1.0 / (r + ZIPF_OFFSET) for r in range(1, LISTED[venue] - len(oi) + 1)]
+        scale = alt_total / sum(weight)
+        oi |= {b: weight[r - 1] * scale for b, r in ranks.items()}
+        left = alt_total - sum(oi[b] for b in own)
+        oi |= {b: left / n_cohorts for b in reps}
+        out[venue] = {b: oi[b] for b in bases}
+    return out
+
+
+OPEN_INTEREST = open_interest()
+SMALL = {b for reps in COHORTS.values() for b in reps}
+# Spot books of the alts on the four exchanges (every alt a venue lists a perpetual in: make_longtail_presets.py).
+# Their calm depth: Binance's BTC/FDUSD spot book held $16.53M within 1 % (Amberdata, Jul-Aug 2025 average) against
+# $244.5M on the BTCUSDT perpetual (median, Oct 10 00:00-20:00 UTC): 6.8 % (data/oct2025/market_depth.csv,
+# derived); alts' spot books are given the same share of their perpetual's depth (ASSUMED). Their makers quote
+# around the venue's perpetual mark (price discovery on the perpetuals; ASSUMED) and thin and withdraw by the same
+# rules. An alt's index on a CEX takes the simulated venues' spot books that list it and one venue outside the
+# scenario at the fundamental value ("gate", ASSUMED: the venues' per-symbol constituent lists are not stored);
+# Hyperliquid's oracle keeps its published weights, so its alts follow the simulated books where they exist.
+SPOT_DEPTH_SHARE = 16.53e6 / 244.5e6
+CEX = ("binance", "okx", "bybit", "bitget")
+SPOT_ALTS = {v: [b for b in MARKETS[v] if b not in MAJORS] for v in CEX}
+
+
+def tier(base: str) -> str:
+    return "major" if base in MAJORS else "small" if base in SMALL else "mid"
+
+
+# Calm depth within 1 % per maker side relative to open interest: BTCUSDT on Binance $374M at 20:30 against $16B of
+# open interest = 2.3 % (scripts/derive_oct2025.py; data/oct2025/open_interest.csv). Alts' books are not thinner per
+# dollar of open interest before the crash: on Binance's perpetuals XRP held 3.9-4.7 % of its open interest within
+# 5 % against BTC's 3.15 %, and CoinDesk's per-venue 1 % depth over market-wide open interest is 0.03 % for BTC,
+# ETH and XRP alike (data/oct2025/depth_to_oi.csv, estimated from secondary figures). So every market gets BTC's
+# ratio; small caps' ratio is not measured (the same, ASSUMED). What makes a thin market thin is what its makers do
+# under stress, not its calm depth per dollar.
 BINANCE_BTC_DEPTH_1PCT = 374e6
+DEPTH_RATIO = dict.fromkeys(("major", "mid", "small"), BINANCE_BTC_DEPTH_1PCT / BINANCE_ROWS["BTC"])
 # Entry path: BTC mark every 6 hours from 2025-10-01 to 2025-10-10 20:00 relative to 20:30 on 10 Oct
 # (scripts/derive_oct2025.py on BTCUSDT-5m-markOrIndexPrice): the crowd opened along a path mostly above the start.
 ENTRY_PATH = [
@@ -71,27 +182,41 @@ ENTRY_PATH = [
     1.0408,
     1.0065,
 ]
+from make_longtail_presets import PRICE  # noqa: E402
+
 START_PRICE = {"BTC": 116_863.4, "ETH": 4_380.0, "SOL": 207.06, "HIVE": 0.25, "ACE": 0.45, "NEIROETH": 0.06,
-               "SUPER": 0.55, "DOGE": 0.25, "USDE": 1.0}  # fmt: skip
+               "SUPER": 0.55} | PRICE | {"USDE": 1.0}  # fmt: skip
 # BTC 20:30 mark (derive script); SOL 20:30 close 207.06 (SOLUSDT 1m file); others approximate levels of the day
 # (UNCONFIRMED, they only set units).
-BETA = {"BTC": 1.0, "ETH": 1.25, "SOL": 1.5, "HIVE": 3.0, "ACE": 3.0, "NEIROETH": 3.0, "SUPER": 2.5, "DOGE": 2.0}
-IDIO = {"HIVE": 0.0008, "ACE": 0.0008, "NEIROETH": 0.0009, "SUPER": 0.0007, "DOGE": 0.0003}
-# Long-tail calm vol: NEAR/FIL in September: 1.45e-4 / 1.26e-4 per sqrt(s) (derive script); BTC 20:30-20:50:
-# 5.6e-5.
+# Betas to the market factor (ASSUMED, UNCONFIRMED): majors as before; alts move more than BTC in normal times but
+# the crash's extra fall is not put in their fundamental value: it must come out of their books.
+BETA = {"BTC": 1.0, "ETH": 1.25, "SOL": 1.5, "XRP": 1.3, "BNB": 1.0, "DOGE": 1.6}
+ALT_BETA = {"mid": 1.5, "small": 1.8}
+# Alts' own calm noise: NEAR and FIL in September, 1.45e-4 and 1.26e-4 per sqrt(s) (derive script), less the
+# factor's part (beta x BTC's 5.6e-5): about 1.1e-4 (derived).
+ALT_IDIO = 1.1e-4
+
+
+def beta(base: str) -> float:
+    return BETA.get(base, ALT_BETA.get(tier(base), 1.0))
+
+
+N_PERPS = sum(len(v) for v in MARKETS.values())
 
 
 def main() -> None:
     lines = [
         '# Built-in scenario "oct-2025": the October 10-11, 2025 crash. GENERATED by scripts/make_oct2025.py, which',
         "# names the source of every calibration figure; edit the script, not this file.",
-        "# Five venues (Binance, OKX, Bybit, Bitget, Hyperliquid), BTC, ETH, SOL and one thin long-tail perpetual on",
-        "# each (20 markets), a crowd built from open interest (~$235.9B market-wide on Oct 7, split by 2025 volume",
-        "# shares), entries along the preceding ten days' path, a USDe collateral share on Binance priced off its own",
+        f"# Five venues (Binance, OKX, Bybit, Bitget, Hyperliquid), {N_PERPS} perpetuals: the six majors and the alts",
+        "# each venue listed, with its own margin tables; open interest from public pre-crash figures (~$220B",
+        "# market-wide, 41.5 % outside the six majors), entries along the preceding ten days' path, a USDe",
+        "# collateral share on Binance priced off its own",
         "# book (its rule before the Oct 14 fix). The shock is the news at 21:00 UTC (fundamental value and risk",
         "# appetite); the cascade comes out of the books, liquidation engines and ADL.",
         'name = "oct-2025"',
-        'description = "October 10-11, 2025: five venues, 20 perpetuals, a crowded long book meets the tariff news"',
+        f'description = "October 10-11, 2025: five venues, {N_PERPS} perpetuals, a crowded long book meets the '
+        'tariff news"',
         "seed = 2025",
         "start = 2025-10-10T20:30:00Z",
         "duration_s = 12_600",
@@ -100,22 +225,32 @@ def main() -> None:
     ]
     for venue, syms in MARKETS.items():
         lines += [f"[venues.{venue}]", f'preset = "{venue}"', f"symbols = {list(syms.values())!r}".replace("'", '"')]
+        own = {"binance": ["BTC/USDT", "USDE/USDT"]}.get(venue, [])
+        if venue in CEX:
+            pairs = own + [f"{b}/USDT" for b in SPOT_ALTS[venue]]
+            lines.append(f"spot_symbols = {pairs!r}".replace("'", '"'))
         if venue == "binance":
-            lines += [
-                'spot_symbols = ["BTC/USDT", "USDE/USDT"]',
-                "insurance_fund.initial_usd = 1_230_000_000.0  # ~$1.23B on Oct 10 (research notes, 2nd)",
-            ]
+            lines += ["insurance_fund.initial_usd = 1_230_000_000.0  # ~$1.23B on Oct 10 (research notes, 2nd)"]
         if venue == "hyperliquid":
             lines += ["insurance_fund.initial_usd = 300_000_000.0  # HLP liquidator share, ~$300M (2nd, assumed)"]
         lines.append("")
+        if venue in CEX:
+            lines.append(f"[venues.{venue}.index.constituents_by_asset]")
+            for b in SPOT_ALTS[venue]:
+                sources = {v: 1.0 for v in CEX if b in SPOT_ALTS[v]} | {"gate": 1.0}
+                table = ", ".join(f"{k} = {w}" for k, w in sources.items())
+                lines.append(f'"{b}" = {{ {table} }}')
+            lines.append("")
     lines += ["[shock]", 'kind = "jump_regime"', "calm_vol = 0.000056  # BTC 20:30-20:50 (derive script)",
               "at_s = 1800  # 21:00 UTC, the tariff post", "jump = -0.025", "stress_vol = 0.0012",
               "half_life_s = 900", "drift = -0.075", "drift_s = 1200",
               "appetite_floor = 0.5", "appetite_half_life_s = 3600", ""]  # fmt: skip
-    for asset, price in START_PRICE.items():
-        lines += [f"[shock.assets.{asset}]", f"start_price = {price}", f"beta = {BETA.get(asset, 0.0)}"]
-        if asset in IDIO:
-            lines.append(f"idio_vol = {IDIO[asset]}")
+    bases = list(dict.fromkeys(b for v in MARKETS.values() for b in v))
+    for asset in [*bases, "USDE"]:
+        b = 0.0 if asset == "USDE" else beta(asset)
+        lines += [f"[shock.assets.{asset}]", f"start_price = {START_PRICE[asset]}", f"beta = {b}"]
+        if asset not in MAJORS and asset != "USDE":
+            lines.append(f"idio_vol = {ALT_IDIO}")
         lines.append("")
     lines += ["[crowd]", "topup_margin_ratio = 0.8", "", "[crowd.collateral.binance]",
               "USDE = 0.05  # share of Binance cross accounts margined in USDe (assumed, UNCONFIRMED)", "",
@@ -126,13 +261,12 @@ def main() -> None:
               "crowded_long_share = 0.3",
               "crowded_leverage_median = 40.0", "entry_dispersion = 0.004",
               f"entry_path = {ENTRY_PATH}", ""]  # fmt: skip
-    lines += ["[population.beta_to_path]"] + [f"{a} = {b}" for a, b in BETA.items()] + [""]
+    lines += ["[population.beta_to_path]"] + [f"{a} = {beta(a)}" for a in bases] + [""]
     for venue, syms in MARKETS.items():
         for asset, sym in syms.items():
-            share = TAIL_SHARE if asset == "TAIL" else ASSET_SHARE[asset]
-            oi = VENUE_OI[venue] * share
+            oi = OPEN_INTEREST[venue][asset]
             lines += [f'[population.markets."{venue}:{sym}"]', f"open_interest_usd = {oi:.4g}",
-                      "crowd_short_share = 0.85", "long_short_account_ratio = 2.5" if asset != "TAIL" else
+                      "crowd_short_share = 0.85", "long_short_account_ratio = 2.5" if tier(asset) == "major" else
                       "long_short_account_ratio = 3.0", ""]  # fmt: skip
     lines += ["[makers]", "per_market = 3", "capital_usd = 1_000_000_000.0", "levels = 25", "half_spread_bps = 0.5",
               "level_spacing_bps = 4.0", f"depth_usd = {BINANCE_BTC_DEPTH_1PCT / 3:.4g}",
@@ -142,14 +276,21 @@ def main() -> None:
               "requote_bps = 1.0", ""]  # fmt: skip
     for venue, syms in MARKETS.items():
         for asset, sym in syms.items():
-            share = TAIL_SHARE if asset == "TAIL" else ASSET_SHARE[asset]
-            ratio = VENUE_OI[venue] * share / (VENUE_OI["binance"] * ASSET_SHARE["BTC"])
-            depth = BINANCE_BTC_DEPTH_1PCT / 3 * ratio
-            oi = VENUE_OI[venue] * share
+            oi = OPEN_INTEREST[venue][asset]
+            depth = oi * DEPTH_RATIO[tier(asset)] / 3
             lines += [f'[makers.markets."{venue}:{sym}"]', f"depth_usd = {depth:.4g}",
                       f"capital_usd = {max(oi * 0.06 / 3, 200_000):.4g}",
                       f"inventory_limit_usd = {max(oi * 0.3 / 3, 500_000):.4g}",
                       f"loss_limit_usd = {max(oi * 0.03 / 3, 50_000):.4g}", ""]  # fmt: skip
+    for venue in CEX:
+        for b in SPOT_ALTS[venue]:
+            oi = OPEN_INTEREST[venue][b]
+            depth = oi * DEPTH_RATIO[tier(b)] / 3 * SPOT_DEPTH_SHARE
+            lines += [f'[makers.markets."{venue}:{b}/USDT"]', f"depth_usd = {depth:.4g}",
+                      f"capital_usd = {max(depth * 2, 50_000):.4g}",
+                      f"inventory_limit_usd = {max(depth, 20_000):.4g}",
+                      f"loss_limit_usd = {max(depth * 0.2, 5_000):.4g}", 'spot_fair_value = "perpetual_mark"',
+                      ""]  # fmt: skip
     lines += ['[makers.markets."binance:BTC/USDT"]', "depth_usd = 60_000_000.0", "",
               '[makers.markets."binance:USDE/USDT"]', "capital_usd = 20_000_000.0", "depth_usd = 700_000.0",
               "size_vol_elasticity = 1.0", "spread_vol_elasticity = 0.5",
@@ -157,6 +298,18 @@ def main() -> None:
     lines += ["[takers]", "rate_per_s = 0.5", "median_usd = 20_000.0", "sell_bias_after_shock = 0.15", "",
               '[takers.markets."binance:USDE/USDT"]', "rate_per_s = 3.0", "median_usd = 150_000.0",
               "sell_bias_after_shock = 0.45", ""]  # fmt: skip
+    # Noise flow per market scales with the square root of its open interest against Binance BTC's (ASSUMED), so
+    # a thin market is not traded like BTC.
+    for venue, syms in MARKETS.items():
+        for asset, sym in syms.items():
+            size = min(1.0, math.sqrt(OPEN_INTEREST[venue][asset] / BINANCE_ROWS["BTC"]))
+            lines += [f'[takers.markets."{venue}:{sym}"]', f"rate_per_s = {max(0.05, 0.5 * size):.3g}",
+                      f"median_usd = {max(500.0, 20_000.0 * size):.4g}", ""]  # fmt: skip
+    for venue in CEX:
+        for b in SPOT_ALTS[venue]:
+            size = min(1.0, math.sqrt(OPEN_INTEREST[venue][b] * SPOT_DEPTH_SHARE / BINANCE_ROWS["BTC"]))
+            lines += [f'[takers.markets."{venue}:{b}/USDT"]', f"rate_per_s = {max(0.05, 0.5 * size):.3g}",
+                      f"median_usd = {max(200.0, 20_000.0 * size):.4g}", ""]  # fmt: skip
     lines += ["[engine]", "fund_unwind_fraction = 0.02", ""]
     out = Path(__file__).resolve().parents[1] / "src/perpstress/presets/scenarios/oct-2025.toml"
     out.write_text("\n".join(lines))

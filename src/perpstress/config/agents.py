@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Self
 
 from pydantic import Field, field_validator, model_validator
 
 from perpstress.config.base import FrozenModel, rule_error
+
+
+class SpotFairValue(StrEnum):
+    """What a spot book's makers quote around."""
+
+    FUNDAMENTAL = "fundamental"
+    """The asset's exogenous fundamental value (the rest of the market)."""
+    PERPETUAL_MARK = "perpetual_mark"
+    """The mark of the venue's own perpetual in the asset (perp-led price discovery: the maker hedges its spot
+    inventory in the perpetual); the fundamental value where the venue lists no such perpetual."""
 
 
 class MakerMarketOverride(FrozenModel):
@@ -19,6 +30,7 @@ class MakerMarketOverride(FrozenModel):
     vol_ref: float | None = Field(None, gt=0)
     spread_vol_elasticity: float | None = Field(None, ge=0)
     size_vol_elasticity: float | None = Field(None, ge=0)
+    spot_fair_value: SpotFairValue | None = None
 
 
 class MarketMakerConfig(FrozenModel):
@@ -59,6 +71,9 @@ class MarketMakerConfig(FrozenModel):
         0.5, gt=0, le=1, description="withdraw when ADL has recently closed this share of the maker's position"
     )
     return_half_life_s: float = Field(300.0, gt=0, description="after a withdrawal, size returns with this half-life")
+    spot_fair_value: SpotFairValue = Field(
+        SpotFairValue.FUNDAMENTAL, description="what spot books' makers quote around (perpetuals': the index)"
+    )
     markets: dict[str, MakerMarketOverride] = Field(default_factory=dict, description="per venue:SYMBOL sizes")
 
     @model_validator(mode="after")

@@ -69,6 +69,9 @@ class PerpetualMarket(Sourced):
     lot_size: float = Field(gt=0, description="size increment, base units")
     margin_model: MarginModel = MarginModel.TIERED
     margin_tiers: tuple[MarginTier, ...] = Field(min_length=1)
+    margin_table: str | None = Field(
+        None, description="the venue's shared margin table these tiers come from (``margin_tables``), if any"
+    )
     imf_factor: float = Field(0.0, ge=0, description="Drift size premium factor (size_premium model only)")
     open_interest_lower_cap_usd: float | None = Field(
         None, gt=0, description="dYdX: open interest where IMF starts to rise (open_interest_scaled only)"
@@ -169,6 +172,14 @@ class PerpetualMarket(Sourced):
         return float(self.margin_tiers[-1].notional_cap)
 
 
+class MarginTable(Sourced):
+    """A margin table a venue applies to a group of its perpetuals (Binance announces one table for HIVE, POWR,
+    SIREN ...; Bybit one for its small caps); a perpetual names it with ``margin_table`` instead of listing tiers."""
+
+    symbols: tuple[str, ...] = Field((), description="the symbols the source names for this table")
+    tiers: tuple[MarginTier, ...] = Field(min_length=1)
+
+
 class SpotMarket(Sourced):
     """A spot order book on one venue (used for indices and collateral prices)."""
 
@@ -179,4 +190,4 @@ class SpotMarket(Sourced):
     lot_size: float = Field(gt=0)
 
 
-__all__ = ["MarginModel", "MarginTier", "PerpetualMarket", "SpotMarket"]
+__all__ = ["MarginModel", "MarginTable", "MarginTier", "PerpetualMarket", "SpotMarket"]

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import Field, model_validator
 
 from perpstress.config.base import FrozenModel, Sourced, rule_error
-from perpstress.config.markets import PerpetualMarket, SpotMarket
+from perpstress.config.markets import MarginTable, PerpetualMarket, SpotMarket
 
 
 class PriceReference(StrEnum):
@@ -299,19 +299,32 @@ class IndexConfig(Sourced):
     )
     outlier_band: float = Field(0.03, gt=0, lt=1, description="cap a source this fraction away from the median")
     outlier_band_by_asset: dict[str, float] = Field(default_factory=dict, description="e.g. BTC and ETH: 0.01")
+    constituents_by_asset: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="asset -> {source venue: weight}: an asset whose index takes other sources than the venue's "
+        "usual list (a small cap listed on fewer spot venues)",
+    )
     stale_after_s: float = Field(300.0, gt=0, description="a source not updated this long gets weight 0")
 
     @model_validator(mode="after")
     def _weights_positive(self) -> Self:
-        for name, w in self.constituents.items():
-            if not w > 0:
-                raise rule_error(f".constituents.{name}", f"weight {w:g} must be positive")
-        if not self.constituents:
-            raise rule_error(".constituents", "an index needs at least one constituent")
+        lists = {".constituents": self.constituents} | {
+            f".constituents_by_asset.{a}": c for a, c in self.constituents_by_asset.items()
+        }
+        for where, constituents in lists.items():
+            for name, w in constituents.items():
+                if not w > 0:
+                    raise rule_error(f"{where}.{name}", f"weight {w:g} must be positive")
+            if not constituents:
+                raise rule_error(where, "an index needs at least one constituent")
         return self
 
     def band(self, asset: str) -> float:
         return self.outlier_band_by_asset.get(asset, self.outlier_band)
+
+    def constituents_of(self, asset: str) -> dict[str, float]:
+        """The sources of ``asset``'s index: its own list where the venue gives one, else the venue's."""
+        return self.constituents_by_asset.get(asset, self.constituents)
 
 
 class LiquidationFeedRule(StrEnum):
@@ -393,7 +406,13 @@ class VenueConfig(FrozenModel):
         default_factory=LiquidationFeedConfig, description="what the venue's public liquidation feed shows"
     )
     perpetuals: dict[str, PerpetualMarket] = Field(min_length=1)
+    margin_tables: dict[str, MarginTable] = Field(
+        default_factory=dict, description="margin tables shared by several perpetuals, keyed by name"
+    )
     spot: dict[str, SpotMarket] = Field(default_factory=dict)
+    default_symbols: tuple[str, ...] | None = Field(
+        None, description="the perpetuals a scenario gets when it names none (all when unset)"
+    )
     symbols: tuple[str, ...] | None = Field(None, description="keep only these perpetuals of the preset")
     spot_symbols: tuple[str, ...] = Field((), description="spot markets of the venue simulated with their own books")
     index: IndexConfig = Field(default_factory=IndexConfig, description="the venue's spot index for its perpetuals")
@@ -412,8 +431,9 @@ class VenueConfig(FrozenModel):
                 base = canonical_preset(str(data["preset"]))
             except PerpstressError as exc:
                 raise rule_error(".preset", str(exc)) from None
-            return merge_over_preset(base, data)
-        return data
+            tables = {**base.get("margin_tables", {}), **(data.get("margin_tables") or {})}
+            data = merge_over_preset(base, expand_margin_tables(data, tables))
+        return expand_margin_tables(data)
 
     @model_validator(mode="after")
     def _markets_agree(self) -> Self:
@@ -438,11 +458,12 @@ class VenueConfig(FrozenModel):
                     f".collateral.{asset}.spot_symbol",
                     f"{rule.spot_symbol} trades {self.spot[rule.spot_symbol].base}, not {asset}",
                 )
-        if self.symbols is not None:
-            missing = [s for s in self.symbols if s not in self.perpetuals]
+        for field in ("symbols", "default_symbols"):
+            chosen = getattr(self, field)
+            missing = [s for s in chosen or () if s not in self.perpetuals]
             if missing:
                 known = ", ".join(sorted(self.perpetuals))
-                raise rule_error(".symbols", f"{', '.join(missing)} not among this venue's perpetuals ({known})")
+                raise rule_error(f".{field}", f"{', '.join(missing)} not among this venue's perpetuals ({known})")
         return self
 
     def rule_sections(self) -> list[tuple[str, Sourced]]:
@@ -460,10 +481,12 @@ class VenueConfig(FrozenModel):
         ]
 
     def markets(self) -> dict[str, PerpetualMarket]:
-        """The perpetual markets in use (all, or those named in ``symbols``), in preset order."""
-        if self.symbols is None:
+        """The perpetual markets in use: those named in ``symbols``, else the preset's ``default_symbols``, else
+        all, in that list's order."""
+        chosen = self.symbols if self.symbols is not None else self.default_symbols
+        if chosen is None:
             return dict(self.perpetuals)
-        return {s: self.perpetuals[s] for s in self.symbols}
+        return {s: self.perpetuals[s] for s in chosen}
 
     def spot_markets(self) -> dict[str, SpotMarket]:
         """The spot markets simulated with books (those named in ``spot_symbols``)."""
@@ -476,6 +499,33 @@ class VenueConfig(FrozenModel):
         if symbol not in markets:
             raise UnknownNameError(f"symbol on {self.name}", symbol, list(markets))
         return markets[symbol]
+
+
+def expand_margin_tables(data: Any, tables: dict[str, Any] | None = None) -> Any:
+    """Give every perpetual that names a ``margin_table`` (and lists no tiers of its own) that table's tiers;
+    ``tables`` defaults to the data's own ``margin_tables``.
+
+    Tiers listed beside a table's name win; the name then stays only if they are the table's own tiers, so a
+    market never claims a table it does not follow."""
+    if not isinstance(data, dict) or not isinstance(data.get("perpetuals"), dict):
+        return data
+    if tables is None:
+        tables = data.get("margin_tables") or {}
+    perps = {}
+    for key, market in data["perpetuals"].items():
+        name = market.get("margin_table") if isinstance(market, dict) else None
+        if isinstance(name, str):
+            table = tables.get(name)
+            if not isinstance(table, dict):
+                known = ", ".join(sorted(tables)) or "none"
+                raise rule_error(f".perpetuals.{key}.margin_table", f"no margin table {name!r} ({known})")
+            tiers = table.get("tiers")
+            if "margin_tiers" not in market:
+                market = {**market, "margin_tiers": copy.deepcopy(tiers)}
+            elif market["margin_tiers"] != tiers:
+                market = {k: v for k, v in market.items() if k != "margin_table"}
+        perps[key] = market
+    return {**data, "perpetuals": perps}
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

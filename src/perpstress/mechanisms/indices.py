@@ -76,7 +76,7 @@ class IndexEngine:
         for m in np.flatnonzero(perpetual):
             cfg = venues[market_venue[m]].index
             books, weights = [], []
-            for source, w in cfg.constituents.items():
+            for source, w in cfg.constituents_of(market_base[m]).items():
                 vi = names.get(source)
                 books.append(spot_book_of.get((vi, market_base[m]), -1) if vi is not None else -1)
                 weights.append(w)

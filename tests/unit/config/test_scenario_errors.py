@@ -67,7 +67,17 @@ T1 = "{notional_floor = 0, notional_cap = 800000, max_leverage = 100, maintenanc
         ("insurance_fund.initial_usd = -5\n", "venues.binance.insurance_fund.initial_usd", "greater than or equal"),
         ("insurance_fund.inital_usd = 5\n", "venues.binance.insurance_fund.inital_usd", "unknown field"),
         ('adl = { rule = "coin_flip" }\n', "venues.binance.adl", "rule"),
-        ('symbols = ["DOGEUSDT"]\n', "venues.binance.symbols", "DOGEUSDT not among this venue's perpetuals"),
+        ('symbols = ["PEPEUSDT"]\n', "venues.binance.symbols", "PEPEUSDT not among this venue's perpetuals"),
+        (
+            "index.constituents_by_asset.HIVE = { binance = 1.0, gate = -1.0 }\n",
+            "venues.binance.index.constituents_by_asset.HIVE.gate",
+            "weight -1 must be positive",
+        ),
+        (
+            'perpetuals.XRPUSDT.margin_table = "nope"\n',
+            "venues.binance.perpetuals.XRPUSDT.margin_table",
+            "no margin table 'nope'",
+        ),
     ],
 )
 def test_rule_errors_name_file_path_and_rule(tmp_path: Path, body: str, path: str, rule: str) -> None:

@@ -4,9 +4,10 @@
 Per step, before any taker trades: the ADL fills since the last step are added to each maker's ADL exposure (lots
 ADL'd against it, decaying with half-life ``makers.vol_window_s``); then each maker, in account order, updates its
 withdraw / return state from its market's realised volatility (the World's recent mark log-returns), its equity
-and its ADL share, and posts a new ladder around its fair value: the fundamental value for a spot book, the venue's
-index for a perpetual. A maker's inventory is what it has taken on since the start (its start position stands for
-the hedged book of the other side).
+and its ADL share, and posts a new ladder around its fair value: the venue's index for a perpetual; for a spot book
+the fundamental value, or with ``spot_fair_value = "perpetual_mark"`` the mark of the venue's perpetual in the same
+asset (its last value: the marks of this step are published after the makers quote). A maker's inventory is what
+it has taken on since the start (its start position stands for the hedged book of the other side).
 
 With ``requote_bps`` set, a maker that was not filled keeps its previous ladder while nothing it watches has moved
 (fair value within ``requote_bps``, volatility within 10 %, inventory within 2 % of its limit, appetite within
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from perpstress.config.agents import SpotFairValue
 from perpstress.mechanisms.accounting import Accounting
 from perpstress.mechanisms.adl import AdlRecord
 from perpstress.mechanisms.market_makers import MakerState, maker_config_table, makers_step
@@ -50,6 +52,16 @@ class MakersPhase:
         self.adl_seen = 0
         self._table_step_s = np.nan
         self._table, self._levels = maker_config_table(self.cfg, 1.0)
+        perp_of = {(int(world.markets.venue[m]), world.market_base[m]): m for m in range(world.n_perpetual)}
+        follow = [
+            perp_of.get((int(world.markets.venue[m]), world.market_base[m]), -1)
+            if world.is_spot[m] and self.cfg[m].spot_fair_value is SpotFairValue.PERPETUAL_MARK
+            else -1
+            for m in range(len(world.market_keys))
+        ]
+        self.follows = np.array(follow, dtype=np.int64)
+        """Per market: the perpetual whose mark its makers quote around, -1 for none."""
+        self._following = np.flatnonzero(self.follows >= 0)
 
     @property
     def state(self) -> list[MakerState]:
@@ -73,6 +85,8 @@ class MakersPhase:
             self._table, self._levels = maker_config_table(self.cfg, clock.step_s)
             self._table_step_s = clock.step_s
         fair = np.where(w.is_spot, w.fundamental, w.index_now).astype(np.float64)
+        if self._following.size:
+            fair[self._following] = w.markets.mark[self.follows[self._following]]
         pos, mk, b = w.positions, w.markets, w.books
         acc = w.accounts
         makers_step(b.price, b.lots, b.owner, b.count, self.maker_ids, self.start_lots, self.active, self.ramp,
