@@ -5,7 +5,8 @@ records each with this script named as its source). Run: ``python scripts/derive
   crowd's entries came from: ten days of positions opened along the path);
 - normal-time volatility of long-tail perpetuals (NEAR, FIL in September) and of BTC on 10 Oct before 20:50, per
   square-root second, from 1-minute closes;
-- BTCUSDT ask depth within 1 % before the crash, at the low and after (bookDepth);
+- BTCUSDT ask depth within 1 % before the crash, at the low and after (bookDepth), and the notional between 1 %
+  and 5 % against that within 1 % (the resting orders beyond the makers' ladders);
 - funding rates in force on 10 Oct for the symbols in the file;
 - USDe on Binance's spot book: low and its time.
 """
@@ -61,6 +62,14 @@ def main(data: Path) -> None:
         target = f"2025-10-10 {hhmm}"
         row = min(rows, key=lambda r: abs(datetime.fromisoformat(r["timestamp"]) - datetime.fromisoformat(target)))
         print(f"BTCUSDT ask depth within 1% at {row['timestamp']}: ${float(row['notional']) / 1e6:,.0f}M")
+    with (b / "BTCUSDT-bookDepth-2025-10-10.csv").open() as f:
+        book = [r for r in csv.DictReader(f) if "2025-10-10 20:30" <= r["timestamp"] < "2025-10-10 20:50"]
+    inner = np.median([float(r["notional"]) for r in book if float(r["percentage"]) == 1.0])
+    within5 = np.median([float(r["notional"]) for r in book if float(r["percentage"]) == 5.0])
+    band = (within5 - inner) / inner
+    print(f"BTCUSDT ask notional 1-5 % over 0-1 %, medians 20:30-20:50: {band:.3f} "
+          f"({inner / 1e6:,.0f}M within 1 %, {within5 / 1e6:,.0f}M within 5 %); per unit of log-distance "
+          f"{band / np.log(5):.4f}")  # fmt: skip
     with gzip.open(b / "funding_all.csv.gz", "rt") as f:
         rates: dict[str, float] = {}
         for r in csv.DictReader(f):

@@ -42,21 +42,18 @@ LARGE = ["XRP", "BNB", "DOGE"]
 MID_CEX = ["SUI", "AVAX", "LINK", "ADA", "ENA", "LTC", "XPL", "WLD", "ATOM"]
 # venue -> [(base, table)], in the order the scenario lists them
 LONG_TAIL: dict[str, list[tuple[str, str]]] = {
-    "binance": [(b, "large_cap") for b in LARGE]
-    + [(b, "mid_cap") for b in [*MID_CEX, "ASTER"]]
+    "binance": [(b, "large_cap") for b in [*LARGE, *MID_CEX, "ASTER"]]
     + [(b, "small_cap") for b in ["POWR", "SIREN", "BNT", "SQD", "SKYAI"]],
-    "okx": [(b, "large_cap") for b in LARGE]
-    + [(b, "small_cap") for b in [*MID_CEX, "AGLD", "0G", "ARKM", "BICO"]],
-    "bybit": [(b, "large_cap") for b in LARGE]
-    + [(b, "small_cap") for b in [*MID_CEX, "SUNDOG", "1000RATS", "HIPPO", "TUT"]],
-    "bitget": [(b, "large_cap") for b in LARGE]
-    + [(b, "mid_cap") for b in [*MID_CEX, "ASTER"]]
-    + [(b, "small_cap") for b in ["1000SATS"]],
+    "okx": [(b, "large_cap") for b in [*LARGE, *MID_CEX]] + [(b, "small_cap") for b in ["AGLD", "0G", "ARKM", "BICO"]],
+    "bybit": [(b, "large_cap") for b in [*LARGE, *MID_CEX]]
+    + [(b, "small_cap") for b in ["SUNDOG", "1000RATS", "HIPPO", "TUT"]],
+    "bitget": [(b, "large_cap") for b in [*LARGE, *MID_CEX, "ASTER"]] + [(b, "small_cap") for b in ["1000SATS"]],
     "hyperliquid": [("XRP", "xrp"), ("BNB", "group_3m")]
     + [(b, "group_20m") for b in ["HYPE", "PUMP", "ENA", "AVAX", "FARTCOIN", "LINK", "LTC", "ZEC", "SUI", "UNI",
                                   "kBONK", "CRV"]]
     + [(b, "group_3m") for b in ["XPL"]]
-    + [(b, "one_tier_5x") for b in ["ASTER", "PENGU", "MNT", "IP", "TAO", "EIGEN", "LINEA"]],
+    + [(b, "one_tier_5x") for b in ["ASTER", "PENGU", "MNT", "TAO", "EIGEN"]]
+    + [(b, "one_tier_3x") for b in ["IP", "LINEA"]],
 }  # fmt: skip
 
 
@@ -96,8 +93,10 @@ def preset_tiers(venue: str, market: str) -> list[dict[str, Any]]:
 def tables(venue: str) -> dict[str, tuple[str, str, list[dict[str, Any]]]]:
     """venue's shared tables: name -> (confidence, note, tiers)."""
     sol = {"binance": "SOLUSDT", "okx": "SOL-USDT-SWAP", "bybit": "SOLUSDT", "bitget": "SOLUSDT"}
-    large = ("UNCONFIRMED", f"the venue's {sol.get(venue)} table stands in for the large-cap alts (their own "
-             "tables were not found; large caps get tables of the same shape)", [])  # fmt: skip
+    large = ("UNCONFIRMED", f"the venue's {sol.get(venue)} table stands in for the large and mid-cap alts (their "
+             "own tables were not found; Binance's one official mid-cap table found, WLDUSDT's of 2025-08-26, agrees "
+             "with it up to 50,000 USDT: 75x, 50x, 25x against 75x, 50x, 40x); small-cap tables would cap their "
+             "positions at tens of thousands of dollars", [])  # fmt: skip
     if venue == "binance":
         wld = from_csv("binance_WLDUSDT_partial.csv", "notional_floor_usdt", "notional_cap_usdt")
         hive = from_csv("binance_HIVEUSDT_group.csv", "notional_floor_usdt", "notional_cap_usdt")
@@ -140,15 +139,22 @@ def tables(venue: str) -> dict[str, tuple[str, str, list[dict[str, Any]]]]:
         chosen = [r for r in rows if r["doc_commit"] == "14ba3d4" and r["assets"].split(";")[0] == assets]
         return from_csv("hyperliquid_margin_tiers.csv", "notional_floor_usdc", "notional_cap_usdc", chosen)
 
-    doc = "https://github.com/dzmbs/hyperliquid-docs/blob/14ba3d4977cf988e741103fbfbaa7b9f25f63d4b/docs/trading/margin-tiers.md"
+    snapshot = (
+        "https://github.com/SwellNetwork/hyperliquid-go-sdk/blob/8a8a7e986267cc60822498d45463a89794eff7a6/perp.go"
+    )
+
+    def one_tier(lev: int) -> tuple[str, str, list[dict[str, Any]]]:
+        note = (
+            f"one tier at the asset's maxLeverage {lev} (data/oct2025/tiers/hyperliquid_max_leverage_snapshot.csv,"
+            " an undated meta snapshot of about November 2025, after the crash), MMR = 0.5 / maxLeverage (docs)"
+        )
+        return "2nd", note, [tier(0.0, SIM_BOUND, float(lev), 0.5 / lev, snapshot, "2nd", note)]
+
     return {
         "xrp": ("official", "XRP's own table (docs version 14ba3d4, undated)", group("XRP")),
         "group_20m": ("official", "the 20M/10x group (docs version 14ba3d4, undated)", group("AAVE")),
         "group_3m": ("official", "the 3M/10x group (docs version 14ba3d4, undated)", group("ARB")),
-        "one_tier_5x": ("UNCONFIRMED", "every other perp has one tier at the asset's maxLeverage with MMR = "
-                        "0.5 / maxLeverage (docs); its maxLeverage in October 2025 was not found: 5x assumed",
-                        [tier(0.0, SIM_BOUND, 5.0, 0.1, doc, "UNCONFIRMED",
-                              "one tier; maxLeverage 5 assumed, MMR = 0.5 / maxLeverage (the docs' rule)")]),
+        **{f"one_tier_{lev}x": one_tier(lev) for lev in (5, 3)},
     }  # fmt: skip
 
 

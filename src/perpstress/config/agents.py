@@ -33,6 +33,47 @@ class MakerMarketOverride(FrozenModel):
     spot_fair_value: SpotFairValue | None = None
 
 
+class RestingMarketOverride(FrozenModel):
+    """Per-market resting orders (``venue:SYMBOL``); unset fields keep the defaults."""
+
+    depth_multiple: float | None = Field(None, ge=0)
+    outer: float | None = Field(None, gt=0, lt=1)
+
+
+class RestingOrdersConfig(FrozenModel):
+    """Limit orders resting beyond the makers' ladders, posted once before the run by participants who are not
+    market makers (perpstress.mechanisms.agents.resting): they are never moved, refreshed or withdrawn, so they are
+    what a book still holds when its makers have left.
+
+    Per market and side, ``levels`` orders from ``inner`` to ``outer`` away from the start price, spaced
+    geometrically with equal notional each (so the notional per unit of log-distance is even), ``depth_multiple``
+    times the market's makers' calm depth per side in all. Fills go to one account per market that is never
+    margin-checked (it stands for many small unlevered holders).
+    """
+
+    levels: int = Field(20, ge=1, le=200)
+    inner: float = Field(0.01, gt=0, lt=1, description="distance of the nearest order from the start price")
+    outer: float = Field(0.05, gt=0, lt=1, description="distance of the farthest order from the start price")
+    depth_multiple: float = Field(
+        0.4, ge=0, description="notional per side over the makers' calm depth per side (per_market x depth_usd)"
+    )
+    markets: dict[str, RestingMarketOverride] = Field(default_factory=dict, description="per venue:SYMBOL")
+
+    @model_validator(mode="after")
+    def _inner_below_outer(self) -> Self:
+        outer = [self.outer, *(o.outer for o in self.markets.values() if o.outer is not None)]
+        if min(outer) <= self.inner:
+            raise rule_error(".outer", f"outer {min(outer):g} must be beyond inner {self.inner:g}")
+        return self
+
+    def for_market(self, key: str) -> RestingOrdersConfig:
+        """This config with ``key``'s overrides applied."""
+        over = self.markets.get(key)
+        if over is None:
+            return self
+        return self.model_copy(update=over.model_dump(exclude_none=True))
+
+
 class MarketMakerConfig(FrozenModel):
     """How a market maker quotes and when it pulls back (perpstress.mechanisms.market_makers).
 

@@ -16,7 +16,13 @@ from typing import Any, Literal, Self
 import tomli_w
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from perpstress.config.agents import ArbitrageConfig, HedgedBook, MarketMakerConfig, NoiseTakerConfig
+from perpstress.config.agents import (
+    ArbitrageConfig,
+    HedgedBook,
+    MarketMakerConfig,
+    NoiseTakerConfig,
+    RestingOrdersConfig,
+)
 from perpstress.config.base import DocumentError, FrozenModel, rule_error
 from perpstress.config.population import CrowdConfig, PopulationConfig
 from perpstress.config.rails import RailsConfig
@@ -98,6 +104,9 @@ class Scenario(FrozenModel):
     )
     makers: MarketMakerConfig | None = Field(None, description="market makers quoting every market")
     takers: NoiseTakerConfig = Field(default_factory=NoiseTakerConfig)
+    resting: RestingOrdersConfig | None = Field(
+        None, description="limit orders resting beyond the makers' ladders, posted once (none: no such orders)"
+    )
     arbitrage: ArbitrageConfig = Field(default_factory=ArbitrageConfig, description="basis and cross-venue traders")
     hedgers: tuple[HedgedBook, ...] = Field((), description="owners hedged across two venues")
     rails: RailsConfig = Field(default_factory=RailsConfig, description="transfer routes between venues")

@@ -25,6 +25,7 @@ from perpstress.config.scenario import Scenario
 from perpstress.config.venue import CollateralMethod
 from perpstress.errors import UsageError
 from perpstress.mechanisms import arbitrage, exogenous, hedging
+from perpstress.mechanisms.agents.resting import post_resting_orders
 from perpstress.mechanisms.collateral import CollateralHoldings, CollateralPair
 from perpstress.mechanisms.insurance import FundLimits, InsuranceFunds
 from perpstress.mechanisms.liquidation import PROCEDURES
@@ -36,7 +37,7 @@ from perpstress.state.ledger import Ledger
 from perpstress.state.orderbook import OrderBooks
 from perpstress.state.portfolio import Accounts, Markets, Positions, group_by_account
 from perpstress.state.triggers import TriggerIndex
-from perpstress.state.world import ABSORBER, ARBITRAGEUR, CROWD, HEDGER, KEEPER, MAKER, NOISE, SPOT, World
+from perpstress.state.world import ABSORBER, ARBITRAGEUR, CROWD, HEDGER, KEEPER, MAKER, NOISE, RESTING, SPOT, World
 from perpstress.streams import RandomStreams
 
 
@@ -107,16 +108,16 @@ def build_world(scenario: Scenario, scale: float, positions: PositionsSnapshot |
     n_h = hedge["market"].size
     n_a = len(arbs["market"])
     n_ab = n_m if scenario.engine.forced_flow == "absorbed_at_mark" else 0
-    pos_market = np.concatenate(
-        [crowd.market, maker_market, np.arange(n_m), keeper_market, hedge["market"], arbs["market"], np.arange(n_ab)]
-    ).astype(np.int32)
+    n_rs = n_m if scenario.resting is not None else 0
+    pos_market = np.concatenate([crowd.market, maker_market, np.arange(n_m), keeper_market, hedge["market"],
+                                 arbs["market"], np.arange(n_ab), np.arange(n_rs)]).astype(np.int32)  # fmt: skip
     size = np.concatenate([crowd.size_lots, maker_lots, np.zeros(n_m + n_k, np.int64), hedge["size"],
-                           np.zeros(n_a + n_ab, np.int64)])  # fmt: skip
+                           np.zeros(n_a + n_ab + n_rs, np.int64)])  # fmt: skip
     entry = np.concatenate([crowd.entry_price, start[maker_market], start, start[keeper_market],
                             start[hedge["market"]], start[np.asarray(arbs["market"], dtype=np.int64)],
-                            start[:n_ab]])  # fmt: skip
+                            start[:n_ab], start[:n_rs]])  # fmt: skip
     iso = np.concatenate(
-        [np.where(crowd.isolated, crowd.margin, np.nan), np.full(n_mk + n_m + n_k + n_h + n_a + n_ab, np.nan)]
+        [np.where(crowd.isolated, crowd.margin, np.nan), np.full(n_mk + n_m + n_k + n_h + n_a + n_ab + n_rs, np.nan)]
     )
     capital = np.array([mk_cfg.for_market(keys[m]).capital_usd for m in maker_market])
     maker_mm = np.array([float(maintenance_margin(tables[m], lots * markets.lot_size[m] * start[m]))
@@ -124,7 +125,8 @@ def build_world(scenario: Scenario, scale: float, positions: PositionsSnapshot |
                          for m, lots in zip(maker_market, maker_lots, strict=True)])  # fmt: skip
     capital = np.maximum(capital, 2.0 * maker_mm)
     wallet = np.concatenate([np.where(crowd.isolated, 0.0, crowd.margin), capital, np.zeros(n_m + n_k),
-                             hedge["wallet"], np.asarray(arbs["capital"], dtype=float), np.zeros(n_ab)])  # fmt: skip
+                             hedge["wallet"], np.asarray(arbs["capital"], dtype=float),
+                             np.zeros(n_ab + n_rs)])  # fmt: skip
     arb_kind = np.where(is_spot[np.asarray(arbs["market"], dtype=np.int64)], SPOT, ARBITRAGEUR)
     kind = np.concatenate(
         [
@@ -135,6 +137,7 @@ def build_world(scenario: Scenario, scale: float, positions: PositionsSnapshot |
             np.full(n_h, HEDGER),
             arb_kind,
             np.full(n_ab, ABSORBER),
+            np.full(n_rs, RESTING),
         ]
     ).astype(np.int8)
     n_acc = size.size
@@ -199,6 +202,8 @@ def build_world(scenario: Scenario, scale: float, positions: PositionsSnapshot |
         appetite=float(paths.appetite[0]),
         last_trade=last_trade,
     )
+    if scenario.resting is not None:
+        post_resting_orders(world, scenario.resting, mk_cfg)
     keepers = {int(m): int(k) for m, k in zip(keeper_market, world.keeper_ids, strict=True)}
     hedges = _hedge_pairs(scenario, hedge, first_hedger)
     arbitrageurs = _arbitrageurs(arbs, first_arb, owner)

@@ -89,7 +89,7 @@ class Simulation:
         """Where liquidations, funds' unwinds and collateral sales trade: the books, or the absorbers at mark."""
         self.liquidation = LiquidationEngine(venues, w.markets, w.accounts, w.positions, w.funds, self.forced,
                                              w.ledger, accounting, built.keepers)  # fmt: skip
-        self.adl = AdlEngine(venues, accounting, streams.get("adl"), w.absorber_ids)
+        self.adl = AdlEngine(venues, accounting, streams.get("adl"), np.concatenate([w.absorber_ids, w.resting_ids]))
         self.funding = FundingPhase(venues, w.market_cfg, w.markets, w.books, w.positions, w.accounts, w.funds,
                                     scenario.step_ms)  # fmt: skip
         index_engine = IndexEngine(venues, venue_of, w.market_base, ~w.is_spot, w.spot_book_of, scenario.step_ms)

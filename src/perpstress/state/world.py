@@ -37,10 +37,11 @@ if TYPE_CHECKING:
     from perpstress.mechanisms.insurance import InsuranceFunds
     from perpstress.mechanisms.transfers import TransferRails
 
-CROWD, MAKER, NOISE, KEEPER, HEDGER, ARBITRAGEUR, SPOT, ABSORBER = 0, 1, 2, 3, 4, 5, 6, 7
+CROWD, MAKER, NOISE, KEEPER, HEDGER, ARBITRAGEUR, SPOT, ABSORBER, RESTING = 0, 1, 2, 3, 4, 5, 6, 7, 8
 """Account kinds. SPOT accounts hold only a spot market's position and are never margin-checked. ABSORBER accounts
 (one per market, only with ``engine.forced_flow = "absorbed_at_mark"``) stand outside the venue: they take the forced
-flow at mark, are never margin-checked and never ADL'd."""
+flow at mark, are never margin-checked and never ADL'd. RESTING accounts (one per market, only with ``[resting]``)
+own the limit orders resting beyond the makers' ladders; never margin-checked, never ADL'd."""
 
 TRADE_COLUMNS = ("ts_ms", "market", "account", "maker", "lots", "price")
 """Columns of the fills record (``World.trades``)."""
@@ -106,7 +107,7 @@ class World:
     accounts: Accounts
     positions: Positions
     kind: NDArray[np.int8]
-    """Per account: CROWD, MAKER, NOISE, KEEPER, HEDGER, ARBITRAGEUR, SPOT or ABSORBER."""
+    """Per account: CROWD, MAKER, NOISE, KEEPER, HEDGER, ARBITRAGEUR, SPOT, ABSORBER or RESTING."""
     owner: I64
     """Who owns each account: hedged owners and arbitrageurs own one account per venue or leg."""
     books: OrderBooks
@@ -156,6 +157,8 @@ class World:
     keeper_ids: I64 = field(init=False)
     absorber_ids: I64 = field(init=False)
     """One absorber account per market, in market order, when forced flow is absorbed at mark (else none)."""
+    resting_ids: I64 = field(init=False)
+    """One resting-orders account per market, in market order, with ``[resting]`` (else none)."""
     watch_ids: I64 = field(init=False)
     """Non-crowd accounts margin-checked every step (makers, hedgers, arbitrageurs' futures legs)."""
 
@@ -176,6 +179,7 @@ class World:
         self.noise_ids = np.flatnonzero(self.kind == NOISE)
         self.keeper_ids = np.flatnonzero(self.kind == KEEPER)
         self.absorber_ids = np.flatnonzero(self.kind == ABSORBER)
+        self.resting_ids = np.flatnonzero(self.kind == RESTING)
         self.watch_ids = np.flatnonzero(np.isin(self.kind, (MAKER, HEDGER, ARBITRAGEUR)) & ~self.spot_account)
 
     @property

@@ -17,9 +17,9 @@ def test_a_market_naming_a_table_gets_its_tiers_and_sources() -> None:
 
 
 def test_a_scenario_switching_a_markets_table_gets_the_new_tiers() -> None:
-    venue = VenueConfig.model_validate({"preset": "binance", "perpetuals": {"POWRUSDT": {"margin_table": "mid_cap"}}})
-    assert venue.perpetuals["POWRUSDT"].margin_tiers == venue.margin_tables["mid_cap"].tiers
-    assert venue.perpetuals["POWRUSDT"].margin_table == "mid_cap"
+    venue = VenueConfig.model_validate({"preset": "binance", "perpetuals": {"POWRUSDT": {"margin_table": "large_cap"}}})
+    assert venue.perpetuals["POWRUSDT"].margin_tiers == venue.margin_tables["large_cap"].tiers
+    assert venue.perpetuals["POWRUSDT"].margin_table == "large_cap"
 
 
 def test_tiers_of_its_own_win_and_the_market_no_longer_claims_the_table() -> None:

@@ -64,8 +64,8 @@ def test_hedge_legs_on_one_venue_and_unknown_markets() -> None:
 
 
 def test_spot_symbols_must_exist_and_disruptions_run_forward() -> None:
-    assert "DOGE/USDT not among this venue's spot markets" in problems(
-        demo(**{"venues.bybit.spot_symbols": ["DOGE/USDT"]})
+    assert "PEPE/USDT not among this venue's spot markets" in problems(
+        demo(**{"venues.bybit.spot_symbols": ["PEPE/USDT"]})
     )
     rail = {"disruptions": [{"from_s": 100, "to_s": 50}]}
     assert "to_s 50 must be after from_s 100" in problems(demo(**{"rails.default": rail}))
