@@ -785,7 +785,9 @@ def maker_steps(draw: st.DrawFn) -> dict[str, Any]:
                               inventory_skew_bps=draw(st.sampled_from([None, 30.0])),
                               spread_vol_elasticity=draw(st.sampled_from([1.0, 0.7])),
                               size_vol_elasticity=draw(st.sampled_from([1.0, 1.3])),
-                              adl_exposure_limit=draw(st.sampled_from([0.5, 0.1]))) for _ in range(2)]  # fmt: skip
+                              adl_exposure_limit=draw(st.sampled_from([0.5, 0.1])),
+                              sweep_size_cut=draw(st.sampled_from([0.0, 0.5, 1.0])),
+                              refill_half_life_s=draw(st.sampled_from([10.0, 2.0]))) for _ in range(2)]  # fmt: skip
     vol = np.array(draw(st.lists(st.sampled_from([0.0, 5e-5, 2e-4, 5e-4, 1e-3]) | st.floats(0.0, 2e-3),
                                  min_size=2, max_size=2)))  # fmt: skip
     start_lots = size_lots[makers] - np.array(draw(st.lists(st.integers(-500, 500), min_size=k, max_size=k)))
@@ -793,17 +795,21 @@ def maker_steps(draw: st.DrawFn) -> dict[str, Any]:
     inventory = (size_lots[makers] - start_lots) * lot * fair[pos_market[makers]]
     appetite = draw(st.sampled_from([1.0, 0.6, 0.0]))
     ramp = np.array(draw(st.lists(st.sampled_from([0.0, 1.0]) | st.floats(0.0, 1.0), min_size=k, max_size=k)))
-    last = np.full((k, 5), np.nan)
+    refill = np.array(draw(st.lists(st.sampled_from([1.0, 0.3]) | st.floats(0.0, 1.0), min_size=k, max_size=k)))
+    last = np.full((k, 6), np.nan)
     for i in range(k):
         if draw(st.booleans()):
             m = pos_market[makers[i]]
-            last[i] = (fair[m] * (1 + draw(st.floats(-4e-4, 4e-4))), vol[m], inventory[i], appetite, ramp[i])
+            moved = draw(st.sampled_from([0.0, 1.0]) | st.floats(-3e5, 3e5))  # inventory since the last quote
+            last[i] = (fair[m] * (1 + draw(st.floats(-4e-4, 4e-4))), vol[m], inventory[i] - moved, appetite, ramp[i],
+                       refill[i])  # fmt: skip
     return {
         "books": draw(order_books()),
         "makers": makers,
         "start_lots": start_lots,
         "active": np.array(draw(st.lists(st.booleans(), min_size=k, max_size=k))),
         "ramp": ramp,
+        "refill": refill,
         "peak": wallet[makers] * np.array(draw(st.lists(st.floats(0.9, 1.2), min_size=k, max_size=k))),
         "last": last,
         "filled": np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n))),
@@ -823,7 +829,7 @@ def maker_steps(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-MAKER_OUTPUTS = ("price", "lots", "owner", "count", "active", "ramp", "peak", "last", "filled")
+MAKER_OUTPUTS = ("price", "lots", "owner", "count", "active", "ramp", "peak", "refill", "last", "filled")
 
 
 def run_makers_step(kernel: Any, d: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -834,8 +840,8 @@ def run_makers_step(kernel: Any, d: dict[str, Any]) -> dict[str, np.ndarray]:
     n = d["size_lots"].size
     table, levels = mm.maker_config_table(d["cfgs"], d["dt"])
     kernel(out["price"], out["lots"], out["owner"], out["count"], d["makers"], d["start_lots"], out["active"],
-           out["ramp"], out["peak"], out["last"], out["filled"], d["pos_market"], d["size_lots"], d["entry"],
-           d["iso"], np.arange(n, dtype=np.int64), np.ones(n, dtype=np.int32), d["wallet"], LOT, TICK,
+           out["ramp"], out["peak"], out["refill"], out["last"], out["filled"], d["pos_market"], d["size_lots"],
+           d["entry"], d["iso"], np.arange(n, dtype=np.int64), np.ones(n, dtype=np.int32), d["wallet"], LOT, TICK,
            d["fair"].copy(), d["adl_lots"], d["vol"], d["fair"], d["appetite"], table, levels)  # fmt: skip
     return out
 
@@ -856,19 +862,20 @@ def makers_by_the_rules(d: dict[str, Any]) -> dict[str, np.ndarray]:
             equity += float(d["size_lots"][a] * LOT[m]) * (mark[m] - d["entry"][a])
         held = abs(float(d["size_lots"][a]))
         adl_share = d["adl_lots"][a] / max(held + d["adl_lots"][a], 1.0)
-        old = mm.MakerState(bool(d["active"][i]), float(d["ramp"][i]), float(d["peak"][i]))
-        state = mm.update_state(cfg, old, d["vol"][m], equity, adl_share, d["dt"])
+        old = mm.MakerState(bool(d["active"][i]), float(d["ramp"][i]), float(d["peak"][i]), float(d["refill"][i]))
+        f0, v0, i0, ap0, r0, rf0 = d["last"][i]
+        swept = abs(inventory - i0) / cfg.depth_usd if filled[a] and not np.isnan(i0) else 0.0
+        state = mm.update_state(cfg, old, d["vol"][m], equity, adl_share, d["dt"], swept)
         states.append(state)
         vol, fair, appetite = d["vol"][m], float(d["fair"][m]), d["appetite"]
-        f0, v0, i0, ap0, r0 = d["last"][i]
         if (cfg.requote_bps > 0 and not filled[a] and state.active == old.active
                 and abs(fair - f0) <= cfg.requote_bps * 1e-4 * f0 and abs(vol - v0) <= 0.1 * max(v0, cfg.vol_ref)
                 and abs(inventory - i0) <= 0.02 * cfg.inventory_limit_usd and abs(appetite - ap0) <= 0.01
-                and abs(state.ramp - r0) <= 0.02):  # fmt: skip
-            last.append((f0, v0, i0, ap0, r0))
+                and abs(state.ramp - r0) <= 0.02 and abs(state.refill - rf0) <= 0.02):  # fmt: skip
+            last.append((f0, v0, i0, ap0, r0, rf0))
             continue
         filled[a] = False
-        last.append((fair, float(vol), inventory, appetite, state.ramp))
+        last.append((fair, float(vol), inventory, appetite, state.ramp, state.refill))
         shape = mm.quote_shape(cfg, state, fair, vol, inventory, appetite)
         if shape is None:
             for side in (BID, ASK):
@@ -878,7 +885,8 @@ def makers_by_the_rules(d: dict[str, Any]) -> dict[str, np.ndarray]:
                            shape.side_usd, shape.bid_scale, shape.ask_scale, float(TICK[m]), float(LOT[m]))  # fmt: skip
     return {"price": price, "lots": lots, "owner": owner, "count": count,
             "active": np.array([s.active for s in states]), "ramp": np.array([s.ramp for s in states]),
-            "peak": np.array([s.peak_equity for s in states]), "last": np.array(last), "filled": filled}  # fmt: skip
+            "peak": np.array([s.peak_equity for s in states]), "refill": np.array([s.refill for s in states]),
+            "last": np.array(last), "filled": filled}  # fmt: skip
 
 
 @SETTINGS
@@ -896,6 +904,7 @@ def test_makers_step(d: dict[str, Any]) -> None:
     event("a maker withdrew" if np.any(d["active"] & ~fast["active"]) else "no maker withdrew")
     event("a maker came back" if np.any(~d["active"] & fast["active"]) else "no maker came back")
     event("a maker posted" if np.isin(fast["owner"], d["makers"]).any() else "no maker order in the books")
+    event("a sweep cut a maker's size" if np.any(fast["refill"] < d["refill"]) else "no sweep cut")
 
 
 # --- trigger index -------------------------------------------------------------------------------------------------

@@ -112,6 +112,14 @@ class MarketMakerConfig(FrozenModel):
         0.5, gt=0, le=1, description="withdraw when ADL has recently closed this share of the maker's position"
     )
     return_half_life_s: float = Field(300.0, gt=0, description="after a withdrawal, size returns with this half-life")
+    sweep_size_cut: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="after fills took a share f of its calm depth, a maker's size is cut by this x f (0: it posts "
+        "its full size again every step)",
+    )
+    refill_half_life_s: float = Field(10.0, gt=0, description="a swept ladder's size grows back with this half-life")
     spot_fair_value: SpotFairValue = Field(
         SpotFairValue.FUNDAMENTAL, description="what spot books' makers quote around (perpetuals': the index)"
     )

@@ -11,6 +11,10 @@ all in :class:`perpstress.config.agents.MarketMakerConfig`:
   counterfactual of makers that stay).
 - **Return** once volatility is back under ``return_vol_multiple * vol_ref`` (hysteresis), size ramping back with
   ``return_half_life_s`` (makers do not restore full depth in one second).
+- **Refill** a swept ladder at a finite rate (the book's resilience): when fills since its last quote took a share
+  ``f`` of its calm depth per side (``|inventory change| / depth_usd``, at most 1), a maker's size is cut by
+  ``sweep_size_cut * f``, and grows back with ``refill_half_life_s``. With ``sweep_size_cut = 0`` (the default) a
+  maker posts its full size again every step, however much was taken.
 
 Left out: queue-position strategy, adverse-selection learning, cross-market hedging by the maker (its inventory
 is hedged off-venue by assumption, so only its margin and ADL exposure bind).
@@ -36,6 +40,8 @@ class MakerState:
     ramp: float = 1.0
     """Fraction of full size restored after a withdrawal (0 just back, 1 fully back)."""
     peak_equity: float = 0.0
+    refill: float = 1.0
+    """Fraction of full size refilled after fills swept the ladder (1: nothing taken lately)."""
 
 
 @dataclass(frozen=True)
@@ -54,9 +60,26 @@ class Ladder:
 
 
 def update_state(
+    cfg: MarketMakerConfig,
+    state: MakerState,
+    vol: float,
+    equity: float,
+    adl_exposure: float,
+    dt_s: float,
+    swept: float = 0.0,
+) -> MakerState:
+    """Apply the withdraw / return and refill rules for one step; returns the new state. ``swept``: the share of its
+    calm depth fills took since the maker's last quote (0 when it was not filled)."""
+    refill = 1.0 - (1.0 - state.refill) * 0.5 ** (dt_s / cfg.refill_half_life_s)
+    if swept > 0.0 and cfg.sweep_size_cut > 0.0:
+        refill = refill * (1.0 - cfg.sweep_size_cut * min(swept, 1.0))
+    moved = _withdraw_or_return(cfg, state, vol, equity, adl_exposure, dt_s)
+    return MakerState(moved.active, moved.ramp, moved.peak_equity, refill)
+
+
+def _withdraw_or_return(
     cfg: MarketMakerConfig, state: MakerState, vol: float, equity: float, adl_exposure: float, dt_s: float
 ) -> MakerState:
-    """Apply the withdraw / return rules for one step; returns the new state."""
     peak = max(state.peak_equity, equity)
     drawdown = peak - equity
     stressed = cfg.withdraws and vol > cfg.withdraw_vol_multiple * cfg.vol_ref
@@ -107,7 +130,7 @@ def quote_shape(
         half=half,
         spacing=spacing,
         levels=cfg.levels,
-        side_usd=cfg.depth_usd * thin * appetite * state.ramp,
+        side_usd=cfg.depth_usd * thin * appetite * state.ramp * state.refill,
         bid_scale=min(max(1.0 - inv, 0.0), 1.0),  # a long maker stops buying at its limit
         ask_scale=min(max(1.0 + inv, 0.0), 1.0),  # a short maker stops selling at its limit
     )
@@ -180,7 +203,7 @@ post_ladder = njit(cache=True)(_post_ladder_py)
 # Columns of :func:`maker_config_table`'s per-market table, read by :func:`makers_step`.
 (C_VOL_REF, C_WITHDRAW_VOL, C_RETURN_VOL, C_LOSS_LIMIT, C_ADL_LIMIT, C_RAMP_DECAY, C_REQUOTE_BPS, C_INV_LIMIT,
  C_SPREAD_ELASTICITY, C_SIZE_ELASTICITY, C_HALF_SPREAD_BPS, C_SPACING_BPS, C_SKEW_BPS, C_DEPTH_USD,
- N_CFG) = range(15)  # fmt: skip
+ C_SWEEP_CUT, C_REFILL_DECAY, N_CFG) = range(17)  # fmt: skip
 
 
 def maker_config_table(cfgs: list[MarketMakerConfig], step_s: float) -> tuple[F64, np.ndarray]:
@@ -203,21 +226,23 @@ def maker_config_table(cfgs: list[MarketMakerConfig], step_s: float) -> tuple[F6
         t[m, C_SPACING_BPS] = c.level_spacing_bps
         t[m, C_SKEW_BPS] = np.nan if c.inventory_skew_bps is None else c.inventory_skew_bps
         t[m, C_DEPTH_USD] = c.depth_usd
+        t[m, C_SWEEP_CUT] = c.sweep_size_cut
+        t[m, C_REFILL_DECAY] = 0.5 ** (step_s / c.refill_half_life_s)
     return t, np.array([c.levels for c in cfgs], dtype=np.int64)
 
 
 def _makers_step_py(  # type: ignore[no-untyped-def]
-    price, lots, owner, count, makers, start_lots, active, ramp, peak, last, filled,
+    price, lots, owner, count, makers, start_lots, active, ramp, peak, refill, last, filled,
     pos_market, size_lots, entry, iso, pos_start, pos_count, wallet, lot_size, tick_size, mark,
     adl_lots, vol, fair, appetite, cfg, levels,
 ):  # fmt: skip
     """Every maker's step, in account order: :func:`update_state` (equity as
     :meth:`perpstress.mechanisms.accounting.Accounting.unit_equity` of its cross unit), the requote test,
     :func:`quote_shape` and :func:`post_ladder` (or the cancel of its ladder), the same arithmetic in the same
-    order. Maker ``makers[i]``'s position is ``makers[i]``; its state ``active``/``ramp``/``peak`` and the last
-    quote's (fair value, vol, inventory, appetite, ramp) in ``last[i]`` are updated in place, as are the books and
-    ``filled``. Python's ``max(a, b)`` / ``min(a, b)`` are spelt out (``b if b > a else a``), so NaN goes the same
-    way. The powers are computed here, one scalar ``pow`` each as in :func:`quote_shape` (libm's, bit for bit):
+    order. Maker ``makers[i]``'s position is ``makers[i]``; its state ``active``/``ramp``/``peak``/``refill`` and the
+    last quote's (fair value, vol, inventory, appetite, ramp, refill) in ``last[i]`` are updated in place, as are the
+    books and ``filled``. Python's ``max(a, b)`` / ``min(a, b)`` are spelt out (``b if b > a else a``), so NaN goes
+    the same way. The powers are computed here, one scalar ``pow`` each as in :func:`quote_shape` (libm's, bit for bit):
     NumPy's vectorised ``np.power`` may differ from it in the last bit."""
     for i in range(makers.shape[0]):
         a = makers[i]
@@ -232,7 +257,13 @@ def _makers_step_py(  # type: ignore[no-untyped-def]
         held = abs(float(size_lots[a]))
         d = held + adl_lots[a]
         adl_share = adl_lots[a] / (1.0 if d < 1.0 else d)
-        # update_state
+        # update_state: the refill first, then withdraw / return
+        r = 1.0 - (1.0 - refill[i]) * c[C_REFILL_DECAY]
+        if filled[a] and c[C_SWEEP_CUT] > 0.0 and not np.isnan(last[i, 2]):
+            swept = abs(inventory - last[i, 2]) / c[C_DEPTH_USD]
+            if swept > 0.0:
+                r = r * (1.0 - c[C_SWEEP_CUT] * (1.0 if swept > 1.0 else swept))
+        refill[i] = r
         was_active = active[i]
         new_peak = equity if equity > peak[i] else peak[i]
         broke = new_peak - equity >= c[C_LOSS_LIMIT]
@@ -258,7 +289,7 @@ def _makers_step_py(  # type: ignore[no-untyped-def]
             if (abs(fair_m - last[i, 0]) <= c[C_REQUOTE_BPS] * 1e-4 * last[i, 0]
                     and abs(vol_m - v0) <= 0.1 * (ref if ref > v0 else v0)
                     and abs(inventory - last[i, 2]) <= 0.02 * c[C_INV_LIMIT] and abs(appetite - last[i, 3]) <= 0.01
-                    and abs(ramp[i] - last[i, 4]) <= 0.02):  # fmt: skip
+                    and abs(ramp[i] - last[i, 4]) <= 0.02 and abs(refill[i] - last[i, 5]) <= 0.02):  # fmt: skip
                 continue
         filled[a] = False
         last[i, 0] = fair_m
@@ -266,6 +297,7 @@ def _makers_step_py(  # type: ignore[no-untyped-def]
         last[i, 2] = inventory
         last[i, 3] = appetite
         last[i, 4] = ramp[i]
+        last[i, 5] = refill[i]
         if not active[i] or ramp[i] <= 0.0 or appetite <= 0.0:  # quote_shape's None
             _remove_owner(price, lots, owner, count, m, BID, a)
             _remove_owner(price, lots, owner, count, m, ASK, a)
@@ -285,7 +317,8 @@ def _makers_step_py(  # type: ignore[no-untyped-def]
         k = 1.0 + inv
         k = 0.0 if k < 0.0 else k
         post_ladder(price, lots, owner, count, m, a, fair_m * (1.0 + skew), half, spacing, levels[m],
-                    c[C_DEPTH_USD] * thin * appetite * ramp[i], 1.0 if b > 1.0 else b, 1.0 if k > 1.0 else k,
+                    c[C_DEPTH_USD] * thin * appetite * ramp[i] * refill[i], 1.0 if b > 1.0 else b,
+                    1.0 if k > 1.0 else k,
                     tick_size[m], lot_size[m])  # fmt: skip
 
 

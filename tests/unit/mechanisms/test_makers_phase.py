@@ -67,7 +67,7 @@ class PerMakerPhase(MakersPhase):
         w = self.world
         if not hasattr(self, "states"):
             self.states = self.state
-            self.last = [(np.nan, np.nan, np.nan, np.nan, np.nan)] * len(self.maker_ids)
+            self.last = [(np.nan,) * 6] * len(self.maker_ids)
         rec = self.adl_record
         if len(rec.account) > self.adl_seen:
             hit = np.asarray(rec.account[self.adl_seen :], dtype=np.int64)
@@ -87,17 +87,18 @@ class PerMakerPhase(MakersPhase):
             held = abs(float(pos.size_lots[a]))
             adl_share = self.adl_lots[a] / max(held + self.adl_lots[a], 1.0)
             old = self.states[i]
-            state = update_state(cfg, old, vol[m], equity, adl_share, clock.step_s)
+            f0, v0, i0, ap0, r0, rf0 = last[i]
+            swept = abs(inventory - i0) / cfg.depth_usd if w.maker_filled[a] and not np.isnan(i0) else 0.0
+            state = update_state(cfg, old, vol[m], equity, adl_share, clock.step_s, swept)
             self.states[i] = state
             fair = float(w.fundamental[m] if w.is_spot[m] else w.index_now[m])
-            if cfg.requote_bps > 0 and not w.maker_filled[a] and state.active == old.active:
-                f0, v0, i0, ap0, r0 = last[i]
-                if (abs(fair - f0) <= cfg.requote_bps * 1e-4 * f0 and abs(vol[m] - v0) <= 0.1 * max(v0, cfg.vol_ref)
-                        and abs(inventory - i0) <= 0.02 * cfg.inventory_limit_usd and abs(w.appetite - ap0) <= 0.01
-                        and abs(state.ramp - r0) <= 0.02):  # fmt: skip
-                    continue
+            if (cfg.requote_bps > 0 and not w.maker_filled[a] and state.active == old.active
+                    and abs(fair - f0) <= cfg.requote_bps * 1e-4 * f0 and abs(vol[m] - v0) <= 0.1 * max(v0, cfg.vol_ref)
+                    and abs(inventory - i0) <= 0.02 * cfg.inventory_limit_usd and abs(w.appetite - ap0) <= 0.01
+                    and abs(state.ramp - r0) <= 0.02 and abs(state.refill - rf0) <= 0.02):  # fmt: skip
+                continue
             w.maker_filled[a] = False
-            last[i] = (fair, float(vol[m]), inventory, w.appetite, state.ramp)
+            last[i] = (fair, float(vol[m]), inventory, w.appetite, state.ramp, state.refill)
             shape = quote_shape(cfg, state, fair, vol[m], inventory, w.appetite)
             if shape is None:
                 w.books.cancel_owner_in(m, int(a))
@@ -114,7 +115,9 @@ def test_the_compiled_phase_posts_the_same_books_and_states_as_the_per_maker_loo
     phases: list[MakersPhase] = []
     for kit, cls in zip(kits, (MakersPhase, PerMakerPhase), strict=True):
         phase = cls(kit.world, kit.accounting, AdlRecord())
-        phase.cfg = [c.model_copy(update={"requote_bps": requote_bps, "return_half_life_s": 5.0}) for c in phase.cfg]
+        update = {"requote_bps": requote_bps, "return_half_life_s": 5.0, "sweep_size_cut": 0.5,
+                  "refill_half_life_s": 3.0}  # fmt: skip
+        phase.cfg = [c.model_copy(update=update) for c in phase.cfg]
         phases.append(phase)
     makers = kits[0].makers
     kept = 0
@@ -128,7 +131,7 @@ def test_the_compiled_phase_posts_the_same_books_and_states_as_the_per_maker_loo
             w.appetite = 0.0 if step == 20 else 1.0 - 0.002 * step
             if step % 5 == 4:
                 a = makers[step % len(makers)]
-                w.positions.size_lots[a] += 3 * (step % 3 - 1)  # a fill: inventory moves
+                w.positions.size_lots[a] += 300 * (step % 3 - 1)  # a fill: inventory moves, sweeping part of a side
                 w.maker_filled[a] = True
             if step == 25:
                 w.accounts.wallet[makers[0]] -= 1e9  # a loss past the limit
@@ -143,3 +146,4 @@ def test_the_compiled_phase_posts_the_same_books_and_states_as_the_per_maker_loo
         assert phases[0].state == phases[1].states  # type: ignore[attr-defined]
         np.testing.assert_array_equal(phases[0].last_quote, np.array(phases[1].last))  # type: ignore[attr-defined]
     assert (kept > 0) == (requote_bps > 0)  # with requote_bps some makers kept their ladders some steps
+    assert min(s.refill for s in phases[1].states) < 1.0  # type: ignore[attr-defined]  # a sweep cut a size

@@ -45,8 +45,10 @@ class MakersPhase:
         """Fraction of full size restored after a withdrawal (0 just back, 1 fully back)."""
         self.peak_equity = np.array([self.cfg[m].capital_usd for m in maker_market], dtype=float)
         self.start_lots = world.positions.size_lots[self.maker_ids].copy()
-        self.last_quote = np.full((len(self.maker_ids), 5), np.nan)
-        """Per maker: (fair value, vol, inventory, appetite, ramp) its book ladder was posted at."""
+        self.refill = np.ones(len(self.maker_ids))
+        """Fraction of full size refilled after fills swept the ladder."""
+        self.last_quote = np.full((len(self.maker_ids), 6), np.nan)
+        """Per maker: (fair value, vol, inventory, appetite, ramp, refill) its book ladder was posted at."""
         self.adl_lots = np.zeros(world.accounts.n)
         """ADL'd lots against each maker, decaying with the volatility window: the maker's recent ADL exposure."""
         self.adl_seen = 0
@@ -67,8 +69,8 @@ class MakersPhase:
     def state(self) -> list[MakerState]:
         """Per maker, its state as a :class:`MakerState` (a copy)."""
         return [
-            MakerState(active=bool(a), ramp=float(r), peak_equity=float(p))
-            for a, r, p in zip(self.active, self.ramp, self.peak_equity, strict=True)
+            MakerState(active=bool(a), ramp=float(r), peak_equity=float(p), refill=float(f))
+            for a, r, p, f in zip(self.active, self.ramp, self.peak_equity, self.refill, strict=True)
         ]
 
     def __call__(self, clock: Clock) -> None:
@@ -90,6 +92,7 @@ class MakersPhase:
         pos, mk, b = w.positions, w.markets, w.books
         acc = w.accounts
         makers_step(b.price, b.lots, b.owner, b.count, self.maker_ids, self.start_lots, self.active, self.ramp,
-                    self.peak_equity, self.last_quote, w.maker_filled, pos.market, pos.size_lots, pos.entry_price,
-                    pos.isolated_margin, acc.pos_start, acc.pos_count, acc.wallet, mk.lot_size, mk.tick_size,
-                    mk.mark, self.adl_lots, vol, fair, float(w.appetite), self._table, self._levels)  # fmt: skip
+                    self.peak_equity, self.refill, self.last_quote, w.maker_filled, pos.market, pos.size_lots,
+                    pos.entry_price, pos.isolated_margin, acc.pos_start, acc.pos_count, acc.wallet, mk.lot_size,
+                    mk.tick_size, mk.mark, self.adl_lots, vol, fair, float(w.appetite), self._table,
+                    self._levels)  # fmt: skip
