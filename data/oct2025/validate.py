@@ -10,20 +10,47 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 NUMERIC = {
-    "open_interest_usd", "adl_notional_usd", "notional_floor_usdt", "notional_cap_usdt", "max_leverage",
-    "maint_margin_rate", "cum_usdt", "position_floor_usdt", "risk_limit_cap_usdt", "initial_margin_rate",
-    "mm_deduction_usdt", "max_amount_contracts", "min_initial_margin_rate", "position_cap_usdt", "deduction_usdt",
-    "notional_floor_usdc", "notional_cap_usdc", "maint_deduction_usdc",
-    "depth_usd", "band_pct", "depth_over_oi",
+    "open_interest_usd",
+    "adl_notional_usd",
+    "notional_floor_usdt",
+    "notional_cap_usdt",
+    "max_leverage",
+    "maint_margin_rate",
+    "cum_usdt",
+    "position_floor_usdt",
+    "risk_limit_cap_usdt",
+    "initial_margin_rate",
+    "mm_deduction_usdt",
+    "max_amount_contracts",
+    "min_initial_margin_rate",
+    "position_cap_usdt",
+    "deduction_usdt",
+    "notional_floor_usdc",
+    "notional_cap_usdc",
+    "maint_deduction_usdc",
+    "depth_usd",
+    "band_pct",
+    "depth_over_oi",
 }
 # Numeric fields that may be negative (a close-to-close change): checked for being finite only.
 SIGNED = {"value"}
 # Fields that may legitimately be zero (a first tier's floor or deduction).
-ZERO_OK = {"notional_floor_usdt", "cum_usdt", "position_floor_usdt", "mm_deduction_usdt", "deduction_usdt",
-           "notional_floor_usdc", "maint_deduction_usdc"}
-KEYS = {"open_interest.csv": ("venue", "symbol"), "market_asset_totals.csv": ("scope", "base", "as_of"),
-        "market_depth.csv": ("venue", "symbol", "band_pct", "side", "as_of"),
-        "macro_vol.csv": ("metric", "as_of"), "depth_to_oi.csv": ("asset", "depth_scope")}
+ZERO_OK = {
+    "notional_floor_usdt",
+    "cum_usdt",
+    "position_floor_usdt",
+    "mm_deduction_usdt",
+    "deduction_usdt",
+    "notional_floor_usdc",
+    "maint_deduction_usdc",
+}
+KEYS = {
+    "open_interest.csv": ("venue", "symbol"),
+    "market_asset_totals.csv": ("scope", "base", "as_of"),
+    "market_depth.csv": ("venue", "symbol", "band_pct", "side", "as_of"),
+    "macro_vol.csv": ("metric", "as_of"),
+    "depth_to_oi.csv": ("asset", "depth_scope"),
+}
 
 
 def check(path: Path) -> list[str]:
