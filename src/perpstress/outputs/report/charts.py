@@ -965,6 +965,8 @@ def collateral_prices(
     if not keys:
         return None
 
+    book_named: set[str] = set()
+
     def traces(key: str, first: bool) -> list[Any]:
         out = []
         for r, (label, t) in enumerate(runs):
@@ -980,10 +982,11 @@ def collateral_prices(
                             _named("own spot book", label),
                             PRICE_COLOURS["last"],
                             dash=RUN_DASHES[(r + 1) % 4],
-                            show=first and r == 0,
+                            show=label not in book_named,  # in the legend once, in whichever panel has one first
                             group=f"book{label}",
                         )
                     )
+                    book_named.add(label)
                 if ref is not None:
                     out.append(
                         _line(
