@@ -376,5 +376,6 @@ def test_the_collateral_chart_draws_a_mixed_prices_own_book(
     state = page.evaluate(COLLATERAL_TRACES_JS)
     context.close()
     assert state["names"].count("own spot book") == 1  # wBETH's; USDe's book is its price line
-    assert all(state["drawn"]) and len(state["drawn"]) == len(state["names"])
+    assert all(state["drawn"])
+    assert len(state["drawn"]) == len(state["names"])
     assert "own spot book" in state["legend"]

@@ -252,9 +252,15 @@ def test_collateral_lows_are_shown_beside_the_targets(make_run: Make) -> None:
     markets = {"binance:BTCUSDT": {"base": "BTC"}, "binance:BNSOL/USDT": {"base": "BNSOL", "last": CRASH}}
     run = make_run(markets=markets, collateral={"WBETH@binance": entry})
     events = run / "events"
-    pq.write_table(pa.table({"ts_ms": [0, 1, 0, 1], "venue": ["binance"] * 4, "asset": ["WBETH"] * 2 + ["BNSOL"] * 2,
-                             "price": [4_300.0, 3_700.0, 210.0, 200.0], "reference_price": [4_300.0, 4_200.0, 210.0, 200.0],
-                             "book_price": [4_290.0, 210.0, 209.0, 190.0]}), events / "collateral.parquet")  # fmt: skip
+    table = {
+        "ts_ms": [0, 1, 0, 1],
+        "venue": ["binance"] * 4,
+        "asset": ["WBETH", "WBETH", "BNSOL", "BNSOL"],
+        "price": [4_300.0, 3_700.0, 210.0, 200.0],
+        "reference_price": [4_300.0, 4_200.0, 210.0, 200.0],
+        "book_price": [4_290.0, 210.0, 209.0, 190.0],
+    }
+    pq.write_table(pa.table(table), events / "collateral.parquet")
     out = validate_run(run, write=False)
     assert [t["id"] for t in out["targets"]] == [t.id for t in load_targets().targets]  # the targets are unchanged
     lows = {c["asset"]: c for c in out["collateral"]}
@@ -264,9 +270,11 @@ def test_collateral_lows_are_shown_beside_the_targets(make_run: Make) -> None:
     assert wbeth["book_discount"] == pytest.approx(1 - 210.0 / 4_200.0)
     assert (wbeth["real"], wbeth["venue"]) == (430.65, "binance")
     assert bnsol["book_low"] == pytest.approx(101_000.0)  # no summary entry: the book's lowest last trade
-    assert bnsol["margin_low"] is None and bnsol["liquidations_caused"] is None
+    assert bnsol["margin_low"] is None
+    assert bnsol["liquidations_caused"] is None
     assert bnsol["book_discount"] == pytest.approx(0.05)
-    assert usde["book_low"] is None and usde["book_discount"] is None  # the run has no USDe at all
+    assert usde["book_low"] is None  # the run has no USDe at all
+    assert usde["book_discount"] is None
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
