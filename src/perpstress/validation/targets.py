@@ -464,23 +464,27 @@ def collateral_margin_lows(run: RunData, asset: str) -> dict[str, float] | None:
 
 
 def collateral_low(run: RunData, spec: CollateralLowSpec) -> dict[str, Any]:
-    """The run's lows of ``spec``'s asset on its venue: its own spot book's (summary.json's ``min_book_price``, else
-    the book's last trades in the time series), the margin price's, and the book's deepest discount to the
-    reference price (events/collateral.parquet); each None when the run cannot say."""
-    entry = (run.summary.get("collateral") or {}).get(f"{spec.asset}@{spec.venue}")
-    entry = entry if isinstance(entry, dict) else {}
+    """The run's lows of ``spec``'s asset (any case) on its venue: its own spot book's (summary.json's
+    ``min_book_price``, else events/collateral.parquet's ``book_price``, else the book's last trades in the time
+    series), the margin price's, and the book's deepest discount to the reference price (events/collateral.parquet);
+    each None when the run cannot say."""
+    entries = {k.upper(): v for k, v in (run.summary.get("collateral") or {}).items() if isinstance(v, dict)}
+    entry = entries.get(f"{spec.asset}@{spec.venue}".upper(), {})
     book = entry.get("min_book_price")
-    if book is None:
-        book = _book_lows(run, spec.asset).get(spec.venue)
     margin = entry.get("min_price")
     discount = None
     ev = run.events("collateral")
     if ev is not None and {"asset", "venue", "reference_price", "book_price"} <= set(ev):
-        mine = (ev["asset"] == spec.asset) & (ev["venue"] == spec.venue)
+        mine = (np.char.upper(ev["asset"].astype(str)) == spec.asset.upper()) & (ev["venue"] == spec.venue)
+        books = ev["book_price"][mine].astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = ev["book_price"][mine].astype(float) / ev["reference_price"][mine].astype(float)
+            ratio = books / ev["reference_price"][mine].astype(float)
         if np.isfinite(ratio).any():
             discount = float(1.0 - np.nanmin(ratio))
+        if book is None and np.isfinite(books).any():
+            book = float(np.nanmin(books))
+    if book is None:
+        book = _book_lows(run, spec.asset).get(spec.venue)
     return {
         "asset": spec.asset,
         "venue": spec.venue,

@@ -365,7 +365,8 @@ COLLATERAL_TRACES_JS = """
 def test_the_collateral_chart_draws_a_mixed_prices_own_book(
     browser: Any, make_run: Callable[..., Path], tmp_path: Path
 ) -> None:
-    """wBETH's margin price mixes its own book in: the book's fall is drawn beside it, and named in the legend."""
+    """wBETH's margin price mixes its own book in: the book's fall is drawn beside it, and named in the legend; the
+    validation section lists the collateral lows below the targets."""
     from perpstress.outputs.report import write_report
 
     page_path = write_report(make_run())
@@ -374,7 +375,12 @@ def test_the_collateral_chart_draws_a_mixed_prices_own_book(
     page.goto(page_path.resolve().as_uri(), wait_until="load")
     page.wait_for_function("document.querySelector('#chart-collateral .main-svg') !== null", timeout=20_000)
     state = page.evaluate(COLLATERAL_TRACES_JS)
+    lows = page.evaluate(
+        "Array.from(document.querySelectorAll('#validation table.collateral-lows tbody tr')).map(r => "
+        "[r.dataset.asset, r.querySelector('[data-field=book_low]').textContent, r.offsetHeight > 0])"
+    )
     context.close()
+    assert lows[:2] == [["USDE", "0.65", True], ["WBETH", "0.1284", True]]  # beside the targets, with their lows
     assert state["names"].count("own spot book") == 1  # wBETH's; USDe's book is its price line
     assert all(state["drawn"])
     assert len(state["drawn"]) == len(state["names"])

@@ -255,10 +255,10 @@ def test_collateral_lows_are_shown_beside_the_targets(make_run: Make) -> None:
     table = {
         "ts_ms": [0, 1, 0, 1],
         "venue": ["binance"] * 4,
-        "asset": ["WBETH", "WBETH", "BNSOL", "BNSOL"],
-        "price": [4_300.0, 3_700.0, 210.0, 200.0],
-        "reference_price": [4_300.0, 4_200.0, 210.0, 200.0],
-        "book_price": [4_290.0, 210.0, 209.0, 190.0],
+        "asset": ["wBETH", "wBETH", "USDE", "USDE"],  # assets match in any case
+        "price": [4_300.0, 3_700.0, 1.0, 0.9],
+        "reference_price": [4_300.0, 4_200.0, 1.0, 1.0],
+        "book_price": [4_290.0, 210.0, 1.0, 0.9],
     }
     pq.write_table(pa.table(table), events / "collateral.parquet")
     out = validate_run(run, write=False)
@@ -269,12 +269,12 @@ def test_collateral_lows_are_shown_beside_the_targets(make_run: Make) -> None:
     assert (wbeth["book_low"], wbeth["margin_low"], wbeth["liquidations_caused"]) == (186.0, 3_700.0, 97)
     assert wbeth["book_discount"] == pytest.approx(1 - 210.0 / 4_200.0)
     assert (wbeth["real"], wbeth["venue"]) == (430.65, "binance")
-    assert bnsol["book_low"] == pytest.approx(101_000.0)  # no summary entry: the book's lowest last trade
+    assert bnsol["book_low"] == pytest.approx(101_000.0)  # no summary entry nor event: the book's last trades
     assert bnsol["margin_low"] is None
     assert bnsol["liquidations_caused"] is None
-    assert bnsol["book_discount"] == pytest.approx(0.05)
-    assert usde["book_low"] is None  # the run has no USDe at all
-    assert usde["book_discount"] is None
+    assert bnsol["book_discount"] is None
+    assert usde["book_low"] == pytest.approx(0.9)  # no summary entry: the events' book prices
+    assert usde["book_discount"] == pytest.approx(0.1)
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
