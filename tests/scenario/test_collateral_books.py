@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from perpstress.config.scenario import Scenario
@@ -116,3 +117,36 @@ def test_after_the_fix_the_same_fall_liquidates_nobody_for_its_collateral(
         fixed["collateral"]["WBETH@binance"]["min_reference_price"]
     )
     assert fixed["liquidations"]["count"] < own_book["liquidations"]["count"]
+
+
+def test_a_stopped_holders_collateral_goes_to_cash_before_it_is_priced_again() -> None:
+    """A stop leaves a wBETH holder owing its USD loss against its collateral; the collateral is converted at its
+    margin value before the next revaluation, so the book's fall within the same cascade round cannot leave the
+    closed account with unpaid negative equity."""
+    from perpstress.engine.kernel import Clock
+    from perpstress.engine.simulation import Simulation
+
+    sim = Simulation(Scenario.from_dict(staking_token_scenario()))
+    w = sim.world
+    clock = Clock(step=0, ts_ms=w.scenario.ts_start_ms, step_ms=w.scenario.step_ms)
+    sim.exogenous(clock)
+    sim.makers(clock)
+    sim.prices(clock)
+    hold = w.collateral
+    pair = next(i for i, p in enumerate(hold.pairs) if p.asset == "WBETH" and w.venue_names[p.venue] == "binance")
+    row = int(np.flatnonzero(hold.pair == pair)[0])
+    account = int(hold.account[row])
+    book = hold.pairs[pair].spot_market
+    sim.crowd_stops.stop(account, np.zeros((w.markets.n, 2), dtype=bool))
+    assert w.positions.size_lots[account] == 0
+    wallet, value, units = float(w.accounts.wallet[account]), float(hold.value[row]), float(hold.quantity[row])
+    assert units > 0
+    for maker in np.unique([owner for *_, owner in w.books.rows(book)]):
+        w.books.cancel_owner(int(maker))  # the book's makers withdraw and its last trade is far below ETH x rate
+    w.last_trade[book] = 0.1 * hold.reference[pair]
+    external = w.ledger.external_in
+    sim.prices.revalue_collateral()
+    assert hold.quantity[row] == 0.0  # converted, not revalued at the fallen book
+    assert w.accounts.wallet[account] == pytest.approx(wallet)
+    assert w.ledger.external_in - external == pytest.approx(value)  # its margin value came in from outside
+    assert hold.price[pair] < 0.85 * hold.reference[pair]  # the other holders' collateral did fall
