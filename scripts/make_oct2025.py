@@ -189,7 +189,7 @@ ENTRY_PATH = [
 from make_longtail_presets import PRICE  # noqa: E402
 
 START_PRICE = {"BTC": 116_863.4, "ETH": 4_380.0, "SOL": 207.06, "HIVE": 0.25, "ACE": 0.45, "NEIROETH": 0.06,
-               "SUPER": 0.55} | PRICE | {"USDE": 1.0}  # fmt: skip
+               "SUPER": 0.55} | PRICE  # fmt: skip
 # BTC 20:30 mark (derive script); SOL 20:30 close 207.06 (SOLUSDT 1m file); others approximate levels of the day
 # (UNCONFIRMED, they only set units).
 # Betas to the market factor (ASSUMED, UNCONFIRMED): majors as before; alts move more than BTC in normal times but
@@ -226,16 +226,84 @@ FACTOR_MOVE = math.log(1.0 + BTC_SPX_BETA * macro("spx_close_to_close_pct") / 10
 JUMP, DRIFT = 0.25 * FACTOR_MOVE, 0.75 * FACTOR_MOVE
 
 
+# --- Binance's book-priced collateral ------------------------------------------------------------------------------
+# Before its 2025-10-14 fix Binance priced USDe collateral off an index dominated by its own USDE/USDT book, and wBETH
+# and BNSOL off a mix of its own WBETHUSDT / BNSOLUSDT books (20 % / 30 %) and the staking rate times ETHUSDT /
+# SOLUSDT (80 % / 70 %): coinpost.ai/ja/topics/52751 and binance.bh/en/square/post/30886289453337 (Binance's notice
+# of the fix, 2nd); the same weights in 0xTodd's analysis of Oct 11 (aicoin.com/en/news-flash/2575923, 2nd). The
+# rules themselves (method, weights, haircuts, rates) are the venue's, in presets/venues/binance.toml; here are the
+# assets' paths, the crowd's shares and the books.
+#
+# Fundamental value: wBETH = ETH x its exchange rate, BNSOL = SOL x its rate (each tracks the underlying's path).
+# - wBETH: 1 WBETH = 1 BETH at its launch on 2023-04-27 and grows with the ETH staking yield (Binance's launch notice,
+#   binance.com/en/square/post/454021; binance.com/eth2: 1.01004 on 2023-07-22). About 3.2 %/yr for 2.45 years gives
+#   ~1.08 on 2025-10-10 (derived, UNCONFIRMED: the rate history API, /sapi/v1/eth-staking/eth/history/rateHistory,
+#   needs an account).
+# - BNSOL: ~1.0021 SOL just after its launch on 2024-09-12 (binance.com/solana-staking, via net4site.net) and
+#   1.0962441 in February 2026 (coinstats.app BNSOL analysis); interpolated at a constant yield, 1.072 on 2025-10-10
+#   (derived, UNCONFIRMED).
+WBETH_RATE = 1.08
+BNSOL_RATE = 1.072
+# The crowd's collateral shares: the share of Binance cross accounts margined in each asset (assumed, UNCONFIRMED:
+# no public split; Binance compensated ~$283M to holders of the three together for 21:36-22:16 UTC, holder.io).
+# Books: thin (wBETH's ~$5.6B and BNSOL's ~$0.7-1.5B of supply trade ~$9-14M a day across venues, coinstats.app /
+# thedailycoins.io); depth per maker within 1 % and the makers' limits are assumed (UNCONFIRMED), and the makers
+# thin and withdraw by the same rules as on every other book. wBETH's and BNSOL's makers widen in proportion to
+# volatility (spread_vol_elasticity 1, the engine's default rule; not fitted to the lows: at 0.5, USDe's, no book
+# falls more than ~10 % below its fair value, the widest ladder a maker posts before it withdraws). Takers: after
+# the news, sellers of the collateral dominate its book (sell bias assumed, as for USDe).
+BINANCE_COLLATERAL = {
+    "USDE": {"path": {"start_price": 1.0, "beta": 0.0}, "share": 0.05, "spot": "USDE/USDT",
+             "makers": {"capital_usd": 20e6, "depth_usd": 700e3, "size_vol_elasticity": 1.0,
+                        "spread_vol_elasticity": 0.5, "inventory_limit_usd": 3e6, "loss_limit_usd": 600e3},
+             "takers": {"rate_per_s": 3.0, "median_usd": 150e3, "sell_bias_after_shock": 0.45}},
+    "WBETH": {"path": {"tracks": "ETH", "rate": WBETH_RATE}, "share": 0.02, "spot": "WBETH/USDT",
+              "makers": {"capital_usd": 3e6, "depth_usd": 100e3, "size_vol_elasticity": 1.0,
+                         "spread_vol_elasticity": 1.0, "inventory_limit_usd": 300e3, "loss_limit_usd": 60e3},
+              "takers": {"rate_per_s": 1.0, "median_usd": 50e3, "sell_bias_after_shock": 0.45}},
+    "BNSOL": {"path": {"tracks": "SOL", "rate": BNSOL_RATE}, "share": 0.01, "spot": "BNSOL/USDT",
+              "makers": {"capital_usd": 1.5e6, "depth_usd": 50e3, "size_vol_elasticity": 1.0,
+                         "spread_vol_elasticity": 1.0, "inventory_limit_usd": 150e3, "loss_limit_usd": 30e3},
+              "takers": {"rate_per_s": 0.6, "median_usd": 30e3, "sell_bias_after_shock": 0.45}},
+}  # fmt: skip
+
+
+def _toml_value(value: object) -> str:
+    return f'"{value}"' if isinstance(value, str) else format(value, "_") if isinstance(value, float) else str(value)
+
+
+def binance_collateral_lines() -> dict[str, list[str]]:
+    """TOML lines for Binance's book-priced collateral (:data:`BINANCE_COLLATERAL`), by where they go: ``spot_symbols``
+    (the books, for ``venues.binance.spot_symbols``), ``shock_assets``, ``crowd_collateral`` (the
+    ``[crowd.collateral.binance]`` table), ``makers`` and ``takers`` (per-book overrides)."""
+    out: dict[str, list[str]] = {"spot_symbols": [], "shock_assets": [], "crowd_collateral": [], "makers": [],
+                                 "takers": []}  # fmt: skip
+    out["crowd_collateral"].append("[crowd.collateral.binance]")
+    for asset, c in BINANCE_COLLATERAL.items():
+        out["spot_symbols"].append(str(c["spot"]))
+        path = c["path"]
+        assert isinstance(path, dict)
+        out["shock_assets"] += [f"[shock.assets.{asset}]", *(f"{k} = {_toml_value(v)}" for k, v in path.items()), ""]
+        out["crowd_collateral"].append(f"{asset} = {c['share']}  # share of Binance cross accounts (UNCONFIRMED)")
+        for section in ("makers", "takers"):
+            table = c[section]
+            assert isinstance(table, dict)
+            out[section] += [f'[{section}.markets."binance:{c["spot"]}"]',
+                             *(f"{k} = {_toml_value(v)}" for k, v in table.items()), ""]  # fmt: skip
+    out["crowd_collateral"].append("")
+    return out
+
+
 def main() -> None:
     lines = [
         '# Built-in scenario "oct-2025": the October 10-11, 2025 crash. GENERATED by scripts/make_oct2025.py, which',
         "# names the source of every calibration figure; edit the script, not this file.",
         f"# Five venues (Binance, OKX, Bybit, Bitget, Hyperliquid), {N_PERPS} perpetuals: the six majors and the alts",
         "# each venue listed, with its own margin tables; open interest from public pre-crash figures (~$220B",
-        "# market-wide, 41.5 % outside the six majors), entries along the preceding ten days' path, a USDe",
-        "# collateral share on Binance priced off its own",
-        "# book (its rule before the Oct 14 fix). The shock is the news at 21:00 UTC (fundamental value and risk",
-        "# appetite); the cascade comes out of the books, liquidation engines and ADL.",
+        "# market-wide, 41.5 % outside the six majors), entries along the preceding ten days' path, shares of",
+        "# Binance's cross accounts margined in USDe, wBETH and BNSOL priced off its own thin books (its rules before",
+        "# the Oct 14 fix). The shock is sized from outside crypto (BTC's beta to the S&P 500 times its Oct 10 fall);",
+        "# the rest of the fall has to come out of the books, liquidation engines and ADL.",
         'name = "oct-2025"',
         f'description = "October 10-11, 2025: five venues, {N_PERPS} perpetuals, a crowded long book meets the '
         'tariff news"',
@@ -245,9 +313,10 @@ def main() -> None:
         "step_ms = 1000",
         "",
     ]
+    collateral = binance_collateral_lines()
     for venue, syms in MARKETS.items():
         lines += [f"[venues.{venue}]", f'preset = "{venue}"', f"symbols = {list(syms.values())!r}".replace("'", '"')]
-        own = {"binance": ["BTC/USDT", "USDE/USDT"]}.get(venue, [])
+        own = {"binance": ["BTC/USDT", *collateral["spot_symbols"]]}.get(venue, [])
         if venue in CEX:
             pairs = own + [f"{b}/USDT" for b in SPOT_ALTS[venue]]
             lines.append(f"spot_symbols = {pairs!r}".replace("'", '"'))
@@ -269,14 +338,13 @@ def main() -> None:
               "stress_vol = 0.0012", "half_life_s = 900", f"drift = {DRIFT:.5f}", "drift_s = 1200",
               "appetite_floor = 0.5", "appetite_half_life_s = 3600", ""]  # fmt: skip
     bases = list(dict.fromkeys(b for v in MARKETS.values() for b in v))
-    for asset in [*bases, "USDE"]:
-        b = 0.0 if asset == "USDE" else beta(asset)
-        lines += [f"[shock.assets.{asset}]", f"start_price = {START_PRICE[asset]}", f"beta = {b}"]
-        if asset not in MAJORS and asset != "USDE":
+    for asset in bases:
+        lines += [f"[shock.assets.{asset}]", f"start_price = {START_PRICE[asset]}", f"beta = {beta(asset)}"]
+        if asset not in MAJORS:
             lines.append(f"idio_vol = {ALT_IDIO}")
         lines.append("")
-    lines += ["[crowd]", "topup_margin_ratio = 0.8", "", "[crowd.collateral.binance]",
-              "USDE = 0.05  # share of Binance cross accounts margined in USDe (assumed, UNCONFIRMED)", "",
+    lines += collateral["shock_assets"]
+    lines += ["[crowd]", "topup_margin_ratio = 0.8", "", *collateral["crowd_collateral"],
               "[crowd.collateral.bybit]",
               "USDE = 0.03  # Bybit accepts USDe too, valued on an index (assumed, UNCONFIRMED)", ""]  # fmt: skip
     lines += ["[population]", "accounts = 2_000_000  # crowd accounts at scale 1 (~1.6M were liquidated, 2nd)",
@@ -314,13 +382,9 @@ def main() -> None:
                       f"inventory_limit_usd = {max(depth, 20_000):.4g}",
                       f"loss_limit_usd = {max(depth * 0.2, 5_000):.4g}", 'spot_fair_value = "perpetual_mark"',
                       ""]  # fmt: skip
-    lines += ['[makers.markets."binance:BTC/USDT"]', "depth_usd = 60_000_000.0", "",
-              '[makers.markets."binance:USDE/USDT"]', "capital_usd = 20_000_000.0", "depth_usd = 700_000.0",
-              "size_vol_elasticity = 1.0", "spread_vol_elasticity = 0.5",
-              "inventory_limit_usd = 3_000_000.0", "loss_limit_usd = 600_000.0", ""]  # fmt: skip
+    lines += ['[makers.markets."binance:BTC/USDT"]', "depth_usd = 60_000_000.0", "", *collateral["makers"]]
     lines += ["[takers]", "rate_per_s = 0.5", "median_usd = 20_000.0", "sell_bias_after_shock = 0.15", "",
-              '[takers.markets."binance:USDE/USDT"]', "rate_per_s = 3.0", "median_usd = 150_000.0",
-              "sell_bias_after_shock = 0.45", ""]  # fmt: skip
+              *collateral["takers"]]  # fmt: skip
     # Noise flow per market scales with the square root of its open interest against Binance BTC's (ASSUMED), so
     # a thin market is not traded like BTC.
     for venue, syms in MARKETS.items():

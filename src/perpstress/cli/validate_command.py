@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -68,7 +69,41 @@ def validate(
         table.add_row(f"{t['title']}\n[dim]real: {t['real_text']}[/]", t["tolerance"]["text"], simulated,
                       mark[t["status"]], t["source_label"])  # fmt: skip
     console.print(table)
+    _print_collateral(out_["collateral"], lambda e, k: (_share if k == "book_discount" else _price)(e[k]),
+                      lambda e: _count(e["liquidations_caused"]))  # fmt: skip
     console.print(f"wrote {run_dir / 'validation.json'}")
+
+
+def _price(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.4g}"
+
+
+def _count(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"
+
+
+def _spread(entry: dict[str, Any] | None, fmt: Callable[[float | None], str]) -> str:
+    return "n/a" if entry is None else f"{fmt(entry['p5'])} to {fmt(entry['p95'])}"
+
+
+def _print_collateral(
+    entries: list[dict[str, Any]],
+    figure: Callable[[dict[str, Any], str], str],
+    caused: Callable[[dict[str, Any]], str],
+) -> None:
+    """The collateral lows shown beside the targets (not judged): the run's own-book and margin-price lows, the
+    book's deepest discount to the reference, the liquidations the fall caused, and the real book low."""
+    if not entries:
+        return
+    table = Table(title="collateral lows, shown beside the targets (not judged)")
+    for name, justify in (("collateral", "left"), ("book low", "right"), ("margin price low", "right"),
+                          ("book below reference", "right"), ("liquidations caused", "right"),
+                          ("real book low", "left")):  # fmt: skip
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for e in entries:
+        table.add_row(e["title"], figure(e, "book_low"), figure(e, "margin_low"), figure(e, "book_discount"),
+                      caused(e), f"{e['real_text']}\n[dim]{e['source_label']}[/]")  # fmt: skip
+    console.print(table)
 
 
 def _run_seeds(scenario: str, seeds: int, scale: float, out: Path | None, workers: int | None) -> Path:
@@ -106,4 +141,10 @@ def _print_seeds(folder: Path, out: dict[str, Any], as_json: bool) -> None:
                       f"{t['passes']} of {t['runs']}{na}", t["p5_p95_text"],
                       "[green]holds[/]" if t["holds"] else "[red]no[/]")  # fmt: skip
     console.print(table)
+    _print_collateral(out["collateral"], lambda e, k: _spread(e[k], _share if k == "book_discount" else _price),
+                      lambda e: _spread(e["liquidations_caused"], _count))  # fmt: skip
     console.print(f"wrote validation.json in each run and {folder / 'validation_seeds.json'}", markup=False)
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"

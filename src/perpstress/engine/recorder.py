@@ -28,8 +28,9 @@ class Recorder:
         self.funding_rate = funding_rate
         steps, n_m = world.scenario.steps, world.markets.n
         self.ts: dict[str, np.ndarray] = {name: np.full((steps, n_m), np.nan) for name in SERIES}
-        self.collateral_ts = np.full((steps, len(world.collateral.pairs), 2), np.nan)
-        """Per step and collateral pair: the venue's margin price and the reference (fundamental) price."""
+        self.collateral_ts = np.full((steps, len(world.collateral.pairs), 3), np.nan)
+        """Per step and collateral pair: the venue's margin price, the reference (fundamental) price and the price
+        of the venue's own spot book of the asset (NaN without one)."""
 
     def __call__(self, clock: Clock) -> None:
         w = self.world
@@ -56,5 +57,6 @@ class Recorder:
         if w.collateral.pairs:
             self.collateral_ts[t, :, 0] = w.collateral.price
             self.collateral_ts[t, :, 1] = w.collateral.reference
+            self.collateral_ts[t, :, 2] = w.collateral.book_price
         equity = np.array([w.funds.equity(f, mk.mark) for f in range(len(w.venues))])
         ts["insurance_fund_usd"][t] = equity[mk.venue]

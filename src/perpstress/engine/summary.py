@@ -45,6 +45,12 @@ def timing_section(timing: Timing) -> dict[str, Any]:
     }
 
 
+def _nanmin_or_none(values: np.ndarray) -> float | None:
+    """The lowest finite value, None when there is none (a pair without its own book)."""
+    finite = values[np.isfinite(values)]
+    return float(finite.min()) if finite.size else None
+
+
 def _by(keys: list[str], values: list[float]) -> dict[str, float]:
     out: dict[str, float] = {}
     for k, v in zip(keys, values, strict=True):
@@ -150,6 +156,7 @@ def summarise(sim: Simulation, wall_seconds: float) -> dict[str, Any]:
             "method": p.rule.method.value,
             "min_price": float(np.nanmin(sim.recorder.collateral_ts[:, i, 0])),
             "min_reference_price": float(np.nanmin(sim.recorder.collateral_ts[:, i, 1])),
+            "min_book_price": _nanmin_or_none(sim.recorder.collateral_ts[:, i, 2]),
             "liquidations_caused": int(hold.caused[i]),
             "holders": int(np.unique(hold.account[hold.pair == i]).size),
         }

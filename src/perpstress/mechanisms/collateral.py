@@ -165,7 +165,8 @@ class CollateralHoldings:
         """Each pair's haircut price when its rows were last revalued (NaN: never)."""
         self._banded = np.full(len(pairs), np.nan)
         """Each pair's haircut price its holders' trigger bands were last set against (NaN: never)."""
-        self._book_price = np.full(len(pairs), np.nan)
+        self.book_price = np.full(len(pairs), np.nan)
+        """Each pair's own spot book price (its mid, else its last trade, else the previous; NaN without a book)."""
         self.external_units: dict[str, float] = {}
         """Units converted off-book, by asset (they left the simulation)."""
         self.pricing: list[CollateralPricing] = [COLLATERAL_PRICES[p.rule.method]() for p in pairs]
@@ -190,8 +191,8 @@ class CollateralHoldings:
                 if not np.isfinite(book):
                     book = last[p.spot_market]
                 if np.isfinite(book):
-                    self._book_price[i] = book
-            book_price = self._book_price[i] if np.isfinite(self._book_price[i]) else self.reference[i]
+                    self.book_price[i] = book
+            book_price = self.book_price[i] if np.isfinite(self.book_price[i]) else self.reference[i]
             price = pricing.price(rule, own_value, float(book_price), under)
             self.price[i] = max(price, rule.price_floor)
             self.min_price[i] = min(self.min_price[i], self.price[i])

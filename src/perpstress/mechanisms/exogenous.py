@@ -1,7 +1,8 @@
 """Exogenous drivers: index paths and risk appetite for every step, generated once before the run.
 
 The rule modelled is in :mod:`perpstress.config.shock`. Paths are drawn from the run's generator only, so the same
-scenario and seed give the same paths. Left out: intraday seasonality, volume; correlation beyond one common factor.
+scenario and seed give the same paths; an asset that tracks another draws nothing (adding one leaves the other
+assets' paths as they were). Left out: intraday seasonality, volume; correlation beyond one common factor.
 """
 
 from __future__ import annotations
@@ -59,9 +60,15 @@ def _jump_regime(shock: JumpRegimeShock, steps: int, step_s: float, rng: np.rand
     index = np.empty((steps, len(names)))
     for j, name in enumerate(names):
         a = shock.assets[name]
+        if a.tracks is not None:
+            continue
         own = rng.standard_normal(steps) * a.idio_vol * np.sqrt(step_s)
         own[0] = 0.0
-        index[:, j] = a.start_price * np.exp(np.cumsum(a.beta * factor + own))
+        index[:, j] = shock.start_price(name) * np.exp(np.cumsum(a.beta * factor + own))
+    for j, name in enumerate(names):
+        a = shock.assets[name]
+        if a.tracks is not None:
+            index[:, j] = a.rate * index[:, names.index(a.tracks)]
     recovery = np.where(after, 0.5 ** (since / shock.appetite_half_life_s), 0.0)
     appetite = 1.0 - (1.0 - shock.appetite_floor) * recovery
     return ExogenousPaths(assets=names, index=index, appetite=appetite)

@@ -89,7 +89,8 @@ def transfers_table(sim: Simulation) -> pa.Table:
 
 
 def collateral_table(sim: Simulation) -> pa.Table:
-    """Per step and collateral pair (asset on a venue): the venue's margin price and the reference price."""
+    """Per step and collateral pair (asset on a venue): the venue's margin price, the reference price and the price
+    of the venue's own spot book of the asset (``book_price``, NaN when it has none)."""
     steps, n_pairs, _ = sim.recorder.collateral_ts.shape
     ts_ms = sim.scenario.ts_start_ms + np.arange(steps, dtype=np.int64) * sim.scenario.step_ms
     pairs = sim.world.collateral.pairs
@@ -101,6 +102,7 @@ def collateral_table(sim: Simulation) -> pa.Table:
             "method": np.tile(np.array([p.rule.method.value for p in pairs]), steps),
             "price": sim.recorder.collateral_ts[:, :, 0].reshape(-1),
             "reference_price": sim.recorder.collateral_ts[:, :, 1].reshape(-1),
+            "book_price": sim.recorder.collateral_ts[:, :, 2].reshape(-1),
         }
     )
 

@@ -2,8 +2,9 @@
 
 :func:`validate_runs` judges every run (each keeps its own ``validation.json``) and, per target, counts the passes,
 gives the pass rate and the 5th-95th percentile of the simulated figure over the runs that measured it, and says
-whether the target holds (``pass_rate >= HOLD_SHARE``; an n/a counts as a miss). :func:`find_runs` collects the run
-directories under a folder (a sweep directory's ``runs/``, an attribution's, or any folder of runs).
+whether the target holds (``pass_rate >= HOLD_SHARE``; an n/a counts as a miss); the collateral lows shown beside
+the targets get the same percentiles. :func:`find_runs` collects the run directories under a folder (a sweep
+directory's ``runs/``, an attribution's, or any folder of runs).
 """
 
 from __future__ import annotations
@@ -41,13 +42,15 @@ def validate_runs(run_dirs: Sequence[str | Path], write: bool = True) -> dict[st
     """Judge each run (``write``: each run's ``validation.json``) and summarise every target over the runs."""
     spec = load_targets()
     per_run = []
+    lows: list[list[dict[str, Any]]] = []
     for d in run_dirs:
         results = evaluate(d, spec)
+        out = report(d, results, spec.event, spec.collateral)
         if write:
-            out = report(d, results, spec.event)
             write_text_atomic(Path(d) / "validation.json", json.dumps(out, indent=2, allow_nan=False) + "\n")
         summary = json.loads((Path(d) / "summary.json").read_text(encoding="utf-8"))
         per_run.append((str(d), summary.get("seed"), results))
+        lows.append(out["collateral"])
     n = len(per_run)
     targets = []
     for i, t in enumerate(spec.targets):
@@ -71,4 +74,19 @@ def validate_runs(run_dirs: Sequence[str | Path], write: bool = True) -> dict[st
         "runs": [{"run": d, "seed": s, "passes": sum(o.status == "pass" for o in r)} for d, s, r in per_run],
         "held": sum(t["holds"] for t in targets),
         "targets": targets,
+        "collateral": [_collateral_over_runs([run_lows[i] for run_lows in lows]) for i in range(len(spec.collateral))],
     }
+
+
+def _collateral_over_runs(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """One collateral asset's lows over the runs: the 5th-95th percentile of each figure the runs measured."""
+    first = entries[0]
+    out = {k: first[k] for k in ("asset", "venue", "title", "real", "real_text", "source", "source_label")}
+    for name in ("book_low", "margin_low", "book_discount", "liquidations_caused"):
+        values = np.array([float(e[name]) for e in entries if e.get(name) is not None])
+        out[name] = (
+            {"p5": float(np.percentile(values, 5)), "p95": float(np.percentile(values, 95)), "runs": int(values.size)}
+            if values.size
+            else None
+        )
+    return out

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -61,9 +61,23 @@ class TargetSpec(FrozenModel):
     recovery_fraction: float = Field(0.5, gt=0, le=1, description="depth recovery: share of the pre-crash level")
 
 
+class CollateralLowSpec(FrozenModel):
+    """A collateral asset on one venue whose lows are shown beside the targets, not judged: the lowest price of
+    the venue's own spot book of the asset and of the venue's margin price, with the real book low beside them."""
+
+    asset: str = Field(description="collateral asset as the scenario names it (WBETH)")
+    venue: str
+    title: str
+    real: float = Field(gt=0, description="the real low of the venue's own spot book, quote units")
+    real_text: str
+    source: str
+    source_label: str = Field(description="a short name of the source for tables")
+
+
 class TargetFile(FrozenModel):
     event: EventSpec
     targets: tuple[TargetSpec, ...]
+    collateral: tuple[CollateralLowSpec, ...] = Field((), description="collateral lows shown beside the targets")
 
 
 def load_targets(path: str | Path | None = None) -> TargetFile:
@@ -416,36 +430,80 @@ def adl_small_perp_share(run: RunData, spec: TargetSpec, event: EventSpec) -> Me
     return Measurement(share, detail=detail)
 
 
-def _usde_lows(run: RunData) -> dict[str, float] | None:
-    """Lowest USDe margin price per venue: summary.json's collateral, else events/collateral.parquet, else the
-    venues' USDE spot books in the time series."""
+def _book_lows(run: RunData, asset: str) -> dict[str, float]:
+    """Lowest last trade per venue of the venues' ``ASSET/...`` spot books in the time series."""
+    lows: dict[str, float] = {}
+    for key in sorted(set(run.timeseries.get("market", np.zeros(0)).tolist())):
+        venue, _, symbol = key.partition(":")
+        if symbol.upper().startswith(f"{asset.upper()}/"):
+            s = run.series(key, "last")
+            if s is not None and np.isfinite(s[1]).any():
+                lows[venue] = min(lows.get(venue, np.inf), float(np.nanmin(s[1])))
+    return lows
+
+
+def collateral_margin_lows(run: RunData, asset: str) -> dict[str, float] | None:
+    """Lowest margin price of collateral ``asset`` per venue: summary.json's collateral, else
+    events/collateral.parquet, else the venues' ``ASSET/...`` spot books in the time series."""
     lows: dict[str, float] = {}
     for name, entry in (run.summary.get("collateral") or {}).items():
-        asset, _, venue = name.partition("@")
-        if asset.upper() == "USDE" and isinstance(entry, dict) and "min_price" in entry:
+        held, _, venue = name.partition("@")
+        if held.upper() == asset.upper() and isinstance(entry, dict) and "min_price" in entry:
             lows[venue] = float(entry["min_price"])
     if lows:
         return lows
     ev = run.events("collateral")
     if ev is not None and {"asset", "venue", "price"} <= set(ev):
-        for venue, asset, price in zip(ev["venue"].tolist(), ev["asset"].tolist(), ev["price"].astype(float),
-                                       strict=True):  # fmt: skip
-            if str(asset).upper() == "USDE" and np.isfinite(price):
+        for venue, held, price in zip(ev["venue"].tolist(), ev["asset"].tolist(), ev["price"].astype(float),
+                                      strict=True):  # fmt: skip
+            if str(held).upper() == asset.upper() and np.isfinite(price):
                 lows[venue] = min(lows.get(venue, np.inf), float(price))
         if lows:
             return lows
-    for key in sorted(set(run.timeseries.get("market", np.zeros(0)).tolist())):
-        venue, _, symbol = key.partition(":")
-        if symbol.upper().startswith("USDE/"):
-            s = run.series(key, "last")
-            if s is not None and np.isfinite(s[1]).any():
-                lows[venue] = min(lows.get(venue, np.inf), float(np.nanmin(s[1])))
-    return lows or None
+    return _book_lows(run, asset) or None
+
+
+def collateral_low(run: RunData, spec: CollateralLowSpec) -> dict[str, Any]:
+    """The run's lows of ``spec``'s asset (any case) on its venue: its own spot book's (summary.json's
+    ``min_book_price``, else events/collateral.parquet's ``book_price``, else the book's last trades in the time
+    series), the margin price's, and the book's deepest discount to the reference price (events/collateral.parquet);
+    each None when the run cannot say."""
+    entries = {k.upper(): v for k, v in (run.summary.get("collateral") or {}).items() if isinstance(v, dict)}
+    entry = entries.get(f"{spec.asset}@{spec.venue}".upper(), {})
+    book = entry.get("min_book_price")
+    margin = entry.get("min_price")
+    discount = None
+    ev = run.events("collateral")
+    if ev is not None and {"asset", "venue", "reference_price", "book_price"} <= set(ev):
+        mine = (np.char.upper(ev["asset"].astype(str)) == spec.asset.upper()) & (ev["venue"] == spec.venue)
+        books = ev["book_price"][mine].astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = books / ev["reference_price"][mine].astype(float)
+        if np.isfinite(ratio).any():
+            discount = float(1.0 - np.nanmin(ratio))
+        if book is None and np.isfinite(books).any():
+            book = float(np.nanmin(books))
+    if book is None:
+        book = _book_lows(run, spec.asset).get(spec.venue)
+    return {
+        "asset": spec.asset,
+        "venue": spec.venue,
+        "title": spec.title,
+        "real": spec.real,
+        "real_text": spec.real_text,
+        "source": spec.source,
+        "source_label": spec.source_label,
+        "book_low": None if book is None else float(book),
+        "margin_low": None if margin is None else float(margin),
+        "book_discount": discount,
+        "liquidations_caused": entry.get("liquidations_caused"),
+        "holders": entry.get("holders"),
+    }
 
 
 @_measure
 def usde_depeg_low(run: RunData, spec: TargetSpec, event: EventSpec) -> Measurement:
-    lows = _usde_lows(run)
+    lows = collateral_margin_lows(run, "USDE")
     if not lows:
         return Measurement(None, reason="no USDe collateral or book in the run")
     venue = min(lows, key=lambda v: lows[v])
@@ -454,7 +512,7 @@ def usde_depeg_low(run: RunData, spec: TargetSpec, event: EventSpec) -> Measurem
 
 @_measure
 def usde_other_venues_low(run: RunData, spec: TargetSpec, event: EventSpec) -> Measurement:
-    lows = _usde_lows(run)
+    lows = collateral_margin_lows(run, "USDE")
     if not lows or len(lows) < 2:
         return Measurement(None, reason=f"USDe on {len(lows or {})} venue(s); the target needs two or more")
     worst = min(lows, key=lambda v: lows[v])
@@ -473,16 +531,26 @@ def evaluate(run_dir: str | Path, targets: TargetFile | None = None) -> list[Tar
     return [judge(t, MEASURES[t.id](run, t, spec.event)) for t in spec.targets]
 
 
-def report(run_dir: str | Path, results: list[TargetResult], event: EventSpec) -> dict[str, Any]:
+def report(
+    run_dir: str | Path, results: list[TargetResult], event: EventSpec, collateral: Sequence[CollateralLowSpec] = ()
+) -> dict[str, Any]:
+    """The targets' outcomes, and the collateral lows shown beside them (``collateral``)."""
     counts = {s: sum(r.status == s for r in results) for s in ("pass", "fail", "n/a")}
-    return {"run": str(run_dir), "event": event.name, "counts": counts, "targets": [r.to_dict() for r in results]}
+    run = RunData(run_dir) if collateral else None
+    return {
+        "run": str(run_dir),
+        "event": event.name,
+        "counts": counts,
+        "targets": [r.to_dict() for r in results],
+        "collateral": [collateral_low(run, c) for c in collateral] if run is not None else [],
+    }
 
 
 def validate_run(run_dir: str | Path, write: bool = True) -> dict[str, Any]:
     """Evaluate every target and (``write``) store the report as ``RUN_DIR/validation.json``, atomically."""
     spec = load_targets()
     results = evaluate(run_dir, spec)
-    out = report(run_dir, results, spec.event)
+    out = report(run_dir, results, spec.event, spec.collateral)
     if write:
         write_text_atomic(Path(run_dir) / "validation.json", json.dumps(out, indent=2, allow_nan=False) + "\n")
     return out

@@ -136,3 +136,26 @@ def test_with_applies_dotted_changes_with_validation() -> None:
     assert bigger.venues["binance"].insurance_fund.initial_usd == 5e9
     with pytest.raises(ConfigError, match=r"quickstart \(with_\): venues.binance.insurance_fund.initial_usd"):
         sc.with_(venues__binance__insurance_fund__initial_usd=-1)
+
+
+SHOCK = '[shock]\nkind = "jump_regime"\nat_s = 10\njump = -0.02\nstress_vol = 0.001\nhalf_life_s = 60\n'
+
+
+@pytest.mark.parametrize(
+    ("assets", "path", "rule"),
+    [
+        ('BTC = {start_price = 1e5}\nWBETH = {tracks = "ETH", rate = 1.08}\n', "shock.assets.WBETH.tracks",
+         "no asset ETH among the shock's assets (BTC)"),
+        ('BTC = {start_price = 1e5}\nA = {tracks = "BTC"}\nB = {tracks = "A"}\n', "shock.assets.B.tracks",
+         "A tracks BTC: track an asset with its own path"),
+        ('BTC = {start_price = 1e5}\nA = {tracks = "BTC", start_price = 3.0}\n', "shock.assets.A.start_price",
+         "its start is rate x BTC's, drop it"),
+        ('BTC = {start_price = 1e5}\nA = {tracks = "BTC", beta = 2.0}\n', "shock.assets.A.tracks",
+         "it moves with it, drop beta and idio_vol"),
+        ("BTC = {start_price = 1e5}\nA = {beta = 2.0}\n", "shock.assets.A.start_price", "needs start_price"),
+        ("BTC = {start_price = 1e5, rate = 2.0}\n", "shock.assets.BTC.rate", "name tracks"),
+    ],
+)  # fmt: skip
+def test_tracked_asset_paths_are_checked(tmp_path: Path, assets: str, path: str, rule: str) -> None:
+    lines = problems(tmp_path, SHOCK + "[shock.assets]\n" + assets)
+    assert any(line.startswith(f"{tmp_path / 'bad.toml'}: {path}") and rule in line for line in lines), lines

@@ -197,14 +197,18 @@ def build_run(
 
 def _write_optional(run: Path, rng: np.random.Generator, ts: np.ndarray, summary: dict[str, Any]) -> None:
     steps = len(ts)
-    # USDe valued off binance's own thin book depegs to 0.65; bybit values it at the external index.
-    dip = 1 - 0.35 * np.exp(-(((np.arange(steps) - steps / 2) / (steps / 10)) ** 2))
+    # USDe valued off binance's own thin book depegs to 0.65; bybit values it at the external index. wBETH's own
+    # book on binance falls 88 % below its reference; binance's margin price mixes 20 % of it with the reference.
+    bell = np.exp(-(((np.arange(steps) - steps / 2) / (steps / 10)) ** 2))
+    dip = 1 - 0.35 * bell
+    wbeth_book = 1.07 * (1 - 0.88 * bell)
     coll = {
         "ts_ms": np.concatenate([ts, ts, ts]),
         "venue": ["binance"] * steps + ["bybit"] * steps + ["binance"] * steps,
         "asset": ["USDe"] * (2 * steps) + ["wBETH"] * steps,
-        "price": np.concatenate([dip, np.full(steps, 0.999), np.full(steps, 1.07)]),
+        "price": np.concatenate([dip, np.full(steps, 0.999), 0.2 * wbeth_book + 0.8 * 1.07]),
         "reference_price": np.concatenate([np.ones(steps), np.ones(steps), np.full(steps, 1.07)]),
+        "book_price": np.concatenate([dip, np.full(steps, np.nan), wbeth_book]),
     }
     pq.write_table(pa.table(coll), run / "events" / "collateral.parquet")
     n = 25

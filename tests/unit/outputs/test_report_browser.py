@@ -349,3 +349,39 @@ def test_paired_comparison_renders_offline(browser: Any, tmp_path: Path) -> None
     differences = next(c for c in v.charts if c["id"] == "chart-differences")
     assert differences["drawn"] >= 7 * 3  # per headline number drawn: the seeds' dots, the paired and unpaired marks
     assert v.sections[:2] == ["headline", "differences"]
+
+
+COLLATERAL_TRACES_JS = """
+() => {
+  const div = document.getElementById('chart-collateral');
+  const drawn = Array.from(div.querySelectorAll('.scatterlayer .trace')).map(
+    g => (g.querySelector('path.js-line') || {getAttribute: () => ''}).getAttribute('d').length > 4);
+  return {names: div.data.map(t => t.name), drawn: drawn, legend: Array.from(
+    div.querySelectorAll('.legend .traces .legendtext')).map(t => t.textContent)};
+}
+"""
+
+
+def test_the_collateral_chart_draws_a_mixed_prices_own_book(
+    browser: Any, make_run: Callable[..., Path], tmp_path: Path
+) -> None:
+    """wBETH's margin price mixes its own book in: the book's fall is drawn beside it, and named in the legend; the
+    validation section lists the collateral lows below the targets."""
+    from perpstress.outputs.report import write_report
+
+    page_path = write_report(make_run())
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(page_path.resolve().as_uri(), wait_until="load")
+    page.wait_for_function("document.querySelector('#chart-collateral .main-svg') !== null", timeout=20_000)
+    state = page.evaluate(COLLATERAL_TRACES_JS)
+    lows = page.evaluate(
+        "Array.from(document.querySelectorAll('#validation table.collateral-lows tbody tr')).map(r => "
+        "[r.dataset.asset, r.querySelector('[data-field=book_low]').textContent, r.offsetHeight > 0])"
+    )
+    context.close()
+    assert lows[:2] == [["USDE", "0.65", True], ["WBETH", "0.1284", True]]  # beside the targets, with their lows
+    assert state["names"].count("own spot book") == 1  # wBETH's; USDe's book is its price line
+    assert all(state["drawn"])
+    assert len(state["drawn"]) == len(state["names"])
+    assert "own spot book" in state["legend"]

@@ -136,12 +136,18 @@ def test_depth_draws_bids_and_asks_per_market(make_run: Callable[..., Path]) -> 
 
 def test_collateral_chart_shows_only_the_depegged_venue(make_run: Callable[..., Path]) -> None:
     coll = load_run(make_run()).events["collateral"]
-    assert charts.depegged_collateral(coll) == ["USDe@binance"]
+    assert charts.depegged_collateral(coll) == ["USDe@binance", "wBETH@binance"]
     fig = charts.collateral_prices(coll)
     assert fig is not None
-    assert [a.text for a in fig.layout.annotations] == ["USDe@binance"]
-    price = next(t for t in fig.data if t.name == "collateral price")
+    assert [a.text for a in fig.layout.annotations] == ["USDe@binance", "wBETH@binance"]
+    usde, wbeth = ([t for t in fig.data if t.xaxis == axis] for axis in ("x", "x2"))
+    price = next(t for t in usde if t.name == "collateral price")
     assert float(np.min(price.y)) == pytest.approx(0.65, abs=1e-3)
+    assert "own spot book" not in [t.name for t in usde]  # priced off its own book: the book is the price line
+    book = next(t for t in wbeth if t.name == "own spot book")  # a mixed price: the book it mixes in, drawn too
+    mixed = next(t for t in wbeth if t.name == "collateral price")
+    assert float(np.min(book.y)) == pytest.approx(1.07 * 0.12, rel=1e-2)
+    assert float(np.min(mixed.y)) == pytest.approx(0.2 * 1.07 * 0.12 + 0.8 * 1.07, rel=1e-2)
     calm = coll.filter(pc.equal(coll["venue"], "bybit"))
     assert charts.collateral_prices(calm) is None
 

@@ -27,12 +27,13 @@ def write_run(
     shock_at_s: float | None = 20 * 60,
     liquidations: list[tuple[int, str, int, float]] = (),  # type: ignore[assignment]
     adl: list[tuple[int, str, float]] = (),  # type: ignore[assignment]
-    collateral: dict[str, float] | None = None,
+    collateral: dict[str, float | dict[str, Any]] | None = None,
     write_events: bool = True,
 ) -> Path:
     """``markets``: ``venue:SYMBOL`` -> {"base": ..., and per-step arrays or callables of the minute offset for
     "mark", "last", "depth", "oi"} (1 s steps). ``liquidations``: (ts offset ms, market, side, USD); ``adl``:
-    (ts offset ms, market, USD); ``collateral``: ``ASSET@venue`` -> lowest margin price."""
+    (ts offset ms, market, USD); ``collateral``: ``ASSET@venue`` -> lowest margin price, or the whole summary
+    entry."""
     steps = duration_s
     ts = START_MS + np.arange(steps, dtype=np.int64) * 1000
     minutes = np.arange(steps) / 60.0
@@ -85,7 +86,10 @@ def write_run(
         "adl": {"by_market": {}},
         "open_interest": summary_oi,
         "prices": summary_prices,
-        "collateral": {k: {"method": "own_book", "min_price": v} for k, v in (collateral or {}).items()},
+        "collateral": {
+            k: v if isinstance(v, dict) else {"method": "own_book", "min_price": v}
+            for k, v in (collateral or {}).items()
+        },
     }
     for _, key, usd in adl:
         summary["adl"]["by_market"][key] = summary["adl"]["by_market"].get(key, 0.0) + usd

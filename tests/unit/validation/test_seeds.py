@@ -36,6 +36,16 @@ def test_the_summary_over_runs_is_what_each_run_says(tiny_runs: Path) -> None:
             assert min(values) <= t["p5"] <= t["p95"] <= max(values)
             assert t["p5"] == pytest.approx(float(np.percentile(values, 5)))
     assert out["held"] == sum(t["holds"] for t in out["targets"])
+    lows = [validate_run(r, write=False)["collateral"] for r in runs]
+    for i, c in enumerate(out["collateral"]):
+        for name in ("book_low", "margin_low", "book_discount", "liquidations_caused"):
+            values = [run_lows[i][name] for run_lows in lows if run_lows[i][name] is not None]
+            if not values:
+                assert c[name] is None
+                continue
+            assert c[name]["runs"] == len(values)
+            assert c[name]["p5"] == pytest.approx(float(np.percentile(values, 5)))
+            assert c[name]["p95"] == pytest.approx(float(np.percentile(values, 95)))
 
 
 def test_a_run_directory_is_its_own_folder_and_an_empty_folder_is_refused(tiny_runs: Path, tmp_path: Path) -> None:

@@ -10,9 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from perpstress.validation.targets import MEASURES, TargetResult, evaluate, load_targets
+from perpstress.validation.targets import MEASURES, TargetResult, evaluate, load_targets, validate_run
 
 MIN = 60_000
 Make = Callable[..., Path]
@@ -242,6 +244,39 @@ def test_usde_depeg(make_run: Make) -> None:
     assert outcome(none, "usde_other_venues_low").status == "n/a"
 
 
+def test_collateral_lows_are_shown_beside_the_targets(make_run: Make) -> None:
+    """Each listed asset's own-book and margin-price lows, the book's deepest discount to its reference and the
+    liquidations it caused; from summary.json, else the book's last trades in the time series; never judged."""
+    entry = {"method": "mix", "min_price": 3_700.0, "min_reference_price": 4_100.0, "min_book_price": 186.0,
+             "liquidations_caused": 97, "holders": 800}  # fmt: skip
+    markets = {"binance:BTCUSDT": {"base": "BTC"}, "binance:BNSOL/USDT": {"base": "BNSOL", "last": CRASH}}
+    run = make_run(markets=markets, collateral={"WBETH@binance": entry})
+    events = run / "events"
+    table = {
+        "ts_ms": [0, 1, 0, 1],
+        "venue": ["binance"] * 4,
+        "asset": ["wBETH", "wBETH", "USDE", "USDE"],  # assets match in any case
+        "price": [4_300.0, 3_700.0, 1.0, 0.9],
+        "reference_price": [4_300.0, 4_200.0, 1.0, 1.0],
+        "book_price": [4_290.0, 210.0, 1.0, 0.9],
+    }
+    pq.write_table(pa.table(table), events / "collateral.parquet")
+    out = validate_run(run, write=False)
+    assert [t["id"] for t in out["targets"]] == [t.id for t in load_targets().targets]  # the targets are unchanged
+    lows = {c["asset"]: c for c in out["collateral"]}
+    assert list(lows) == ["USDE", "WBETH", "BNSOL"]
+    wbeth, bnsol, usde = lows["WBETH"], lows["BNSOL"], lows["USDE"]
+    assert (wbeth["book_low"], wbeth["margin_low"], wbeth["liquidations_caused"]) == (186.0, 3_700.0, 97)
+    assert wbeth["book_discount"] == pytest.approx(1 - 210.0 / 4_200.0)
+    assert (wbeth["real"], wbeth["venue"]) == (430.65, "binance")
+    assert bnsol["book_low"] == pytest.approx(101_000.0)  # no summary entry nor event: the book's last trades
+    assert bnsol["margin_low"] is None
+    assert bnsol["liquidations_caused"] is None
+    assert bnsol["book_discount"] is None
+    assert usde["book_low"] == pytest.approx(0.9)  # no summary entry: the events' book prices
+    assert usde["book_discount"] == pytest.approx(0.1)
+
+
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "perpstress", *args], capture_output=True, text=True, timeout=120)
 
@@ -263,6 +298,8 @@ def test_validate_command_table_json_and_file(make_run: Make) -> None:
     assert table.returncode == 0, table.stderr
     for text in ("liquidations, first 24 h", "$9.50B to $38.00B", "$19.50B", "pass", "n/a", "CoinGlass"):
         assert text in table.stdout
+    assert [c["asset"] for c in data["collateral"]] == ["USDE", "WBETH", "BNSOL"]
+    assert "collateral lows, shown beside the targets (not judged)" in table.stdout
 
 
 def test_validate_command_on_a_missing_run(tmp_path: Path) -> None:

@@ -8,8 +8,11 @@ top-up edge is the liquidation-price solve with maintenance scaled by ``1 / topu
 account. A band allows for the account's collateral falling (``engine.collateral_band_cushion``).
 
 At a trigger: a *stop* closes the position with a market order (limited 5 % past mark), paying the taker fee out of
-what equity is left; a stop filled past bankruptcy has its gap settled by the fund, then bad debt. A *top-up* adds
-margin from the account's reserve (an external inflow) to bring MM / balance back to half the top-up ratio.
+what equity is left; a stop filled past bankruptcy has its gap settled by the fund, then bad debt. A holder of
+non-USD collateral whose stop closed its position has the collateral converted to cash at the next revaluation,
+before it is priced again (its USD loss is a loan against the collateral; a later fall must not leave it unpaid).
+A *top-up* adds margin from the account's reserve (an external inflow) to bring MM / balance back to half the
+top-up ratio.
 
 The fired positions are walked in order by one compiled kernel (:func:`crowd_topups`), which makes the top-ups (the
 unit's equity and the position's maintenance with :class:`~perpstress.mechanisms.accounting.Accounting`'s
@@ -242,6 +245,8 @@ class CrowdStops:
             self.liquidation.settle_gap(venue, *unit)  # a stop filled past bankruptcy: fund, then bad debt
         if pos.size_lots[p] == 0:
             w.stop_price[p] = np.nan  # done; an unfilled stop keeps trying while the mark is past it
+            if w.collateral.rows_of(unit[0]) and not accounting.unit_positions(*unit):  # its collateral goes to
+                w.closed_holders.append(unit[0])  # cash before any revaluation, as a liquidated holder's is sold
 
 
 class MarginMonitor:

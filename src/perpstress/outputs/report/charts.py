@@ -924,23 +924,36 @@ def depegged_collateral(collateral: pa.Table, threshold: float = DEPEG_THRESHOLD
 
 
 def _collateral_series(collateral: pa.Table) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray | None]]:
+    return [(key, t, price, ref) for key, t, price, ref, _ in _collateral_series_with_book(collateral)]
+
+
+def _collateral_series_with_book(
+    collateral: pa.Table,
+) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]]:
+    """Per ``ASSET@venue``: times, margin price, reference price and own-book price (None when the table has no
+    such column, or the pair no book)."""
     keys = [f"{a}@{v}" for a, v in zip(collateral["asset"].to_pylist(), collateral["venue"].to_pylist(), strict=True)]
     karr = np.asarray(keys, dtype=object)
     t_all = column(collateral, "ts_ms")
     p_all = column(collateral, "price")
     r_all = column(collateral, "reference_price") if has_column(collateral, "reference_price") else None
+    b_all = column(collateral, "book_price") if has_column(collateral, "book_price") else None
     out = []
     for key in unique_in_order(keys):
         m = karr == key
         idx = np.argsort(t_all[m], kind="stable")
-        out.append((str(key), t_all[m][idx], p_all[m][idx], r_all[m][idx] if r_all is not None else None))
+        book = b_all[m][idx] if b_all is not None else None
+        if book is not None and not np.isfinite(book).any():
+            book = None
+        out.append((str(key), t_all[m][idx], p_all[m][idx], r_all[m][idx] if r_all is not None else None, book))
     return out
 
 
 def collateral_prices(
     collateral: Runs, *, labels: Sequence[str] | None = None, threshold: float = DEPEG_THRESHOLD
 ) -> go.Figure | None:
-    """Price of each collateral asset on each venue that depegged (venue's valuation vs its reference), or None.
+    """Price of each collateral asset on each venue that depegged (venue's valuation vs its reference, and the
+    venue's own spot book of the asset when it has one: a mixed index falls less than its book), or None.
 
     Only ``ASSET@venue`` pairs that fell more than ``threshold`` below their reference are drawn; a run where none
     did returns None, and the report says so in one line.
@@ -952,13 +965,28 @@ def collateral_prices(
     if not keys:
         return None
 
+    book_named: set[str] = set()
+
     def traces(key: str, first: bool) -> list[Any]:
         out = []
         for r, (label, t) in enumerate(runs):
-            for k, x, price, ref in _collateral_series(t):
+            for k, x, price, ref, book in _collateral_series_with_book(t):
                 if k != key:
                     continue
                 venue = k.split("@", 1)[1]
+                if book is not None and not np.array_equal(book, price, equal_nan=True):  # own_book: the same line
+                    out.append(
+                        _line(
+                            x,
+                            book,
+                            _named("own spot book", label),
+                            PRICE_COLOURS["last"],
+                            dash=RUN_DASHES[(r + 1) % 4],
+                            show=label not in book_named,  # in the legend once, in whichever panel has one first
+                            group=f"book{label}",
+                        )
+                    )
+                    book_named.add(label)
                 if ref is not None:
                     out.append(
                         _line(

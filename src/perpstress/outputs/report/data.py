@@ -39,6 +39,8 @@ class RunData:
     path: Path | None = None
     reported: pa.Table | None = None
     """``liquidations_reported.parquet``: true and publicly reported liquidations per venue and minute."""
+    collateral_lows: list[dict[str, Any]] = field(default_factory=list)
+    """``validation.json``'s collateral lows (shown beside the targets, not judged), as ``validate`` writes them."""
 
     @property
     def title(self) -> str:
@@ -73,7 +75,8 @@ def load_run(path: str | Path) -> RunData:
     reported_path = root / REPORTED_TABLE
     reported = pq.read_table(reported_path) if reported_path.is_file() else None
     validation = _load_validation(root / "validation.json")
-    return RunData(summary, pq.read_table(ts_path), events, validation, root, reported)
+    lows = _load_collateral_lows(root / "validation.json") if validation is not None else []
+    return RunData(summary, pq.read_table(ts_path), events, validation, root, reported, lows)
 
 
 VALIDATION_STATUSES = ("pass", "fail", "n/a")
@@ -112,6 +115,15 @@ def _load_validation(path: Path) -> list[dict[str, Any]] | None:
             }
         )
     return out
+
+
+def _load_collateral_lows(path: Path) -> list[dict[str, Any]]:
+    """The ``collateral`` rows of a ``validation.json`` already read by :func:`_load_validation` (none in a file
+    written before they existed); a row that is not a table of figures is refused."""
+    rows = json.loads(path.read_text(encoding="utf-8")).get("collateral") or []
+    if not isinstance(rows, list) or not all(isinstance(r, Mapping) and "title" in r for r in rows):
+        raise DataError([f"{path}: collateral: expected rows with a title, as perpstress validate writes them"])
+    return [dict(r) for r in rows]
 
 
 def validation_counts(rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:

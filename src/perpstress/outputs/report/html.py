@@ -161,6 +161,35 @@ def validation_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return f'<table class="data validation"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
+def collateral_lows_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The collateral lows shown beside the targets (not judged): the asset, its own book's low, its margin price's
+    low, the book's deepest fall below the reference, the liquidations it caused and the real book low."""
+    head = "".join(
+        f"<th>{c}</th>"
+        for c in ("collateral (not judged)", "book low", "margin price low", "book below reference",
+                  "liquidations caused", "real book low", "source")
+    )  # fmt: skip
+
+    def price(v: Any) -> str:
+        return "n/a" if v is None else f"{float(v):,.4g}"
+
+    body = []
+    for r in rows:
+        source, label = str(r.get("source", "")), str(r.get("source_label", ""))
+        first = source.split(" ; ")[0]
+        cite = f'<a href="{esc(first)}">{esc(label or first)}</a>' if first.startswith("http") else esc(label)
+        caused = r.get("liquidations_caused")
+        body.append(
+            f'<tr data-asset="{esc(r.get("asset", ""))}"><td>{esc(r.get("title", ""))}</td>'
+            f'<td class="num" data-field="book_low">{price(r.get("book_low"))}</td>'
+            f'<td class="num">{price(r.get("margin_low"))}</td><td class="num">{percent(r.get("book_discount"))}</td>'
+            f'<td class="num">{"n/a" if caused is None else f"{int(caused):,}"}</td>'
+            f'<td>{esc(r.get("real_text", ""))}</td><td class="source">{cite}</td></tr>'
+        )
+    table = '<table class="data validation collateral-lows">'
+    return f"{table}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
 FEED_RULES = {"every_order": "every order", "latest_per_interval": "latest order per symbol and {s:g} s"}
 """How the reported-liquidations table names each public feed rule."""
 

@@ -20,6 +20,7 @@ from perpstress.outputs.report.data import RunData, column, markets, validation_
 from perpstress.outputs.report.html import (
     Section,
     cards,
+    collateral_lows_table,
     comparison_table,
     esc,
     page,
@@ -322,7 +323,8 @@ def _optional_sections(run: RunData) -> list[Section]:
                 "Validation",
                 f"Simulated figures against real ones from the cited "
                 f"sources: {passed} of {len(run.validation)} within tolerance.",
-                body=validation_table(run.validation),
+                body=validation_table(run.validation)
+                + (collateral_lows_table(run.collateral_lows) if run.collateral_lows else ""),
             )
         )
     return out
