@@ -1,11 +1,13 @@
 """Write the built-in ``oct-2025`` scenario from its calibration figures (each named with its source below).
 
-Run: ``python scripts/make_oct2025.py`` (writes src/perpstress/presets/scenarios/oct-2025.toml). Edit the figures
+Run: ``python scripts/make_oct2025.py`` (writes src/perpstress/presets/scenarios/oct-2025.toml; with
+``--crowd-flow PATH``, a copy with the crowd's flow on to PATH). Edit the figures
 here, not the TOML, so the arithmetic from aggregates to per-market numbers stays visible.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 # Open interest across the market on 2025-10-07: ~$235.9B (issue 5's seed figure; CoinGlass via news, 2nd).
@@ -79,6 +81,37 @@ BETA = {"BTC": 1.0, "ETH": 1.25, "SOL": 1.5, "HIVE": 3.0, "ACE": 3.0, "NEIROETH"
 IDIO = {"HIVE": 0.0008, "ACE": 0.0008, "NEIROETH": 0.0009, "SUPER": 0.0007, "DOGE": 0.0003}
 # Long-tail calm vol: NEAR/FIL in September: 1.45e-4 / 1.26e-4 per sqrt(s) (derive script); BTC 20:30-20:50:
 # 5.6e-5.
+
+
+# The crowd's flow during the crash (issue 15, item 4), from scripts/derive_crowd_flow.py on the BTCUSDT and
+# SOLUSDT 1-minute klines (taker buy / sell volume, 20:30-23:00): rates at each rule's threshold for Binance
+# BTCUSDT, orders per second at scale 1, with 25 % of the excess taker volume assumed to open new positions
+# (UNCONFIRMED: no open-interest series). Other markets scale by open interest against Binance BTCUSDT (ETH and the
+# long tail assumed to behave like BTC, UNCONFIRMED); SOL markets by open interest against Binance SOLUSDT times
+# SOL's measured rates over BTC's (0.095-0.19, their mean 0.13). Pools: the orders the rates open over the real BTC
+# path (81,864 at Binance BTCUSDT), twice over, in proportion; at least 1,000.
+FLOW_RATES = {"dip": 5.2, "momentum": 17.8, "squeeze": 2.7}
+FLOW_SOL_OVER_BTC = 0.13
+FLOW_POOL_BINANCE_BTC = 163_728
+
+
+def crowd_flow_lines() -> list[str]:
+    """The ``[flow]`` section of oct-2025 (off in the built-in file; ``--crowd-flow PATH`` writes a copy with it)."""
+    lines = ["[flow]", "recent_window_s = 1800.0", "median_usd = 20_000.0", "sigma = 1.0", "",
+             "[flow.dip]", "threshold = 0.02", f"rate_per_s = {FLOW_RATES['dip']}", "max_multiple = 4.0", "",
+             "[flow.momentum]", "threshold = 0.005", "window_s = 60.0", f"rate_per_s = {FLOW_RATES['momentum']}",
+             "max_multiple = 4.0", "",
+             "[flow.squeeze]", "threshold = 0.01", "after_fall = 0.03", f"rate_per_s = {FLOW_RATES['squeeze']}",
+             "max_multiple = 4.0", ""]  # fmt: skip
+    btc = VENUE_OI["binance"] * ASSET_SHARE["BTC"]
+    sol = VENUE_OI["binance"] * ASSET_SHARE["SOL"]
+    for venue, syms in MARKETS.items():
+        for asset, sym in syms.items():
+            oi = VENUE_OI[venue] * (TAIL_SHARE if asset == "TAIL" else ASSET_SHARE[asset])
+            multiple = oi / sol * FLOW_SOL_OVER_BTC if asset == "SOL" else oi / btc
+            lines += [f'[flow.markets."{venue}:{sym}"]', f"rate_multiple = {multiple:.4g}",
+                      f"accounts = {max(1000, round(FLOW_POOL_BINANCE_BTC * multiple))}", ""]  # fmt: skip
+    return lines
 
 
 def main() -> None:
@@ -159,6 +192,9 @@ def main() -> None:
               "sell_bias_after_shock = 0.45", ""]  # fmt: skip
     lines += ["[engine]", "fund_unwind_fraction = 0.02", ""]
     out = Path(__file__).resolve().parents[1] / "src/perpstress/presets/scenarios/oct-2025.toml"
+    if sys.argv[1:2] == ["--crowd-flow"]:  # a copy with the crowd's flow on, at the path given
+        out = Path(sys.argv[2])
+        lines += crowd_flow_lines()
     out.write_text("\n".join(lines))
     print(f"wrote {out}")
 

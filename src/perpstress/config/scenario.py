@@ -18,6 +18,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from perpstress.config.agents import ArbitrageConfig, HedgedBook, MarketMakerConfig, NoiseTakerConfig
 from perpstress.config.base import DocumentError, FrozenModel, rule_error
+from perpstress.config.flow import CrowdFlowConfig
 from perpstress.config.population import CrowdConfig, PopulationConfig
 from perpstress.config.rails import RailsConfig
 from perpstress.config.shock import ShockConfig
@@ -96,6 +97,9 @@ class Scenario(FrozenModel):
     population: PopulationConfig | None = Field(
         None, description="a crowd generated from public aggregates (besides or instead of crowd.markets)"
     )
+    flow: CrowdFlowConfig = Field(
+        default_factory=CrowdFlowConfig, description="crowd accounts opening positions during the run (off: no markets)"
+    )
     makers: MarketMakerConfig | None = Field(None, description="market makers quoting every market")
     takers: NoiseTakerConfig = Field(default_factory=NoiseTakerConfig)
     arbitrage: ArbitrageConfig = Field(default_factory=ArbitrageConfig, description="basis and cross-venue traders")
@@ -151,6 +155,8 @@ class Scenario(FrozenModel):
 
         for key in self.takers.markets:
             known(key, f".takers.markets.{key}", keys | spot_keys)
+        for key in self.flow.markets:
+            known(key, f".flow.markets.{key}", keys)
         if self.makers is not None:
             for key in self.makers.markets:
                 known(key, f".makers.markets.{key}", keys | spot_keys)
