@@ -5,8 +5,8 @@ Step: fundamental values (exogenous) -> market makers quote (spot around the fun
 their venue's index) -> noise takers trade -> the crowd's flow opens positions (``[flow]`` only) -> arbitrageurs
 trade, hedgers ask for top-ups -> transfers advance -> indices from the spot books, collateral revalued, marks ->
 funding -> margin check and liquidation (the cascade: trigger index for the crowd, every step for makers,
-arbitrageurs and hedgers; collateral sold first; rounds within the step up to ``engine.max_cascade_rounds``; ADL; hedge breaks noted) -> funds unwind their inventory -> record
-(time series, then the invariants at their cadence).
+arbitrageurs and hedgers; collateral sold first; rounds within the step up to ``engine.max_cascade_rounds``; ADL;
+hedge breaks noted) -> funds unwind their inventory -> record (time series, then the invariants at their cadence).
 
 Assumptions stated plainly: makers' fair value is the fundamental value (spot) or the venue's index (perpetuals);
 a maker's ADL exposure is the share of its position ADL closed recently; Drift's keepers are exempt accounts with
