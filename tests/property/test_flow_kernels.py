@@ -30,25 +30,34 @@ def paths(draw: st.DrawFn) -> tuple[np.ndarray, int, int]:
     return marks, draw(st.integers(1, 40)), draw(st.integers(1, 40))
 
 
-def run_signals(compiled: bool, marks: np.ndarray, recent: int, lag: int, markets: np.ndarray) -> np.ndarray:
-    """Every step's measures (steps, 4, flow markets) from the kernel (or its twin) fed the path step by step."""
+RULES = st.tuples(st.floats(0.001, 0.2), st.sampled_from([0.0, 0.5, 3.0]), st.floats(1.0, 5.0), st.floats(0.0, 0.1))
+"""One rule's (threshold, rate_per_s, max_multiple, after_fall); a rate of 0 is an absent rule."""
+
+
+def run_signals(compiled: bool, marks: np.ndarray, recent: int, lag: int, markets: np.ndarray, rules: np.ndarray,
+                multiple: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray, list[bool]]:  # fmt: skip
+    """Every step's measures (steps, 4, flow markets), rates (steps, 3, flow markets) and "any rate" from the kernel
+    (or its twin) fed the path step by step."""
     n = markets.size
     n_l = max(recent, lag) + 1
     hist, peak_q, trough_q = np.zeros((n, n_l)), np.zeros((n, n_l), np.int64), np.zeros((n, n_l), np.int64)
     peak_ends, trough_ends, measures = np.zeros((n, 2), np.int64), np.zeros((n, 2), np.int64), np.zeros((4, n))
-    out = []
+    rates = np.zeros((3, n))
+    out_m, out_r, live = [], [], []
     for step in range(marks.shape[0]):
-        args = (step, marks[step], markets, hist, peak_q, peak_ends, trough_q, trough_ends, recent, lag, measures)
-        if compiled:
-            fl.flow_signals(*args)
-        else:
-            fl._flow_signals_py(*args)
-        out.append(measures.copy())
-    return np.array(out)
+        args = (step, marks[step], markets, hist, peak_q, peak_ends, trough_q, trough_ends, recent, lag, rules,
+                multiple, scale, measures, rates)  # fmt: skip
+        live.append(bool(fl.flow_signals(*args) if compiled else fl._flow_signals_py(*args)))
+        out_m.append(measures.copy())
+        out_r.append(rates.copy())
+    return np.array(out_m), np.array(out_r), live
 
 
-def brute_force(marks: np.ndarray, recent: int, lag: int, markets: np.ndarray) -> np.ndarray:
+def brute_force(marks: np.ndarray, recent: int, lag: int, markets: np.ndarray, rules: np.ndarray,
+                multiple: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The measures from the window's marks by max and min, and the rates by the config's definition."""
     out = np.zeros((marks.shape[0], 4, markets.size))
+    rates = np.zeros((marks.shape[0], 3, markets.size))
     for step in range(marks.shape[0]):
         for j, m in enumerate(markets):
             window = [float(marks[s, m]) for s in range(max(0, step - recent + 1), step + 1)]
@@ -56,24 +65,38 @@ def brute_force(marks: np.ndarray, recent: int, lag: int, markets: np.ndarray) -
             lagged = float(marks[max(step - lag, 0), m])
             fall = 1.0 - trough / peak
             out[step, :, j] = (1.0 - x / peak, 1.0 - x / lagged, x / trough - 1.0 if fall > 0 else 0.0, fall)
-    return out
+            for kind in range(3):
+                threshold, rate, most, after_fall = (float(v) for v in rules[kind])
+                measure = float(out[step, kind, j])
+                on = rate > 0 and measure >= threshold and (kind != fl.SQUEEZE or fall >= after_fall)
+                if on:
+                    rates[step, kind, j] = rate * min(measure / threshold, most) * float(multiple[j]) * scale
+    return out, rates
 
 
 @settings(max_examples=150, deadline=None)
-@given(case=paths(), pick=st.integers(0, 7))
-def test_flow_signals(case: tuple[np.ndarray, int, int], pick: int) -> None:
+@given(case=paths(), pick=st.integers(0, 7), rules=st.lists(RULES, min_size=3, max_size=3),
+       multiple=st.floats(0.0, 3.0), scale=st.sampled_from([0.05, 1.0]))  # fmt: skip
+def test_flow_signals(case: tuple[np.ndarray, int, int], pick: int, rules: list[tuple[float, ...]], multiple: float,
+                      scale: float) -> None:  # fmt: skip
     """Compiled, plain and brute force agree exactly at every step (the monotone queues find the window's peak and
-    trough, the ring buffer the lagged mark), for any subset of markets in any order."""
+    trough, the ring buffer the lagged mark, the rates follow the rules), for any subset of markets in any order."""
     marks, recent, lag = case
     n_m = marks.shape[1]
     markets = np.array([m for m in range(n_m) if (pick >> m) & 1][::-1] or [n_m - 1], dtype=np.int64)
-    fast = run_signals(True, marks, recent, lag, markets)
-    plain = run_signals(False, marks, recent, lag, markets)
-    ref = brute_force(marks, recent, lag, markets)
-    np.testing.assert_array_equal(fast, plain)
-    np.testing.assert_array_equal(fast, ref)
+    table = np.array(rules)
+    mult = np.full(markets.size, multiple)
+    fast = run_signals(True, marks, recent, lag, markets, table, mult, scale)
+    plain = run_signals(False, marks, recent, lag, markets, table, mult, scale)
+    ref_measures, ref_rates = brute_force(marks, recent, lag, markets, table, mult, scale)
+    for a, b in zip(fast, plain, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(fast[0], ref_measures)
+    np.testing.assert_array_equal(fast[1], ref_rates)
+    assert fast[2] == [bool((r > 0).any()) for r in ref_rates]
     event(f"window shorter than the path: {recent < marks.shape[0]}")
-    event(f"a squeeze measure: {bool((ref[:, 2] > 0).any())}")
+    event(f"a squeeze measure: {bool((ref_measures[:, 2] > 0).any())}")
+    event(f"a rate on: {any(fast[2])}")
 
 
 def reference_orders(counts: np.ndarray, factors: np.ndarray, markets: np.ndarray, mark: np.ndarray,

@@ -3,7 +3,7 @@
 Rule (``[flow]``, :class:`perpstress.config.flow.CrowdFlowConfig`, whose docstring states the three rules). Each
 step, before anything else trades on it, every flow market's mark (last step's) enters a ring buffer;
 :func:`flow_signals` keeps the recent peak and trough with two monotone queues (``O(1)`` per market and step,
-amortised) and writes the three measures. A rule's Poisson rate follows from its measure; the counts, then per order
+amortised) and writes the three measures and the rules' Poisson rates that follow from them; the counts, then per order
 a standard normal for its size and one for its leverage, come from the run's ``flow`` stream only (in rule order,
 then market order, then order by order), and only in steps where some rate is positive: a calm step draws nothing.
 :func:`plan_orders` turns the draws into orders (market, kind, lots, leverage capped by the tier at the notional).
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from perpstress.config.flow import CrowdFlowConfig, FlowRule
+from perpstress.config.flow import FlowRule
 from perpstress.mechanisms.execution import BookExecution
 from perpstress.state.clock import Clock
 from perpstress.state.portfolio import F64, I64
@@ -42,16 +42,23 @@ RULE_NAMES = ("dip", "momentum", "squeeze")
 
 def _flow_signals_py(
     step: int, mark: F64, markets: I64, hist: F64, peak_q: I64, peak_ends: I64, trough_q: I64, trough_ends: I64,
-    recent_steps: int, lag_steps: int, measures: F64,
-) -> None:  # fmt: skip
-    """Step ``step``'s marks of the flow markets (``mark[markets[j]]``) into the ring buffer ``hist[j, step % L]``
-    and the three measures per flow market into ``measures[kind, j]``: the dip ``1 - mark / peak``, the momentum
-    ``1 - mark / mark(step - lag_steps)`` (the first step's mark before then) and the squeeze ``mark / trough - 1``,
-    which is 0 unless the recent fall ``1 - trough / peak`` is positive (the caller applies ``after_fall``: it
-    receives the fall in ``measures[3, j]``). Peak and trough are the largest and smallest marks of the last
-    ``recent_steps`` steps, this one included, kept in monotone queues of steps (``peak_q[j]``, ``trough_q[j]``,
-    circular, ``L`` long) whose head and tail counters are ``*_ends[j] = (head, tail)``."""
+    recent_steps: int, lag_steps: int, rules: F64, multiple: F64, scale: float, measures: F64, rates: F64,
+) -> bool:  # fmt: skip
+    """Step ``step``'s marks of the flow markets (``mark[markets[j]]``) into the ring buffer ``hist[j, step % L]``,
+    the measures per flow market into ``measures[kind, j]`` and the rules' rates into ``rates[kind, j]``; returns
+    whether any rate is positive.
+
+    Measures: the dip ``1 - mark / peak``, the momentum ``1 - mark / mark(step - lag_steps)`` (the first step's mark
+    before then), the squeeze ``mark / trough - 1`` (0 unless the recent fall ``1 - trough / peak`` is positive) and
+    that fall in ``measures[3, j]``. Peak and trough are the largest and smallest marks of the last ``recent_steps``
+    steps, this one included, kept in monotone queues of steps (``peak_q[j]``, ``trough_q[j]``, circular, ``L``
+    long) whose head and tail counters are ``*_ends[j] = (head, tail)``.
+
+    Rates: ``rules[kind] = (threshold, rate_per_s, max_multiple, after_fall)`` (a rate of 0 for an absent rule);
+    where the measure is at or above the threshold (and, for the squeeze, the fall at or above ``after_fall``) the
+    rate is ``rate_per_s * min(measure / threshold, max_multiple) * multiple[j] * scale``, else 0."""
     n_l = hist.shape[1]
+    live = False
     for j in range(markets.shape[0]):
         x = mark[markets[j]]
         hist[j, step % n_l] = x
@@ -79,6 +86,17 @@ def _flow_signals_py(
         fall = 1.0 - trough / peak
         measures[SQUEEZE, j] = x / trough - 1.0 if fall > 0 else 0.0
         measures[3, j] = fall
+        for kind in range(3):
+            threshold, rate, most = rules[kind, 0], rules[kind, 1], rules[kind, 2]
+            m = measures[kind, j]
+            if rate > 0 and m >= threshold and (kind != SQUEEZE or fall >= rules[kind, 3]):
+                r = m / threshold
+                rates[kind, j] = rate * (r if r < most else most) * multiple[j] * scale
+                if rates[kind, j] > 0:
+                    live = True
+            else:
+                rates[kind, j] = 0.0
+    return live
 
 
 flow_signals = njit(cache=True)(_flow_signals_py)
@@ -124,23 +142,6 @@ plan_orders = njit(cache=True)(_plan_orders_py)
 """Compiled: see :func:`_plan_orders_py`."""
 
 
-def flow_rates(config: CrowdFlowConfig, measures: F64, multiple: F64, scale: float) -> F64:
-    """Per kind and flow market, orders per second: ``rate_per_s x min(measure / threshold, max_multiple) x
-    multiple x scale`` where the measure is at or above the rule's threshold (and, for the squeeze, the recent fall
-    at or above ``after_fall``), else 0; an absent rule's row is 0."""
-    rates = np.zeros((3, measures.shape[1]))
-    rules: tuple[FlowRule | None, ...] = (config.dip, config.momentum, config.squeeze)
-    for kind, rule in enumerate(rules):
-        if rule is None:
-            continue
-        x = measures[kind]
-        on = x >= rule.threshold
-        if kind == SQUEEZE and config.squeeze is not None:
-            on &= measures[3] >= config.squeeze.after_fall
-        rates[kind] = np.where(on, rule.rate_per_s * np.minimum(x / rule.threshold, rule.max_multiple), 0.0)
-    return rates * multiple * scale
-
-
 class CrowdFlowPhase:
     """The flow phase: signals, draws, orders through the books, and the flow accounts' new trigger bands."""
 
@@ -171,6 +172,12 @@ class CrowdFlowPhase:
         self.peak_ends = np.zeros((n, 2), np.int64)
         self.trough_ends = np.zeros((n, 2), np.int64)
         self.measures = np.zeros((4, n))
+        self.rates = np.zeros((3, n))
+        rules: tuple[FlowRule | None, ...] = (cfg.dip, cfg.momentum, cfg.squeeze)
+        self.rules = np.array([(1.0, 0.0, 1.0, 0.0) if r is None else
+                               (r.threshold, r.rate_per_s, r.max_multiple, getattr(r, "after_fall", 0.0))
+                               for r in rules])  # fmt: skip
+        """Per kind: (threshold, rate_per_s, max_multiple, after_fall); an absent rule has rate 0."""
         self.pool_start = world.flow_pool_start
         self.pool_size = world.flow_pool_size
         self.used = np.zeros(n, np.int64)
@@ -188,12 +195,11 @@ class CrowdFlowPhase:
 
     def __call__(self, clock: Clock) -> None:
         w = self.world
-        flow_signals(clock.step, w.markets.mark, self.markets, self.hist, self.peak_q, self.peak_ends, self.trough_q,
-                     self.trough_ends, self.recent_steps, self.lag_steps, self.measures)  # fmt: skip
-        rates = flow_rates(self.config, self.measures, self.multiple, self.scale)
-        if not rates.any():
+        if not flow_signals(clock.step, w.markets.mark, self.markets, self.hist, self.peak_q, self.peak_ends,
+                            self.trough_q, self.trough_ends, self.recent_steps, self.lag_steps, self.rules,
+                            self.multiple, float(self.scale), self.measures, self.rates):  # fmt: skip
             return
-        counts = self.rng.poisson(rates * clock.step_s).astype(np.int64)
+        counts = self.rng.poisson(self.rates * clock.step_s).astype(np.int64)
         total = int(counts.sum())
         if total == 0:
             return
