@@ -101,6 +101,10 @@ def run(
             table.add_row(
                 "  pool used up", f"[red]{flow['pool_full']:,} orders dropped[/red] (raise flow.markets.*.accounts)"
             )
+    mh = s.get("maker_hedges")
+    if mh is not None:
+        table.add_row("maker hedges", f"largest ${mh['max_hedge_usd']:,.0f}, {mh['forced_closes']:,} forced closes, "
+                      f"unhedged up to ${mh['max_unhedged_usd']:,.0f}")  # fmt: skip
     calls = s["topups"].get("margin_calls")
     if calls is not None:
         table.add_row("margin calls", f"{calls:,}, {s['topups']['margin_calls_never_answered']:,} never answered")

@@ -160,6 +160,15 @@ class Scenario(FrozenModel):
         if self.makers is not None:
             for key in self.makers.markets:
                 known(key, f".makers.markets.{key}", keys | spot_keys)
+            bases = {f"{v}:{s}": m.base for v, venue in self.venues.items() for s, m in venue.markets().items()}
+            for i, mh in enumerate(self.makers.hedges):
+                known(mh.market, f".makers.hedges[{i}].market", keys)
+                known(mh.hedge, f".makers.hedges[{i}].hedge", keys)
+                if mh.market.split(":")[0] == mh.hedge.split(":")[0]:
+                    raise rule_error(f".makers.hedges[{i}].hedge", f"{mh.hedge} is on {mh.market}'s venue")
+                if bases[mh.market] != bases[mh.hedge]:
+                    raise rule_error(f".makers.hedges[{i}].hedge",
+                                     f"{mh.hedge} is not {bases[mh.market]} ({mh.market}'s asset)")  # fmt: skip
         for i, b in enumerate(self.arbitrage.basis):
             known(b.perpetual, f".arbitrage.basis[{i}].perpetual", keys)
             known(b.spot, f".arbitrage.basis[{i}].spot", spot_keys)

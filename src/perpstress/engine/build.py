@@ -107,27 +107,30 @@ def build_world(scenario: Scenario, scale: float, positions: PositionsSnapshot |
     n_h = hedge["market"].size
     n_a = len(arbs["market"])
     n_ab = n_m if scenario.engine.forced_flow == "absorbed_at_mark" else 0
+    key_ids = {k: i for i, k in enumerate(keys)}
+    mh_market = np.array([key_ids[h.hedge] for h in mk_cfg.hedges], dtype=np.int64)
+    n_mh = mh_market.size
     flow_market, flow_size = _flow_pools(scenario, keys, scale)
     flow_pos_market = np.repeat(flow_market, flow_size)
     n_f = flow_pos_market.size
     pos_market = np.concatenate([crowd.market, maker_market, np.arange(n_m), keeper_market, hedge["market"],
-                                 arbs["market"], np.arange(n_ab), flow_pos_market]).astype(np.int32)  # fmt: skip
+                                 arbs["market"], np.arange(n_ab), mh_market,
+                                 flow_pos_market]).astype(np.int32)  # fmt: skip
     size = np.concatenate([crowd.size_lots, maker_lots, np.zeros(n_m + n_k, np.int64), hedge["size"],
-                           np.zeros(n_a + n_ab + n_f, np.int64)])  # fmt: skip
+                           np.zeros(n_a + n_ab + n_mh + n_f, np.int64)])  # fmt: skip
     entry = np.concatenate([crowd.entry_price, start[maker_market], start, start[keeper_market],
                             start[hedge["market"]], start[np.asarray(arbs["market"], dtype=np.int64)],
-                            start[:n_ab], start[flow_pos_market]])  # fmt: skip
-    iso = np.concatenate(
-        [np.where(crowd.isolated, crowd.margin, np.nan), np.full(n_mk + n_m + n_k + n_h + n_a + n_ab + n_f, np.nan)]
-    )
+                            start[:n_ab], start[mh_market], start[flow_pos_market]])  # fmt: skip
+    n_rest = n_mk + n_m + n_k + n_h + n_a + n_ab + n_mh + n_f
+    iso = np.concatenate([np.where(crowd.isolated, crowd.margin, np.nan), np.full(n_rest, np.nan)])
     capital = np.array([mk_cfg.for_market(keys[m]).capital_usd for m in maker_market])
     maker_mm = np.array([float(maintenance_margin(tables[m], lots * markets.lot_size[m] * start[m]))
                          if m < n_perpetual else 0.0
                          for m, lots in zip(maker_market, maker_lots, strict=True)])  # fmt: skip
     capital = np.maximum(capital, 2.0 * maker_mm)
     wallet = np.concatenate([np.where(crowd.isolated, 0.0, crowd.margin), capital, np.zeros(n_m + n_k),
-                             hedge["wallet"], np.asarray(arbs["capital"], dtype=float),
-                             np.zeros(n_ab + n_f)])  # fmt: skip
+                             hedge["wallet"], np.asarray(arbs["capital"], dtype=float), np.zeros(n_ab),
+                             np.array([h.capital_usd for h in mk_cfg.hedges]), np.zeros(n_f)])  # fmt: skip
     arb_kind = np.where(is_spot[np.asarray(arbs["market"], dtype=np.int64)], SPOT, ARBITRAGEUR)
     kind = np.concatenate(
         [
@@ -138,6 +141,7 @@ def build_world(scenario: Scenario, scale: float, positions: PositionsSnapshot |
             np.full(n_h, HEDGER),
             arb_kind,
             np.full(n_ab, ABSORBER),
+            np.full(n_mh, HEDGER),
             np.full(n_f, CROWD),
         ]
     ).astype(np.int8)
@@ -172,6 +176,7 @@ def build_world(scenario: Scenario, scale: float, positions: PositionsSnapshot |
                                       layout.spot_book_of, collateral_rng)  # fmt: skip
     pad = n_acc - n_c
     first_flow = n_acc - n_f
+    maker_hedge_ids = np.arange(first_flow - n_mh, first_flow, dtype=np.int64)
     flow_start = first_flow + np.concatenate([[0], np.cumsum(flow_size)[:-1]]).astype(np.int64)
     world = World(
         scenario=scenario,
@@ -205,6 +210,7 @@ def build_world(scenario: Scenario, scale: float, positions: PositionsSnapshot |
         index_now=start.copy(),
         appetite=float(paths.appetite[0]),
         last_trade=last_trade,
+        maker_hedge_ids=maker_hedge_ids,
         flow_pool_start=flow_start,
         flow_pool_size=flow_size,
     )

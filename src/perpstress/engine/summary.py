@@ -158,6 +158,8 @@ def summarise(sim: Simulation, wall_seconds: float) -> dict[str, Any]:
     hedges = sim.hedges
     broken = hedges.broken_notional
     flow = {} if sim.flow is None else {"flow": sim.flow.summary(set(liq.account), set(adl.account))}
+    if sim.maker_hedges is not None:
+        flow["maker_hedges"] = sim.maker_hedges.summary(liq.account, adl.account, adl.notional_usd)
     return flow | {
         "scenario": sc.name,
         "seed": sc.seed,
