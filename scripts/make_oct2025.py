@@ -95,8 +95,16 @@ FLOW_SOL_OVER_BTC = 0.13
 FLOW_POOL_BINANCE_BTC = 163_728
 
 
+# Makers hedging across venues (ASSUMED, UNCONFIRMED: no public figure of market makers' cross-venue hedges that
+# night): the majors' makers on Binance hedge all their inventory in the same asset on Bybit, and Bybit's on Binance
+# (the "long on one venue, short on another" books that ADL broke); each hedge account holds one maker's capital
+# (the [makers.markets] capital above) at up to 10x, rehedges within $1M, waits 60 s after a forced close.
+HEDGE_PAIRS = [("binance", "bybit"), ("bybit", "binance")]
+
+
 def crowd_flow_lines() -> list[str]:
-    """The ``[flow]`` section of oct-2025 (off in the built-in file; ``--crowd-flow PATH`` writes a copy with it)."""
+    """The ``[flow]`` section and the makers' cross-venue hedges of oct-2025 (off in the built-in file;
+    ``--crowd-flow PATH`` writes a copy with them)."""
     lines = ["[flow]", "recent_window_s = 1800.0", "median_usd = 20_000.0", "sigma = 1.0", "",
              "[flow.dip]", "threshold = 0.02", f"rate_per_s = {FLOW_RATES['dip']}", "max_multiple = 4.0", "",
              "[flow.momentum]", "threshold = 0.005", "window_s = 60.0", f"rate_per_s = {FLOW_RATES['momentum']}",
@@ -111,6 +119,13 @@ def crowd_flow_lines() -> list[str]:
             multiple = oi / sol * FLOW_SOL_OVER_BTC if asset == "SOL" else oi / btc
             lines += [f'[flow.markets."{venue}:{sym}"]', f"rate_multiple = {multiple:.4g}",
                       f"accounts = {max(1000, round(FLOW_POOL_BINANCE_BTC * multiple))}", ""]  # fmt: skip
+    for source, target in HEDGE_PAIRS:
+        for asset in ("BTC", "ETH", "SOL"):
+            capital = max(VENUE_OI[source] * ASSET_SHARE[asset] * 0.06 / 3, 200_000)
+            lines += ["[[makers.hedges]]", f'market = "{source}:{MARKETS[source][asset]}"',
+                      f'hedge = "{target}:{MARKETS[target][asset]}"', f"capital_usd = {capital:.4g}",
+                      "max_leverage = 10.0", "band_usd = 1_000_000.0", "clip_usd = 20_000_000.0",
+                      "rehedge_after_s = 60.0", ""]  # fmt: skip
     return lines
 
 
