@@ -234,6 +234,7 @@ class Scenario(FrozenModel):
         markets = sum(len(v.markets()) + len(v.spot_markets()) for v in self.venues.values())
         crowd = sum(m.accounts for m in self.crowd.markets.values())
         crowd += self.population.accounts if self.population is not None else 0
+        crowd += sum(f.accounts for f in self.flow.markets.values()) if self.flow.enabled else 0  # dormant pools
         makers = markets * (self.makers.per_market if self.makers is not None else 0)
         accounts = crowd * scale + makers + 2 * len(self.hedgers)
         size = BYTES_PER_ACCOUNT * accounts + BYTES_PER_MARKET_STEP * markets * self.steps
