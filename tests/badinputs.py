@@ -151,6 +151,21 @@ def scenario_cases(tmp: Path) -> Iterator[Case]:
     mutated["venues"]["binance"]["nonsense"] = 1
     yield from run_and_check("unknown", "unknown venue key", write("unknown-venue", mutated), "nonsense")
 
+    # rules of the crowd's flow, margin calls and makers' hedges
+    rules: list[tuple[str, dict[str, Any], str]] = [
+        ("flow market", {"flow": {"markets": {"binance:NOPE": {"accounts": 10}},
+                                  "dip": {"threshold": 0.02, "rate_per_s": 1.0}}}, "binance:NOPE"),
+        ("flow without a rule", {"flow": {"markets": {"binance:BTCUSDT": {"accounts": 10}}}}, "markets"),
+        ("flow threshold", {"flow": {"markets": {"binance:BTCUSDT": {"accounts": 10}},
+                                     "dip": {"threshold": 2.0, "rate_per_s": 1.0}}}, "threshold"),
+        ("unanswered share", {"crowd": base["crowd"] | {"topup_unanswered_share": 1.5}}, "topup_unanswered_share"),
+        ("hedge venue", {"makers": base["makers"] | {"hedges": [{"market": "binance:BTCUSDT",
+                         "hedge": "binance:HIVEUSDT", "capital_usd": 1e6}]}}, "hedge"),
+    ]  # fmt: skip
+    for name, change, field in rules:
+        mutated = copy.deepcopy(base) | copy.deepcopy(change)
+        yield from run_and_check("rule", name, write(f"rule-{name.replace(' ', '-')}", mutated), field)
+
     # bytes: not UTF-8, not TOML, nested absurdly deep, empty, a directory
     text = scenario_text("quickstart").encode()
     for i, at in enumerate(range(0, len(text), max(len(text) // 8, 1))):
@@ -193,6 +208,7 @@ def scenario_cases(tmp: Path) -> Iterator[Case]:
         (("duration_s",), 1e12, "duration_s"),
         (("duration_s",), 1e10, "size"),
         (("takers", "rate_per_s"), 1e9, "rate_per_s"),
+        (("flow", "markets", "binance:BTCUSDT", "accounts"), 10**8, "(size)"),
         (("engine", "book_capacity"), 10**9, "book_capacity"),
         (("engine", "max_cascade_rounds"), 10**9, "max_cascade_rounds"),
     ]
@@ -200,6 +216,8 @@ def scenario_cases(tmp: Path) -> Iterator[Case]:
         mutated = copy.deepcopy(base)
         if path[0] == "engine":
             mutated.setdefault("engine", {})
+        if path[0] == "flow":
+            mutated["flow"] = {"markets": {"binance:BTCUSDT": {}}, "dip": {"threshold": 0.02, "rate_per_s": 1.0}}
         _set(mutated, path, value)
         file = write(f"size-{'.'.join(path)}-{value:g}".replace(":", "_"), mutated)
         yield from run_and_check("size", f"{'.'.join(path)}={value:g}", file, field)

@@ -25,6 +25,8 @@ STREAMS: dict[str, str] = {
     "takers": "noise takers: order counts per market and step, sizes and sides",
     "rails": "transfer latency noise per transfer (mechanisms.transfers)",
     "adl": "the starting point of a pseudo-random ADL scan (dYdX v4)",
+    "flow": "the crowd's flow during the run: order counts, sizes and leverage (mechanisms.agents.flow)",
+    "margin_calls": "each crowd account's delay in answering a margin call, and who never answers (engine.build)",
 }
 """Every stream a run draws from, by name: what draws from it."""
 

@@ -44,6 +44,11 @@ class CrowdWorld:
     """USD a filled stop charges every other open position in its market."""
     fired: np.ndarray
     ratio: float
+    delay: np.ndarray
+    """Per position, ms from a margin call to its top-up (0 at once, inf never)."""
+    call_ms: np.ndarray
+    """Per position, when its outstanding call was made (NaN: none)."""
+    now_ms: float
 
     def copy(self) -> CrowdWorld:
         mk, acc, pos = self.markets, self.accounts, self.positions
@@ -53,7 +58,8 @@ class CrowdWorld:
         positions = Positions(pos.account, pos.market, pos.size_lots.copy(), pos.entry_price.copy(),
                               pos.isolated_margin.copy())  # fmt: skip
         return CrowdWorld(markets, accounts, positions, self.stop_price.copy(), self.topup_reserve.copy(),
-                          self.fill_share, self.charge, self.fired, self.ratio)  # fmt: skip
+                          self.fill_share, self.charge, self.fired, self.ratio, self.delay, self.call_ms.copy(),
+                          self.now_ms)  # fmt: skip
 
 
 @st.composite
@@ -101,8 +107,15 @@ def crowd_worlds(draw: st.DrawFn) -> CrowdWorld:
     fired = np.array(
         draw(st.lists(st.integers(0, n_p - 1), min_size=1, max_size=2 * n_p)), dtype=np.int64
     )  # repeats too
+    now = 1_000_000.0
+    delays = [0.0, 0.0, 5_000.0, 60_000.0, np.inf] if draw(st.booleans()) else [0.0]
+    delay = np.array(draw(st.lists(st.sampled_from(delays), min_size=n_p, max_size=n_p)))
+    # an outstanding call made long enough ago to be answered, too recently, or none
+    call_ms = np.array(draw(st.lists(st.sampled_from([np.nan, np.nan, now - 10_000.0, now]), min_size=n_p,
+                                     max_size=n_p)))  # fmt: skip
     return CrowdWorld(markets, accounts, positions, np.array(stop), np.array(reserve), fill_share,
-                      draw(st.sampled_from([0.0, 10.0, 1e4])), fired, draw(st.floats(0.3, 0.95)))  # fmt: skip
+                      draw(st.sampled_from([0.0, 10.0, 1e4])), fired, draw(st.floats(0.3, 0.95)), delay, call_ms,
+                      now)  # fmt: skip
 
 
 def stand_in_stop(w: CrowdWorld, accounting: Accounting, p: int) -> int:
@@ -124,9 +137,10 @@ def stand_in_stop(w: CrowdWorld, accounting: Accounting, p: int) -> int:
     return filled
 
 
-def act_per_position(w: CrowdWorld) -> tuple[list[int], int, float, float]:
-    """``CrowdStops.act`` as it was (per position, over :class:`Accounting`), stops through :func:`stand_in_stop`.
-    Returns the stops executed and the top-ups' count, USD and the external inflow."""
+def act_per_position(w: CrowdWorld, calls: list[int]) -> tuple[list[int], int, float, float]:
+    """``CrowdStops.act`` as it was (per position, over :class:`Accounting`), stops through :func:`stand_in_stop`,
+    with margin calls answered after each position's delay (counted into ``calls``: made, made never to be
+    answered). Returns the stops executed and the top-ups' count, USD and the external inflow."""
     accounting = Accounting(w.markets, w.accounts, w.positions)
     pos, mk = w.positions, w.markets
     dry: set[tuple[int, int]] = set()
@@ -152,7 +166,21 @@ def act_per_position(w: CrowdWorld) -> tuple[list[int], int, float, float]:
             unit = accounting.unit_of(p)
             equity = accounting.unit_equity(*unit)
             mm = accounting.maintenance(p)
-            if equity <= 0 or mm / equity >= w.ratio:
+            due = equity <= 0 or mm / equity >= w.ratio
+            if not due:
+                w.call_ms[p] = np.nan  # recovered: the call lapses
+                continue
+            if w.delay[p] > 0:
+                if np.isnan(w.call_ms[p]):
+                    w.call_ms[p] = w.now_ms
+                    calls[0] += 1
+                    calls[1] += int(np.isinf(w.delay[p]))
+                if w.now_ms - w.call_ms[p] < w.delay[p]:
+                    event("a margin call waits")
+                    continue
+                w.call_ms[p] = np.nan
+                event("a margin call answered")
+            if due:
                 add = min(w.topup_reserve[p], max(mm / (0.5 * w.ratio) - equity, 0.0))
                 if add > 0:
                     event(
@@ -167,9 +195,9 @@ def act_per_position(w: CrowdWorld) -> tuple[list[int], int, float, float]:
     return stops, count, usd, external
 
 
-def act_walking(w: CrowdWorld, kernel: Any) -> tuple[list[int], int, float, float]:
+def act_walking(w: CrowdWorld, kernel: Any, calls: np.ndarray) -> tuple[list[int], int, float, float]:
     """``CrowdStops.act``'s loop: the walk (``kernel``: :func:`crowd_topups` or its twin), each stop it hands back
-    executed by :func:`stand_in_stop`, then the walk resumed after it."""
+    executed by :func:`stand_in_stop`, then the walk resumed after it; ``calls`` counts the margin calls."""
     accounting = Accounting(w.markets, w.accounts, w.positions)
     pos, mk = w.positions, w.markets
     dry = np.zeros((mk.n, 2), dtype=np.bool_)
@@ -179,7 +207,8 @@ def act_walking(w: CrowdWorld, kernel: Any) -> tuple[list[int], int, float, floa
         i, count, usd, external = kernel(
             w.fired, i, dry, pos.account, w.accounts.pos_start, w.accounts.pos_count, w.accounts.wallet, pos.market,
             pos.size_lots, pos.entry_price, pos.isolated_margin, mk.lot_size, mk.mark, mk.tier_cap, mk.tier_mmr,
-            mk.tier_cum, w.stop_price, w.topup_reserve, w.ratio, count, usd, external,
+            mk.tier_cum, w.stop_price, w.topup_reserve, w.delay, w.call_ms, w.now_ms, calls, w.ratio, count, usd,
+            external,
         )  # fmt: skip
         if i == w.fired.size:
             return stops, count, usd, external
@@ -192,7 +221,8 @@ def act_walking(w: CrowdWorld, kernel: Any) -> tuple[list[int], int, float, floa
 
 
 def state(w: CrowdWorld) -> tuple[np.ndarray, ...]:
-    return (w.accounts.wallet, w.positions.isolated_margin, w.positions.size_lots, w.topup_reserve, w.stop_price)
+    return (w.accounts.wallet, w.positions.isolated_margin, w.positions.size_lots, w.topup_reserve, w.stop_price,
+            w.call_ms)  # fmt: skip
 
 
 @settings(max_examples=300, deadline=None)
@@ -201,13 +231,15 @@ def test_crowd_topups(world: CrowdWorld) -> None:
     """Compiled, plain and the per-position loop over Accounting: the same stops in the same order, the same top-ups
     (the same arrays afterwards, NaN equal to NaN) and the same sums, added one by one in the same order."""
     runs = []
-    for w, run in ((world.copy(), lambda w: act_walking(w, crowd_topups)),
-                   (world.copy(), lambda w: act_walking(w, _crowd_topups_py)),
-                   (world.copy(), act_per_position)):  # fmt: skip
+    fast_calls, plain_calls, ref_calls = np.zeros(2, np.int64), np.zeros(2, np.int64), [0, 0]
+    for w, run in ((world.copy(), lambda w: act_walking(w, crowd_topups, fast_calls)),
+                   (world.copy(), lambda w: act_walking(w, _crowd_topups_py, plain_calls)),
+                   (world.copy(), lambda w: act_per_position(w, ref_calls))):  # fmt: skip
         runs.append((run(w), state(w)))
     (fast, fast_state), (plain, plain_state), (ref, ref_state) = runs
     assert fast == plain
     assert fast == ref
+    assert fast_calls.tolist() == plain_calls.tolist() == ref_calls
     for f, p, r in zip(fast_state, plain_state, ref_state, strict=True):
         np.testing.assert_array_equal(f, p)
         np.testing.assert_array_equal(f, r)
@@ -228,7 +260,8 @@ def two_longs() -> dict[str, Any]:
     wallet, reserve = np.array([2_000.0, 1_050.0]), np.array([500.0, 500.0])
     args = (acc, start, count, wallet, np.zeros(2, np.int32), np.array([100, 100], np.int64), np.full(2, 100_000.0),
             np.full(2, np.nan), markets.lot_size, markets.mark, markets.tier_cap, markets.tier_mmr, markets.tier_cum,
-            np.array([91_000.0, np.nan]), reserve, 0.5)  # fmt: skip
+            np.array([91_000.0, np.nan]), reserve, np.zeros(2), np.full(2, np.nan), 0.0, np.zeros(2, np.int64),
+            0.5)  # fmt: skip
     return {"fired": np.array([0, 1], np.int64), "dry": np.zeros((1, 2), np.bool_), "args": args, "wallet": wallet,
             "reserve": reserve}  # fmt: skip
 
@@ -257,3 +290,25 @@ def test_the_walk_stops_at_a_due_stop_and_resumes_after_it() -> None:
     for state in (fast, plain):
         state["dry"][0, 0] = True
     assert walk(0, (0, 0.0, 0.0)) == (2, 0, 0.0, 0.0)  # the long side is dry: past the stop; the top-up was made
+
+
+@pytest.mark.parametrize("kernel", [crowd_topups, _crowd_topups_py])
+def test_a_margin_call_is_answered_after_its_delay_or_never(kernel: Any) -> None:
+    """The second of :func:`two_longs` (top-up due, no stop) with a 30 s delay: the first walk makes the call and
+    adds nothing; a walk 29.999 s later still nothing; at 30 s the top-up, the call closed. With an infinite delay the
+    call is made once, counted as never answered, and nothing is ever added."""
+    for delay, answered in ((30_000.0, True), (np.inf, False)):
+        case = two_longs()
+        args = list(case["args"])
+        args[15] = np.array([0.0, delay])  # topup_delay
+        call_ms, calls = args[16], args[18]
+        fired = np.array([1], np.int64)
+        for now, added in ((0.0, False), (29_999.0, False), (30_000.0, answered)):
+            args[17] = now
+            _, n, _, _ = kernel(fired, 0, case["dry"], *args, 0, 0.0, 0.0)
+            assert (n == 1) is added
+            assert bool(case["wallet"][1] > 1_050.0) is added
+            if not added:
+                assert call_ms[1] == 0.0  # the call made at the first walk is still outstanding
+        assert bool(np.isnan(call_ms[1])) is answered
+        assert calls.tolist() == [1, 0 if answered else 1]

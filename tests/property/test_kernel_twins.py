@@ -69,6 +69,10 @@ COMPARED = {
     },
     "perpstress.mechanisms.accounting": {"settle_maker_fills": HERE},
     "perpstress.mechanisms.agents.crowd": {"crowd_topups": "tests/property/test_crowd_kernels.py"},
+    "perpstress.mechanisms.agents.flow": {
+        "flow_signals": "tests/property/test_flow_kernels.py",
+        "plan_orders": "tests/property/test_flow_kernels.py",
+    },
     "perpstress.mechanisms.market_makers": {"post_ladder": HERE, "makers_step": HERE},
     "perpstress.state.orderbook": {
         "_remove_owner": HERE,

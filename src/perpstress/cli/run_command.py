@@ -91,6 +91,23 @@ def run(
     if transfers.get("count"):
         table.add_row("transfers", f"{transfers['count']:,}, {transfers['delayed_count']:,} delayed, "
                       f"longest {transfers['max_delay_s']:,.0f} s")  # fmt: skip
+    flow = s.get("flow")
+    if flow is not None:
+        opened = sum(flow["opened"].values())
+        row = (f"{opened:,} opened (${sum(flow['opened_usd'].values()):,.0f}), {flow['covered']:,} covered, "
+               f"{flow['liquidated_accounts']:,} liquidated")  # fmt: skip
+        table.add_row("crowd flow", row)
+        if flow["pool_full"]:
+            table.add_row(
+                "  pool used up", f"[red]{flow['pool_full']:,} orders dropped[/red] (raise flow.markets.*.accounts)"
+            )
+    mh = s.get("maker_hedges")
+    if mh is not None:
+        table.add_row("maker hedges", f"largest ${mh['max_hedge_usd']:,.0f}, {mh['forced_closes']:,} forced closes, "
+                      f"unhedged up to ${mh['max_unhedged_usd']:,.0f}")  # fmt: skip
+    calls = s["topups"].get("margin_calls")
+    if calls is not None:
+        table.add_row("margin calls", f"{calls:,}, {s['topups']['margin_calls_never_answered']:,} never answered")
     inv = s["invariants"]
     table.add_row("money conservation error", f"${inv['money_conservation_max_abs_error_usd']:.2e}")
     table.add_row("open interest imbalance", f"{inv['open_interest_max_imbalance']} lots")

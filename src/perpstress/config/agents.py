@@ -74,6 +74,24 @@ class RestingOrdersConfig(FrozenModel):
         return self.model_copy(update=over.model_dump(exclude_none=True))
 
 
+class MakerHedge(FrozenModel):
+    """The makers of one perpetual hedge the inventory they take on with a position in the same asset's perpetual on
+    another venue, held by one hedge account there (perpstress.mechanisms.agents.maker_hedges)."""
+
+    market: str = Field(description="venue:SYMBOL whose makers hedge their inventory")
+    hedge: str = Field(description="venue:SYMBOL on another venue where the hedge is held")
+    ratio: float = Field(1.0, gt=0, le=1, description="share of the makers' inventory hedged")
+    capital_usd: float = Field(gt=0, description="the hedge account's margin on the hedge venue, USD")
+    band_usd: float = Field(250_000.0, gt=0, description="rehedge when the hedge is this far from its target, USD")
+    clip_usd: float = Field(5_000_000.0, gt=0, description="largest hedge order per check, USD")
+    max_leverage: float = Field(10.0, gt=0, description="the hedge stops growing at this notional / equity")
+    check_interval_s: float = Field(1.0, gt=0, description="seconds between the hedger's checks")
+    rehedge_after_s: float | None = Field(
+        60.0, ge=0, description="after a liquidation or ADL closed part of the hedge, wait this long; none: never"
+    )
+    limit_fraction: float = Field(0.01, gt=0, lt=0.5, description="hedge orders limited this far past mark")
+
+
 class MarketMakerConfig(FrozenModel):
     """How a market maker quotes and when it pulls back (perpstress.mechanisms.market_makers).
 
@@ -124,6 +142,9 @@ class MarketMakerConfig(FrozenModel):
         SpotFairValue.FUNDAMENTAL, description="what spot books' makers quote around (perpetuals': the index)"
     )
     markets: dict[str, MakerMarketOverride] = Field(default_factory=dict, description="per venue:SYMBOL sizes")
+    hedges: tuple[MakerHedge, ...] = Field(
+        (), description="makers hedging their inventory on another venue (none: makers hold it unhedged)"
+    )
 
     @model_validator(mode="after")
     def _return_below_withdraw(self) -> Self:

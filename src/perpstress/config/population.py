@@ -40,6 +40,13 @@ class CrowdConfig(CrowdBehaviour):
     entry_dispersion: float = Field(0.02, ge=0, description="log-sd of entry price around the start price")
     entry_offset: float = Field(0.0, description="mean log(entry / start price)")
     topup_margin_ratio: float = Field(0.8, gt=0, lt=1, description="top up when MM / balance reaches this")
+    topup_delay_median_s: float = Field(
+        0.0, ge=0, le=86_400, description="median seconds from a margin call to its top-up (log-normal); 0: at once"
+    )
+    topup_delay_sigma: float = Field(1.0, ge=0, le=5, description="log-sd of the delay from call to top-up")
+    topup_unanswered_share: float = Field(
+        0.0, ge=0, le=1, description="share of the accounts that top up which never answer a margin call"
+    )
     collateral: dict[str, dict[str, float]] = Field(
         default_factory=dict,
         description="venue -> {asset: share}: share of the venue's cross accounts margined in that asset",

@@ -24,6 +24,7 @@ from perpstress.config.agents import (
     RestingOrdersConfig,
 )
 from perpstress.config.base import DocumentError, FrozenModel, rule_error
+from perpstress.config.flow import CrowdFlowConfig
 from perpstress.config.population import CrowdConfig, PopulationConfig
 from perpstress.config.rails import RailsConfig
 from perpstress.config.shock import ShockConfig
@@ -102,6 +103,9 @@ class Scenario(FrozenModel):
     population: PopulationConfig | None = Field(
         None, description="a crowd generated from public aggregates (besides or instead of crowd.markets)"
     )
+    flow: CrowdFlowConfig = Field(
+        default_factory=CrowdFlowConfig, description="crowd accounts opening positions during the run (off: no markets)"
+    )
     makers: MarketMakerConfig | None = Field(None, description="market makers quoting every market")
     takers: NoiseTakerConfig = Field(default_factory=NoiseTakerConfig)
     resting: RestingOrdersConfig | None = Field(
@@ -160,9 +164,20 @@ class Scenario(FrozenModel):
 
         for key in self.takers.markets:
             known(key, f".takers.markets.{key}", keys | spot_keys)
+        for key in self.flow.markets:
+            known(key, f".flow.markets.{key}", keys)
         if self.makers is not None:
             for key in self.makers.markets:
                 known(key, f".makers.markets.{key}", keys | spot_keys)
+            bases = {f"{v}:{s}": m.base for v, venue in self.venues.items() for s, m in venue.markets().items()}
+            for i, mh in enumerate(self.makers.hedges):
+                known(mh.market, f".makers.hedges[{i}].market", keys)
+                known(mh.hedge, f".makers.hedges[{i}].hedge", keys)
+                if mh.market.split(":")[0] == mh.hedge.split(":")[0]:
+                    raise rule_error(f".makers.hedges[{i}].hedge", f"{mh.hedge} is on {mh.market}'s venue")
+                if bases[mh.market] != bases[mh.hedge]:
+                    raise rule_error(f".makers.hedges[{i}].hedge",
+                                     f"{mh.hedge} is not {bases[mh.market]} ({mh.market}'s asset)")  # fmt: skip
         for i, b in enumerate(self.arbitrage.basis):
             known(b.perpetual, f".arbitrage.basis[{i}].perpetual", keys)
             known(b.spot, f".arbitrage.basis[{i}].spot", spot_keys)
@@ -228,6 +243,7 @@ class Scenario(FrozenModel):
         markets = sum(len(v.markets()) + len(v.spot_markets()) for v in self.venues.values())
         crowd = sum(m.accounts for m in self.crowd.markets.values())
         crowd += self.population.accounts if self.population is not None else 0
+        crowd += sum(f.accounts for f in self.flow.markets.values()) if self.flow.enabled else 0  # dormant pools
         makers = markets * (self.makers.per_market if self.makers is not None else 0)
         accounts = crowd * scale + makers + 2 * len(self.hedgers)
         size = BYTES_PER_ACCOUNT * accounts + BYTES_PER_MARKET_STEP * markets * self.steps

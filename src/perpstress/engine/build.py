@@ -109,24 +109,30 @@ def build_world(scenario: Scenario, scale: float, positions: PositionsSnapshot |
     n_a = len(arbs["market"])
     n_ab = n_m if scenario.engine.forced_flow == "absorbed_at_mark" else 0
     n_rs = n_m if scenario.resting is not None else 0
+    key_ids = {k: i for i, k in enumerate(keys)}
+    mh_market = np.array([key_ids[h.hedge] for h in mk_cfg.hedges], dtype=np.int64)
+    n_mh = mh_market.size
+    flow_market, flow_size = _flow_pools(scenario, keys, scale)
+    flow_pos_market = np.repeat(flow_market, flow_size)
+    n_f = flow_pos_market.size
     pos_market = np.concatenate([crowd.market, maker_market, np.arange(n_m), keeper_market, hedge["market"],
-                                 arbs["market"], np.arange(n_ab), np.arange(n_rs)]).astype(np.int32)  # fmt: skip
+                                 arbs["market"], np.arange(n_ab), np.arange(n_rs), mh_market,
+                                 flow_pos_market]).astype(np.int32)  # fmt: skip
     size = np.concatenate([crowd.size_lots, maker_lots, np.zeros(n_m + n_k, np.int64), hedge["size"],
-                           np.zeros(n_a + n_ab + n_rs, np.int64)])  # fmt: skip
+                           np.zeros(n_a + n_ab + n_rs + n_mh + n_f, np.int64)])  # fmt: skip
     entry = np.concatenate([crowd.entry_price, start[maker_market], start, start[keeper_market],
                             start[hedge["market"]], start[np.asarray(arbs["market"], dtype=np.int64)],
-                            start[:n_ab], start[:n_rs]])  # fmt: skip
-    iso = np.concatenate(
-        [np.where(crowd.isolated, crowd.margin, np.nan), np.full(n_mk + n_m + n_k + n_h + n_a + n_ab + n_rs, np.nan)]
-    )
+                            start[:n_ab], start[:n_rs], start[mh_market], start[flow_pos_market]])  # fmt: skip
+    n_rest = n_mk + n_m + n_k + n_h + n_a + n_ab + n_rs + n_mh + n_f
+    iso = np.concatenate([np.where(crowd.isolated, crowd.margin, np.nan), np.full(n_rest, np.nan)])
     capital = np.array([mk_cfg.for_market(keys[m]).capital_usd for m in maker_market])
     maker_mm = np.array([float(maintenance_margin(tables[m], lots * markets.lot_size[m] * start[m]))
                          if m < n_perpetual else 0.0
                          for m, lots in zip(maker_market, maker_lots, strict=True)])  # fmt: skip
     capital = np.maximum(capital, 2.0 * maker_mm)
     wallet = np.concatenate([np.where(crowd.isolated, 0.0, crowd.margin), capital, np.zeros(n_m + n_k),
-                             hedge["wallet"], np.asarray(arbs["capital"], dtype=float),
-                             np.zeros(n_ab + n_rs)])  # fmt: skip
+                             hedge["wallet"], np.asarray(arbs["capital"], dtype=float), np.zeros(n_ab + n_rs),
+                             np.array([h.capital_usd for h in mk_cfg.hedges]), np.zeros(n_f)])  # fmt: skip
     arb_kind = np.where(is_spot[np.asarray(arbs["market"], dtype=np.int64)], SPOT, ARBITRAGEUR)
     kind = np.concatenate(
         [
@@ -138,6 +144,8 @@ def build_world(scenario: Scenario, scale: float, positions: PositionsSnapshot |
             arb_kind,
             np.full(n_ab, ABSORBER),
             np.full(n_rs, RESTING),
+            np.full(n_mh, HEDGER),
+            np.full(n_f, CROWD),
         ]
     ).astype(np.int8)
     n_acc = size.size
@@ -170,6 +178,9 @@ def build_world(scenario: Scenario, scale: float, positions: PositionsSnapshot |
     collateral = _collateral_holdings(scenario, venues, paths, markets, accounts, books, last_trade, crowd,
                                       layout.spot_book_of, collateral_rng)  # fmt: skip
     pad = n_acc - n_c
+    first_flow = n_acc - n_f
+    maker_hedge_ids = np.arange(first_flow - n_mh, first_flow, dtype=np.int64)
+    flow_start = first_flow + np.concatenate([[0], np.cumsum(flow_size)[:-1]]).astype(np.int64)
     world = World(
         scenario=scenario,
         venues=venues,
@@ -195,12 +206,16 @@ def build_world(scenario: Scenario, scale: float, positions: PositionsSnapshot |
         taker_fee=np.array([v.fees.taker_rate for v in venues]),
         stop_price=np.concatenate([crowd.stop_price, np.full(pad, np.nan)]),
         topup_reserve=np.concatenate([crowd.topup_reserve, np.zeros(pad)]),
+        topup_delay_ms=np.concatenate([_topup_delays(scenario, n_c, streams), np.zeros(pad)]),
         log_returns=np.zeros((n_m, max(2, int(mk_cfg.vol_window_s * 1000 // scenario.step_ms)))),
         now_ms=scenario.ts_start_ms,
         fundamental=start.copy(),
         index_now=start.copy(),
         appetite=float(paths.appetite[0]),
         last_trade=last_trade,
+        maker_hedge_ids=maker_hedge_ids,
+        flow_pool_start=flow_start,
+        flow_pool_size=flow_size,
     )
     if scenario.resting is not None:
         post_resting_orders(world, scenario.resting, mk_cfg)
@@ -208,6 +223,32 @@ def build_world(scenario: Scenario, scale: float, positions: PositionsSnapshot |
     hedges = _hedge_pairs(scenario, hedge, first_hedger)
     arbitrageurs = _arbitrageurs(arbs, first_arb, owner)
     return Built(world, hedges, arbitrageurs, keepers)
+
+
+def _flow_pools(scenario: Scenario, keys: list[str], scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per flow market (``flow.markets``' order): its market row and its dormant pool's size, ``accounts x scale``
+    (at least one); none while the flow is off."""
+    flow = scenario.flow
+    if not flow.enabled:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    ids = {k: i for i, k in enumerate(keys)}
+    market = np.array([ids[k] for k in flow.markets], dtype=np.int64)
+    size = np.array([max(1, round(f.accounts * scale)) for f in flow.markets.values()], dtype=np.int64)
+    return market, size
+
+
+def _topup_delays(scenario: Scenario, n_crowd: int, streams: RandomStreams) -> np.ndarray:
+    """Per crowd account, ms from a margin call to its top-up: log-normal around ``crowd.topup_delay_median_s``
+    (``topup_delay_sigma``), infinite for the ``topup_unanswered_share`` that never answer (a uniform below it); the
+    run's ``margin_calls`` stream draws every account's uniform, then every account's normal; zeros (no draws) while
+    both are 0."""
+    c = scenario.crowd
+    if c.topup_delay_median_s == 0 and c.topup_unanswered_share == 0:
+        return np.zeros(n_crowd)
+    rng = streams.get("margin_calls")
+    never = rng.random(n_crowd) < c.topup_unanswered_share
+    delay = c.topup_delay_median_s * 1000.0 * np.exp(c.topup_delay_sigma * rng.standard_normal(n_crowd))
+    return np.where(never, np.inf, delay)
 
 
 def _hedge_pairs(scenario: Scenario, hedge: dict[str, np.ndarray], first: int) -> hedging.HedgePairs:

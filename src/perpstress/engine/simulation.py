@@ -2,7 +2,8 @@
 makes the mechanisms over it and registers them with the kernel in DESIGN.md's step order.
 
 Step: fundamental values (exogenous) -> market makers quote (spot around the fundamental value, perpetuals around
-their venue's index) -> noise takers trade -> arbitrageurs trade, hedgers ask for top-ups -> transfers advance ->
+their venue's index) -> noise takers trade -> the crowd's flow opens positions (``[flow]`` only) -> arbitrageurs
+trade, hedgers ask for top-ups -> makers hedge on other venues (``[[makers.hedges]]`` only) -> transfers advance ->
 indices from the spot books, collateral revalued, marks -> funding -> margin check and liquidation (the cascade:
 trigger index for the crowd, every step for makers, arbitrageurs and hedgers; collateral sold first; rounds within
 the step up to ``engine.max_cascade_rounds``; ADL; hedge breaks noted) -> funds unwind their inventory -> record
@@ -34,6 +35,8 @@ from perpstress.mechanisms.accounting import Accounting
 from perpstress.mechanisms.adl import AdlEngine
 from perpstress.mechanisms.agents.crowd import CrowdBands, CrowdStops, MarginMonitor
 from perpstress.mechanisms.agents.desk import ArbitragePhase, TradingDesk
+from perpstress.mechanisms.agents.flow import CrowdFlowPhase
+from perpstress.mechanisms.agents.maker_hedges import MakerHedgesPhase
 from perpstress.mechanisms.agents.makers import MakersPhase
 from perpstress.mechanisms.agents.takers import TakersPhase
 from perpstress.mechanisms.execution import AbsorbedExecution, BookExecution, ForcedExecution
@@ -101,6 +104,9 @@ class Simulation:
         self.exogenous = ExogenousPhase(w, bool(index_engine.endogenous))
         self.makers = MakersPhase(w, accounting, self.adl.record)
         self.takers = TakersPhase(w, execution, streams.get("takers"))
+        self.flow = (CrowdFlowPhase(w, execution, streams.get("flow"), scale, bands.reband)
+                     if scenario.flow.enabled else None)  # fmt: skip
+        self.maker_hedges = MakerHedgesPhase(w, accounting, execution) if w.maker_hedge_ids.size else None
         self.arbitrage = ArbitragePhase(self.desk, self.arbitrageurs, self.hedges, self.adl)
         self.transfers = TransfersPhase(w, bands.reband)
         self.prices = PricesPhase(w, index_engine, mark_engine, self.funding, bands.reband)
@@ -110,7 +116,7 @@ class Simulation:
         bands.start()
         self.recorder = Recorder(w, accounting, self.funding.rate)
         self.invariants = Invariants(w, accounting)
-        for name, phase in (
+        phases: list[tuple[str, Callable[[Clock], None]]] = [
             ("exogenous", self.exogenous),
             ("makers", self.makers),
             ("takers", self.takers),
@@ -121,7 +127,12 @@ class Simulation:
             ("liquidation", self.cascade),
             ("funds", self.funds_phase),
             ("record", self._record),
-        ):
+        ]
+        if self.maker_hedges is not None:  # makers hedge after the arbitrageurs (a phase only when configured)
+            phases.insert(4, ("maker_hedges", self.maker_hedges))
+        if self.flow is not None:  # the crowd's flow trades after the noise takers (a phase only when it is on)
+            phases.insert(3, ("flow", self.flow))
+        for name, phase in phases:
             self.kernel.add(name, phase)
 
     def _settle_funding(self, clock: Clock) -> None:

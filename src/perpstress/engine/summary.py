@@ -164,7 +164,10 @@ def summarise(sim: Simulation, wall_seconds: float) -> dict[str, Any]:
     }
     hedges = sim.hedges
     broken = hedges.broken_notional
-    return {
+    flow = {} if sim.flow is None else {"flow": sim.flow.summary(set(liq.account), set(adl.account))}
+    if sim.maker_hedges is not None:
+        flow["maker_hedges"] = sim.maker_hedges.summary(liq.account, adl.account, adl.notional_usd)
+    return flow | {
         "scenario": sc.name,
         "seed": sc.seed,
         "population_seed": sc.population_seed,
@@ -194,7 +197,7 @@ def summarise(sim: Simulation, wall_seconds: float) -> dict[str, Any]:
         },
         "insurance_funds": funds,
         "stops": dict(sim.crowd_stops.stops),
-        "topups": dict(sim.crowd_stops.topups),
+        "topups": _topups(sim),
         "bad_debt_usd": float(w.ledger.bad_debt.sum()),
         "open_interest": {
             key: {"start_usd": float(oi[0, m]), "end_usd": float(oi[-1, m])}
@@ -225,3 +228,12 @@ def summarise(sim: Simulation, wall_seconds: float) -> dict[str, Any]:
         },
         "timing": timing_section(sim.kernel.timing),
     }
+
+
+def _topups(sim: Any) -> dict[str, Any]:
+    """The crowd's top-ups; with delayed margin calls, the calls made and those never answered too."""
+    stops = sim.crowd_stops
+    out: dict[str, Any] = dict(stops.topups)
+    if stops.delayed:
+        out |= {"margin_calls": int(stops.calls[0]), "margin_calls_never_answered": int(stops.calls[1])}
+    return out

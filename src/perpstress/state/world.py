@@ -8,8 +8,10 @@ lives here, so no mechanism reaches into the simulation.
 
 Layout (built by :mod:`perpstress.engine.build`): one row per market, the venues' perpetuals first, then the spot
 markets the scenario simulates (rows ``n_perpetual..``). Accounts in blocks, in this order: the crowd, market makers
-(per market), one noise-trader account per market, one keeper per Drift market, two accounts per hedged owner, and
-per arbitrageur one account per leg. Position ids equal account ids (one position each).
+(per market), one noise-trader account per market, one keeper per Drift market, two accounts per hedged owner, per
+arbitrageur one account per leg, one absorber per market (counterfactual runs only), one hedge account per
+``makers.hedges`` entry and the flow's dormant crowd accounts per flow market (``[flow]`` only). Position ids equal
+account ids (one position each).
 
 Some state types keep their behaviour in the mechanism that owns them (``InsuranceFunds``, ``CollateralHoldings``,
 ``TransferRails``, the exogenous paths): the World's fields are typed with imports made for the type checker only,
@@ -143,6 +145,16 @@ class World:
     """Per account: set when a maker's order fills; the maker requotes at its next turn."""
     closed_holders: list[int] = field(default_factory=list)
     """Collateral holders whose position closed since the last revaluation: they convert their collateral."""
+    topup_delay_ms: F64 = field(default_factory=lambda: np.zeros(0))
+    """Per account: ms from a margin call to the crowd member's top-up (0: at once; infinite: never answers)."""
+    call_ms: F64 = field(default_factory=lambda: np.zeros(0))
+    """Per account: when its outstanding margin call was made, ms since the epoch (NaN: none)."""
+    maker_hedge_ids: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
+    """Per ``makers.hedges`` entry: its hedge account (kind HEDGER, on the hedge's venue)."""
+    flow_pool_start: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
+    """Per flow market (``flow.markets``' order): its first dormant flow account (a block at the end)."""
+    flow_pool_size: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
+    """Per flow market: its dormant flow accounts, each with one position in that market."""
     trades: dict[str, list[Any]] = field(default_factory=lambda: {k: [] for k in TRADE_COLUMNS})
     """Every fill (taker signed: buy > 0), kept only when ``engine.record_trades`` is on."""
     view: MarginView = field(init=False)
@@ -170,6 +182,10 @@ class World:
             self.last_trade = np.full(n_m, np.nan)
         if self.volume_usd.size == 0:
             self.volume_usd = np.zeros(n_m)
+        if self.topup_delay_ms.size == 0:
+            self.topup_delay_ms = np.zeros(self.accounts.n)
+        if self.call_ms.size == 0:
+            self.call_ms = np.full(self.accounts.n, np.nan)
         if self.maker_filled.size == 0:
             self.maker_filled = np.zeros(self.accounts.n, dtype=bool)
         self.spot_account = np.zeros(self.accounts.n, dtype=bool)

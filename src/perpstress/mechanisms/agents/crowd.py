@@ -12,7 +12,10 @@ what equity is left; a stop filled past bankruptcy has its gap settled by the fu
 non-USD collateral whose stop closed its position has the collateral converted to cash at the next revaluation,
 before it is priced again (its USD loss is a loan against the collateral; a later fall must not leave it unpaid).
 A *top-up* adds margin from the account's reserve (an external inflow) to bring MM / balance back to half the
-top-up ratio.
+top-up ratio. With ``crowd.topup_delay_median_s`` or ``topup_unanswered_share`` set, a top-up due is a margin call
+first: the account answers it after its own delay (log-normal, drawn at build) if it is still due then, or never
+(the share that never answers); a position firing while its call waits fires again each step, as its band edge is
+still crossed.
 
 The fired positions are walked in order by one compiled kernel (:func:`crowd_topups`), which makes the top-ups (the
 unit's equity and the position's maintenance with :class:`~perpstress.mechanisms.accounting.Accounting`'s
@@ -57,6 +60,10 @@ def _crowd_topups_py(
     cum: F64,
     stop_price: F64,
     topup_reserve: F64,
+    topup_delay: F64,
+    call_ms: F64,
+    now_ms: float,
+    calls: I64,
     topup_ratio: float,
     count: int,
     usd: float,
@@ -71,8 +78,12 @@ def _crowd_topups_py(
     ``min(reserve, max(MM / (0.5 * topup_ratio) - equity, 0))`` to its isolated margin or its account's wallet, out
     of its reserve, counting it in ``count``, ``usd`` and ``external_in`` one add after another. The unit's equity
     and the maintenance are :meth:`Accounting.unit_equity` and :meth:`Accounting.maintenance` term for term (the tier
-    found by ``np.searchsorted`` on the caps, ``side="left"``). Returns the stop's index (``fired.size`` when the walk
-    is done) and the new ``count``, ``usd`` and ``external_in``."""
+    found by ``np.searchsorted`` on the caps, ``side="left"``). A top-up due from a position whose ``topup_delay``
+    (ms) is positive is a margin call: made at ``now_ms`` if none is outstanding (``call_ms`` NaN; counted in
+    ``calls[0]``, and in ``calls[1]`` when the delay is infinite: a call never answered), answered only once
+    ``now_ms - call_ms >= topup_delay`` (the call then closed); a position found not due closes its outstanding call.
+    Returns the stop's index (``fired.size`` when the walk is done) and the new ``count``, ``usd`` and
+    ``external_in``."""
     n = fired.shape[0]
     while i < n:
         p = fired[i]
@@ -101,7 +112,20 @@ def _crowd_topups_py(
             notional = abs(lots * lot[m]) * mark[m]
             k = np.searchsorted(caps[m], notional, side="left")
             mm = notional * mmr[m, k] - cum[m, k]
-            if equity <= 0 or mm / equity >= topup_ratio:
+            due = equity <= 0 or mm / equity >= topup_ratio
+            if due and topup_delay[p] > 0:
+                if call_ms[p] != call_ms[p]:
+                    call_ms[p] = now_ms
+                    calls[0] += 1
+                    if topup_delay[p] == np.inf:
+                        calls[1] += 1
+                if now_ms - call_ms[p] < topup_delay[p]:
+                    due = False
+                else:
+                    call_ms[p] = np.nan
+            elif not due:
+                call_ms[p] = np.nan
+            if due:
                 need = mm / (0.5 * topup_ratio) - equity
                 if need < 0.0:  # max(need, 0.0) as Python picks, NaN kept
                     need = 0.0
@@ -191,6 +215,10 @@ class CrowdStops:
         self.topup_ratio = world.scenario.crowd.topup_margin_ratio
         self.stops = {"count": 0, "notional_usd": 0.0}
         self.topups = {"count": 0, "usd": 0.0}
+        self.calls = np.zeros(2, np.int64)
+        """Margin calls made (answered later or not), and those made to accounts that never answer."""
+        self.delayed = bool(world.scenario.crowd.topup_delay_median_s or world.scenario.crowd.topup_unanswered_share)
+        """Top-ups wait for margin calls to be answered (``crowd.topup_delay_median_s``, ``topup_unanswered_share``)."""
 
     def act(self, fired: np.ndarray) -> None:
         """Crowd behaviour at a trigger, position by position in ``fired``'s order: a stop closes the position with
@@ -211,7 +239,8 @@ class CrowdStops:
             i, self.topups["count"], self.topups["usd"], w.ledger.external_in = crowd_topups(
                 crowd, i, dry, w.positions.account, v.pos_start, v.pos_count, v.wallet, v.pos_market, v.size_lots,
                 v.entry, v.iso_margin, v.lot, v.mark, v.tier_cap, v.tier_mmr, v.tier_cum, w.stop_price,
-                w.topup_reserve, self.topup_ratio, int(self.topups["count"]), self.topups["usd"], w.ledger.external_in,
+                w.topup_reserve, w.topup_delay_ms, w.call_ms, float(w.now_ms), self.calls, self.topup_ratio,
+                int(self.topups["count"]), self.topups["usd"], w.ledger.external_in,
             )  # fmt: skip
             if i == crowd.size:
                 return

@@ -1,0 +1,178 @@
+"""The crowd's flow (``[flow]``) and late margin calls in whole small runs: dip buyers caught by a second leg down,
+shorts squeezed on a rebound, a full pool counted, money and open interest exact, runs byte-identical per seed, and
+the flow's draws leaving every other stream where it was.
+
+Paths are replayed from CSVs the tests write (BTC, HIVE and DOGE, as quickstart's markets need), so the legs down
+are where the test puts them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from perpstress import Scenario
+from perpstress.engine.simulation import Simulation
+
+BASE = Scenario.load("quickstart").with_(
+    makers__withdraws=False, makers__capital_usd=2e9, makers__inventory_limit_usd=1e10, makers__loss_limit_usd=1e9
+)
+"""quickstart with makers who stay in the book through the legs (the flow needs a book to trade with)."""
+SCALE = 0.25
+T0 = 1760130000000  # 2025-10-10T21:00:00Z, quickstart's start
+SECOND_LEG_MS = T0 + 360_000
+
+
+def replay(tmp_path: Path, name: str, btc: list[tuple[int, float]]) -> dict[str, Any]:
+    """A replay shock through BTC's ``(second, price)`` points, every second, with a 1 bp zigzag (the replay's
+    appetite is calm volatility over realised, so a path must have a calm volatility); HIVE and DOGE move with it (3x
+    and 2x in log)."""
+    seconds = np.arange(btc[-1][0] + 1)
+    price = np.interp(seconds, [s for s, _ in btc], [p for _, p in btc]) * (1 + 1e-4 * (-1.0) ** seconds)
+    rows = [f"{T0 + 1000 * s},{p},{0.25 * (p / 116_800) ** 3},{0.26 * (p / 116_800) ** 2}"
+            for s, p in zip(seconds.tolist(), price.tolist(), strict=True)]  # fmt: skip
+    path = tmp_path / f"{name}.csv"
+    path.write_text("ts,BTC,HIVE,DOGE\n" + "\n".join(rows) + "\n")
+    return {"kind": "replay", "csv": str(path), "assets": ["BTC", "HIVE", "DOGE"]}
+
+
+TWO_LEGS = [(0, 116_800.0), (60, 116_800.0), (120, 111_000.0), (360, 111_000.0), (420, 103_000.0), (600, 103_000.0)]
+ONE_LEG = [(0, 116_800.0), (60, 116_800.0), (120, 111_000.0), (600, 111_000.0)]
+DIP_FLOW = {
+    "markets": {"binance:BTCUSDT": {"accounts": 4000}},
+    "dip": {"threshold": 0.03, "rate_per_s": 4.0, "max_multiple": 2.0},
+    "median_usd": 50_000.0,
+    "sigma": 0.5,
+    "leverage_median": 25.0,
+    "leverage_sigma": 0.0,
+}
+
+
+def simulate(scenario: Scenario) -> tuple[Simulation, dict[str, Any]]:
+    sim = Simulation(scenario, scale=SCALE)
+    return sim, sim.run().summary
+
+
+def flow_accounts_opened_before(sim: Simulation, ts_ms: int) -> set[int]:
+    """Flow accounts whose first fill (trades record) came before ``ts_ms``."""
+    w = sim.world
+    first = int(w.flow_pool_start[0])
+    trades = w.trades
+    return {int(a) for a, t in zip(trades["account"], trades["ts_ms"], strict=True) if a >= first and t < ts_ms}
+
+
+def test_dip_buyers_are_liquidated_on_the_second_leg_down(tmp_path: Path) -> None:
+    """Dip buyers at 25x open after the first 5 % leg; the second leg (another 7 %) liquidates most of those, and
+    only in the second leg; with no second leg none of them is liquidated. Money and open interest stay exact, checked
+    every step."""
+    runs = {}
+    for name, path in (("two", TWO_LEGS), ("one", ONE_LEG)):
+        sc = BASE.with_(shock=replay(tmp_path, name, path), flow=DIP_FLOW, engine__record_trades=True,
+                        engine__check_every_step=True)  # fmt: skip
+        runs[name] = simulate(sc)
+    sim, s = runs["two"]
+    early = flow_accounts_opened_before(sim, SECOND_LEG_MS)
+    assert s["flow"]["opened"]["dip"] >= len(early) > 20
+    liq = sim.liquidation.record
+    when = {}
+    for a, t in zip(liq.account, liq.ts_ms, strict=True):
+        when.setdefault(int(a), int(t))
+    caught = early & set(when)
+    assert len(caught) > 0.5 * len(early)
+    assert min(when[a] for a in caught) >= SECOND_LEG_MS
+    assert s["flow"]["liquidated_accounts"] >= len(caught)
+    sim_one, s_one = runs["one"]
+    assert s_one["flow"]["opened"]["dip"] > 20
+    assert s_one["flow"]["liquidated_accounts"] == 0
+    for run, summary in ((sim, s), (sim_one, s_one)):  # money to within rounding of all the run holds (~$25B)
+        assert summary["invariants"]["money_conservation_max_abs_error_usd"] <= 1e-13 * run.value_start
+        assert summary["invariants"]["open_interest_max_imbalance"] == 0
+        assert summary["invariants"]["recounts"] == BASE.steps
+
+
+def test_the_squeeze_covers_momentum_shorts_on_the_rebound(tmp_path: Path) -> None:
+    """Momentum shorts open while BTC falls 6 % in a minute; on the rebound the squeeze buys them back, oldest first,
+    and then opens longs; every covered account is flat at the end."""
+    path = [(0, 116_800.0), (60, 116_800.0), (120, 109_800.0), (180, 109_800.0), (300, 114_000.0), (600, 114_000.0)]
+    flow = {"markets": {"binance:BTCUSDT": {"accounts": 4000}},
+            "momentum": {"threshold": 0.004, "window_s": 30.0, "rate_per_s": 3.0},
+            "squeeze": {"threshold": 0.01, "after_fall": 0.03, "rate_per_s": 6.0}, "median_usd": 50_000.0}  # fmt: skip
+    sim, s = simulate(BASE.with_(shock=replay(tmp_path, "rebound", path), flow=flow))
+    f = s["flow"]
+    assert f["opened"]["momentum"] > 10
+    assert f["covered"] > 0
+    assert f["opened"]["squeeze"] > 0  # longs once no flow short was left to cover
+    phase = sim.flow
+    assert phase is not None
+    start = int(sim.world.flow_pool_start[0])
+    pool = np.arange(start, start + int(phase.used[0]))
+    shorts_left = pool[sim.positions.size_lots[pool] < 0]
+    assert shorts_left.size == 0 or shorts_left.min() >= start + int(phase.cover_cursor[0])  # oldest covered first
+    assert s["invariants"]["open_interest_max_imbalance"] == 0
+
+
+def test_a_full_pool_is_counted_not_grown(tmp_path: Path) -> None:
+    """Eight dormant accounts at scale 1 are two at 0.25: two dip buyers open, every later order is dropped and
+    counted, and the arrays keep their size."""
+    flow = DIP_FLOW | {"markets": {"binance:BTCUSDT": {"accounts": 8}}}
+    sim, s = simulate(BASE.with_(shock=replay(tmp_path, "two", TWO_LEGS), flow=flow))
+    f = s["flow"]
+    assert f["pool_accounts"] == 2
+    assert f["opened"]["dip"] == 2
+    assert f["pool_full"] > 0
+    assert f["by_market"]["binance:BTCUSDT"]["pool_full"] == f["pool_full"]
+    assert f["orders"] == 2 + f["pool_full"] + f["unfilled"]
+    assert s["accounts"] == sim.accounts.n == sim.positions.n
+
+
+def test_flow_runs_are_byte_identical_and_leave_other_streams_alone(tmp_path: Path) -> None:
+    """The same seed gives the same bytes with the flow on; and until the flow's first order the run with the flow
+    is the run without it, step for step (the flow draws from its own stream, and its pool is dormant)."""
+    shock = replay(tmp_path, "two", TWO_LEGS)
+    runs = [Simulation(BASE.with_(shock=shock, flow=DIP_FLOW), scale=SCALE).run() for _ in range(2)]
+    off = Simulation(BASE.with_(shock=shock), scale=SCALE).run()
+    for key in runs[0].timeseries:
+        np.testing.assert_array_equal(runs[0].timeseries[key], runs[1].timeseries[key])
+    drop = ("wall_seconds", "timing")
+    assert {k: v for k, v in runs[0].summary.items() if k not in drop} == {
+        k: v for k, v in runs[1].summary.items() if k not in drop
+    }
+    assert runs[0].summary["flow"]["opened"]["dip"] > 0
+    first = int(np.argmax(runs[0].timeseries["open_interest_usd"].sum(axis=1)
+                          != off.timeseries["open_interest_usd"].sum(axis=1)))  # fmt: skip
+    assert first > 60  # the dip rule starts 3 % into the first leg
+    for key in off.timeseries:
+        np.testing.assert_array_equal(runs[0].timeseries[key][: first - 1], off.timeseries[key][: first - 1])
+
+
+def test_late_and_unanswered_margin_calls_cost_top_ups() -> None:
+    """With a 60 s median delay and a third that never answer, the crowd tops up less and later: fewer top-ups,
+    margin calls counted (some never answered), and more liquidations than with immediate top-ups."""
+    base = Scenario.load("quickstart").with_(duration_s=300, crowd__topup_share=1.0)
+    now = simulate(base)[1]
+    late = simulate(base.with_(crowd__topup_delay_median_s=60.0, crowd__topup_unanswered_share=0.33))[1]
+    assert "margin_calls" not in now["topups"]
+    assert late["topups"]["margin_calls"] > late["topups"]["margin_calls_never_answered"] > 0
+    assert late["topups"]["count"] < now["topups"]["count"]
+    assert late["topups"]["usd"] < now["topups"]["usd"]
+    assert late["liquidations"]["count"] > now["liquidations"]["count"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"flow": {"markets": {"binance:NOPE": {"accounts": 10}}, "dip": {"threshold": 0.02, "rate_per_s": 1.0}}},
+         "flow.markets.binance:NOPE"),
+        ({"flow": {"markets": {"binance:BTCUSDT": {"accounts": 10}}}}, "no rule"),
+        ({"flow": {"markets": {"binance:BTCUSDT": {"accounts": 10}}, "dip": {"threshold": 1.5, "rate_per_s": 1.0}}},
+         "threshold"),
+    ],
+)  # fmt: skip
+def test_bad_flow_sections_are_refused_naming_the_field(change: dict[str, Any], message: str) -> None:
+    from perpstress.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        BASE.with_(**change)
+    assert message in str(err.value)
