@@ -10,7 +10,8 @@ The targets live in ``oct2025_targets.toml`` (shipped with the package): the rea
 
 Price measures read the mark (what margin follows) except the small-perpetual wicks, read on trades as the reports
 did. Depth is sampled every 30 s, like Binance's archive, before the same measure as the real data is applied
-(:mod:`perpstress.validation.metrics`).
+(:mod:`perpstress.validation.metrics`). Open interest is BTC's, as the published fall is, from the step before the
+shock; ADL is weighed by the PnL it took from the winners it closed, as the real budget is, not by notional.
 """
 
 from __future__ import annotations
