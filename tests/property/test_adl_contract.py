@@ -8,8 +8,9 @@ For a bankrupt position's request of ``L`` lots, split into one or two requests 
 - it never touches the bankrupt side's positions (other accounts on the bankrupt's side keep size, entry and
   collateral);
 - money is conserved: the lots the winners close equal the lots the bankrupt closes, the total value at mark is
-  unchanged, the bankrupt's gain against a close at mark is exactly the winners' recorded loss versus mark, and at
-  the bankruptcy price a fully covered bankrupt ends with zero collateral;
+  unchanged, the bankrupt's gain against a close at mark is exactly the winners' recorded loss versus mark, each
+  winner's collateral moves by exactly its recorded PnL on the closed lots, and at the bankruptcy price a fully
+  covered bankrupt ends with zero collateral;
 - it is deterministic for a given generator state.
 """
 
@@ -177,6 +178,11 @@ def test_every_rule_keeps_the_adl_contract(book: dict[str, Any], which: int) -> 
     delta = values(accounting) - before["value"]
     assert abs(delta.sum()) <= 1e-9 * scale
     assert abs(delta[0] - sum(rec.loss_vs_mark_usd)) <= 1e-9 * scale
+    realised = collateral(accounting) - before["collateral"]  # a winner's close realises its PnL into collateral
+    recorded = np.zeros(realised.size)
+    np.add.at(recorded, np.asarray(rec.account, dtype=np.int64), np.asarray(rec.winner_pnl_usd, dtype=float))
+    np.testing.assert_allclose(realised[1:], recorded[1:], rtol=0, atol=1e-9 * scale)
+    assert len(rec.winner_pnl_usd) == len(rec.lots)
     bankruptcy_price = isinstance(config, RandomScanAdl | ProRataAdl) and config.price is AdlPrice.BANKRUPTCY
     bankruptcy_price |= isinstance(config, RankedQueueAdl) and (
         config.price is AdlPrice.BANKRUPTCY
@@ -230,7 +236,7 @@ def test_the_compiled_queue_walk_equals_the_python_walk_and_its_twin(book: dict[
     state = ((pos.market, pos.size_lots, pos.entry_price, pos.isolated_margin),
              (accounts.pos_start, accounts.pos_count, accounts.wallet),
              (mk.mark, mk.lot_size), accounting.long_lots)  # fmt: skip
-    rows = (np.zeros((order.size + 1, 3), np.int64), np.zeros((order.size + 1, 2)), np.zeros(1, np.int64))
+    rows = (np.zeros((order.size + 1, 3), np.int64), np.zeros((order.size + 1, 3)), np.zeros(1, np.int64))
     state_py, rows_py = copy.deepcopy(state), copy.deepcopy(rows)
     left = adl_kernels.walk_queue(*args, *state, *rows)
     left_py = adl_kernels._walk_queue_py(*args, *state_py, *rows_py)
@@ -293,7 +299,7 @@ def test_the_compiled_allocation_equals_the_python_rules_and_its_twin(book: dict
     state = ((pos.market, pos.size_lots, pos.entry_price, pos.isolated_margin),
              (accounts.pos_start, accounts.pos_count, accounts.wallet),
              (mk_.mark, mk_.lot_size, mk_.tier_cap, mk_.tier_mmr, mk_.tier_cum), accounting.long_lots)  # fmt: skip
-    rows = (np.zeros((64, 3), np.int64), np.zeros((64, 2)), np.zeros(2, np.int64))
+    rows = (np.zeros((64, 3), np.int64), np.zeros((64, 3)), np.zeros(2, np.int64))
     state_py, rows_py, rng_py = copy.deepcopy(state), copy.deepcopy(rows), copy.deepcopy(rng)
     left = adl_kernels.allocate_requests(*args, *state, rng, *rows)
     left_py = adl_kernels._allocate_requests_py(*args, *state_py, rng_py, *rows_py)
@@ -351,7 +357,7 @@ def test_adl_closes_equal_the_python_grouping(data: st.DataObject, k: int) -> No
             for _ in range(k)]  # fmt: skip
     record = AdlRecord()
     for venue, market, bankrupt, side, lots, notional, mark in rows:
-        record.add(5, venue, market, bankrupt, 7, side, lots, notional / lots, mark, notional, 0.0)
+        record.add(5, venue, market, bankrupt, 7, side, lots, notional / lots, mark, notional, 0.0, 0.0)
     lot_size = np.array([1.0, 0.001, 10.0])
 
     def written(path: str) -> dict[str, list[Any]]:

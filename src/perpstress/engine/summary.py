@@ -110,6 +110,7 @@ def summarise(sim: Simulation, wall_seconds: float) -> dict[str, Any]:
     adl = sim.adl.record
     liq_side = np.asarray(liq.side)
     liq_notional = np.asarray(liq.notional_usd, dtype=float)
+    pnl_taken = np.maximum(np.asarray(adl.winner_pnl_usd, dtype=float), 0.0)  # a winner closed at a loss gave none
     ts = sim.recorder.ts
     mark = ts["mark"]
     prices = {}
@@ -194,6 +195,8 @@ def summarise(sim: Simulation, wall_seconds: float) -> dict[str, Any]:
             "notional_usd": float(np.sum(adl.notional_usd)),
             "by_venue": _by([venue_names[v] for v in adl.venue], adl.notional_usd),
             "by_market": _by([w.market_keys[m] for m in adl.market], adl.notional_usd),
+            "pnl_taken_usd": float(np.sum(pnl_taken)),
+            "pnl_taken_by_market": _by([w.market_keys[m] for m in adl.market], list(pnl_taken)),
         },
         "insurance_funds": funds,
         "stops": dict(sim.crowd_stops.stops),

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from perpstress.validation.metrics import MINUTE_MS, depth_episode, low_time, max_drawdown, volume_onset
+from perpstress.validation.metrics import MINUTE_MS, depth_episode, low_time, max_drawdown, share_in, volume_onset
 
 BTC_KLINES = "binance/BTCUSDT-1m-2025-10-10_2030-2300UTC.csv"
 BTC_MARK = "binance/BTCUSDT-5m-markOrIndexPrice_2025-10-01_2025-12-30.csv"
@@ -145,7 +145,8 @@ def usde(path: Path) -> dict[str, Any]:
 
 
 def adl_by_coin(path: Path, majors: Sequence[str] = DEFAULT_MAJORS) -> dict[str, Any]:
-    """Where Hyperliquid's ADL fell on Oct 10: shares of the queue policy's ADL budget and of the bad-debt deficits
+    """Where Hyperliquid's ADL fell on Oct 10: shares of the queue policy's ADL budget (the PnL haircut it takes
+    from the winners it closes, the measure ``validate`` applies to a run's ADL fills) and of the bad-debt deficits
     in coins other than ``majors``."""
     rows = _rows(path)
     small = np.array([r["coin"] not in set(majors) for r in rows])
@@ -157,8 +158,8 @@ def adl_by_coin(path: Path, majors: Sequence[str] = DEFAULT_MAJORS) -> dict[str,
         "coins": len({r["coin"] for r in rows}),
         "shocks": len(rows),
         "small_shock_share": float(small.mean()),
-        "small_budget_share": float(budget[small].sum() / budget.sum()),
-        "small_deficit_share": float(deficit[small].sum() / deficit.sum()),
+        "small_budget_share": share_in(budget, small),
+        "small_deficit_share": share_in(deficit, small),
         "budget_usd": float(budget.sum()),
     }
 

@@ -145,3 +145,33 @@ def volume_onset(ts_ms: ArrayLike, volume: ArrayLike, factor: float = 10.0, look
         if v[i] > factor * float(np.median(v[i - lookback : i])):
             return int(ts[i])
     return None
+
+
+def share_in(amounts: ArrayLike, inside: ArrayLike) -> float | None:
+    """The share of ``sum(amounts)`` that lies where ``inside`` is true (None when the total is not positive):
+    where a crash's ADL budget, deficits or notional fell, by group of markets."""
+    a = np.asarray(amounts, dtype=np.float64)
+    mask = np.asarray(inside, dtype=bool)
+    total = float(a.sum())
+    if not total > 0:
+        return None
+    return float(a[mask].sum()) / total
+
+
+def pnl_taken(winner_pnl: ArrayLike) -> F64:
+    """The PnL ADL took from each winner it closed: its PnL on the closed quantity (fill price against entry) where
+    positive; a winner closed at a loss gave up no profit (Chitra et al.'s budget counts winners in profit only)."""
+    return np.maximum(np.asarray(winner_pnl, dtype=np.float64), 0.0)
+
+
+def level_before(ts_ms: ArrayLike, values: ArrayLike, before_ts_ms: int | None) -> tuple[float, int]:
+    """The last value recorded strictly before ``before_ts_ms`` and its time; the first value when there is none
+    (or no time is given)."""
+    ts = np.asarray(ts_ms, dtype=np.int64)
+    v = np.asarray(values, dtype=np.float64)
+    if ts.size == 0:
+        raise ValueError("no samples")
+    i = 0
+    if before_ts_ms is not None:
+        i = max(int(np.searchsorted(ts, before_ts_ms, side="left")) - 1, 0)
+    return float(v[i]), int(ts[i])

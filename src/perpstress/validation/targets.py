@@ -10,7 +10,8 @@ The targets live in ``oct2025_targets.toml`` (shipped with the package): the rea
 
 Price measures read the mark (what margin follows) except the small-perpetual wicks, read on trades as the reports
 did. Depth is sampled every 30 s, like Binance's archive, before the same measure as the real data is applied
-(:mod:`perpstress.validation.metrics`).
+(:mod:`perpstress.validation.metrics`). Open interest is BTC's, as the published fall is, from the step before the
+shock; ADL is weighed by the PnL it took from the winners it closed, as the real budget is, not by notional.
 """
 
 from __future__ import annotations
@@ -31,7 +32,16 @@ from pydantic import Field, ValidationError
 from perpstress.config.base import FrozenModel
 from perpstress.errors import ConfigError
 from perpstress.outputs.atomic import write_text_atomic
-from perpstress.validation.metrics import MINUTE_MS, depth_episode, low_time, max_drawdown, snapshots
+from perpstress.validation.metrics import (
+    MINUTE_MS,
+    depth_episode,
+    level_before,
+    low_time,
+    max_drawdown,
+    pnl_taken,
+    share_in,
+    snapshots,
+)
 from perpstress.validation.rundata import RunData
 
 TARGETS_FILE = "oct2025_targets.toml"
@@ -44,6 +54,7 @@ class EventSpec(FrozenModel):
     shock_utc: datetime = Field(description="when the news hit the tape (real data)")
     majors: tuple[str, ...] = Field(min_length=1, description="bases that are not small perpetuals")
     reference_market: str = Field(description="venue:SYMBOL the BTC price and depth targets read")
+    adl_source_venue: str | None = Field(None, description="the venue whose ADL the real ADL figure counts")
 
 
 class TargetSpec(FrozenModel):
@@ -324,24 +335,49 @@ def small_perp_drawdown(run: RunData, spec: TargetSpec, event: EventSpec) -> Mea
                                                    f"{int((f >= 0.5).sum())} fell 50 % or more")  # fmt: skip
 
 
+def _open_interest(run: RunData, keys: list[str]) -> tuple[float, float, int | None, str] | str:
+    """Open interest in USD at mark summed over ``keys``: at the last step before the scenario's shock (the first
+    step when its time is unknown) and at the last step, the start's time and how it was chosen; or why not."""
+    start = end = 0.0
+    at: int | None = None
+    for key in keys:
+        s = run.series(key, "open_interest_usd")
+        if s is None:
+            break
+        level, at = level_before(*s, run.shock_ms)
+        start += level
+        end += float(s[1][-1])
+    else:
+        if at is not None and run.shock_ms is not None and at < run.shock_ms:
+            return start, end, at, "the step before the shock"
+        return start, end, at, "the first step"
+    oi = run.summary.get("open_interest") or {}
+    if not all(k in oi for k in keys):
+        return "no open interest recorded"
+    start = math.fsum(float(oi[k].get("start_usd", 0.0)) for k in keys)
+    end = math.fsum(float(oi[k].get("end_usd", 0.0)) for k in keys)
+    return start, end, None, "the first step (summary.json: no time series)"
+
+
 @_measure
 def open_interest_fall(run: RunData, spec: TargetSpec, event: EventSpec) -> Measurement:
-    oi = run.summary.get("open_interest")
-    if isinstance(oi, dict) and oi:
-        start = math.fsum(float(v.get("start_usd", 0.0)) for v in oi.values())
-        end = math.fsum(float(v.get("end_usd", 0.0)) for v in oi.values())
-    else:
-        start = end = 0.0
-        for key in run.perpetuals:
-            s = run.series(key, "open_interest_usd")
-            if s is not None:
-                start += float(s[1][0])
-                end += float(s[1][-1])
+    btc = [k for k in run.perpetuals if run.base(k) == "BTC"]
+    if not btc:
+        return Measurement(None, reason="no BTC perpetual in the run")
+    got = _open_interest(run, btc)
+    if isinstance(got, str):
+        return Measurement(None, reason=got)
+    start, end, at, how = got
     if start <= 0:
-        return Measurement(None, reason="no open interest recorded")
-    return Measurement(1.0 - end / start, detail=f"${start / 1e9:,.2f}B -> ${end / 1e9:,.2f}B over "
-                                                 f"{len(oi) if isinstance(oi, dict) else len(run.perpetuals)} "
-                                                 "perpetuals")  # fmt: skip
+        return Measurement(None, reason="no BTC open interest at the start")
+    venues = sorted({k.split(":", 1)[0] for k in btc})
+    when = f" at {format_value('utc_time', at)}" if at is not None else ""
+    detail = (f"BTC perpetuals on {len(venues)} venue(s) ({', '.join(venues)}): ${start / 1e9:,.2f}B{when} ({how}) "
+              f"-> ${end / 1e9:,.2f}B at the end")  # fmt: skip
+    every = _open_interest(run, run.perpetuals)
+    if not isinstance(every, str) and every[0] > 0:
+        detail += f"; all {len(run.perpetuals)} perpetuals {every[1] / every[0] - 1:+.1%}"
+    return Measurement(1.0 - end / start, detail=detail)
 
 
 def _shock_ms(run: RunData, key: str) -> tuple[int | None, str]:
@@ -405,26 +441,60 @@ def btc_ask_depth_recovery_minutes(run: RunData, spec: TargetSpec, event: EventS
                                     f"{spec.recovery_fraction:.0%}")  # fmt: skip
 
 
+def _adl_by_market(run: RunData) -> tuple[dict[str, float], dict[str, float]] | str:
+    """ADL per market: the PnL taken from the winners closed (:func:`~perpstress.validation.metrics.pnl_taken` of
+    each fill) and the notional, from ``events/adl.parquet`` (else ``summary.json``); or why not."""
+    taken: dict[str, float] = {}
+    notional: dict[str, float] = {}
+    ev = run.events("adl")
+    if ev is not None and {"market", "notional_usd"} <= set(ev):
+        if "winner_pnl_usd" not in ev:
+            return "the run's ADL table has no winner_pnl_usd column (written before it was recorded)"
+        markets = ev["market"].tolist()
+        for key, pnl, usd in zip(markets, pnl_taken(ev["winner_pnl_usd"]).tolist(),
+                                 ev["notional_usd"].astype(float).tolist(), strict=True):  # fmt: skip
+            taken[key] = taken.get(key, 0.0) + pnl
+            notional[key] = notional.get(key, 0.0) + usd
+        return taken, notional
+    adl = run.summary.get("adl") or {}
+    notional = {k: float(v) for k, v in (adl.get("by_market") or {}).items()}
+    if "pnl_taken_by_market" not in adl:
+        if math.fsum(notional.values()) > 0:
+            return "the run's summary has ADL notional but not the PnL ADL took (written before it was recorded)"
+        return taken, notional
+    return {k: float(v) for k, v in adl["pnl_taken_by_market"].items()}, notional
+
+
 @_measure
 def adl_small_perp_share(run: RunData, spec: TargetSpec, event: EventSpec) -> Measurement:
     small, majors = _small(run, event)
     if not small or not majors:
         return Measurement(None, reason=f"the run has {'no small' if not small else 'no major'} perpetuals")
-    by_market: dict[str, float] = {}
-    ev = run.events("adl")
-    if ev is not None and "notional_usd" in ev and "market" in ev:
-        for key, usd in zip(ev["market"].tolist(), ev["notional_usd"].astype(float).tolist(), strict=True):
-            by_market[key] = by_market.get(key, 0.0) + usd
-    else:
-        by_market = {k: float(v) for k, v in ((run.summary.get("adl") or {}).get("by_market") or {}).items()}
-    total = math.fsum(by_market.values())
-    if total <= 0:
+    got = _adl_by_market(run)
+    if isinstance(got, str):
+        return Measurement(None, reason=got)
+    taken, notional = got
+    if not math.fsum(notional.values()) > 0:
         return Measurement(None, reason="no ADL in the run (the event had ADL)", missing_fails=True)
-    share = math.fsum(by_market.get(k, 0.0) for k in small) / total
+    keys = sorted(set(taken) | set(notional))
+    small_keys = set(small)
+    is_small = np.array([k in small_keys for k in keys], dtype=bool)
+    share = share_in([taken.get(k, 0.0) for k in keys], is_small)
+    if share is None:
+        return Measurement(None, reason="ADL took no PnL from the winners it closed", missing_fails=True)
+    venues = sorted({k.split(":", 1)[0] for k in keys if notional.get(k, 0.0) > 0})
+    by_notional = share_in([notional.get(k, 0.0) for k in keys], is_small)
+    detail = (f"${math.fsum(taken.values()) / 1e6:,.1f}M of PnL taken in ${math.fsum(notional.values()) / 1e6:,.1f}M "
+              f"of ADL on {', '.join(venues)}; by notional {by_notional or 0.0:.1%} in small perpetuals")  # fmt: skip
+    source = event.adl_source_venue
+    if source is not None and source in venues:
+        own = [k.startswith(f"{source}:") for k in keys]
+        alone = share_in([taken.get(k, 0.0) if o else 0.0 for k, o in zip(keys, own, strict=True)], is_small)
+        if alone is not None:
+            detail += f"; {source} alone {alone:.1%}"
     oi = run.summary.get("open_interest") or {}
     oi_total = math.fsum(float(v.get("start_usd", 0.0)) for v in oi.values())
     oi_small = math.fsum(float(oi[k].get("start_usd", 0.0)) for k in small if k in oi)
-    detail = f"${total / 1e6:,.1f}M of ADL"
     if oi_total > 0:
         detail += f"; small perpetuals hold {oi_small / oi_total:.1%} of open interest"
     return Measurement(share, detail=detail)

@@ -67,6 +67,9 @@ def test_binance_queue_by_leverage_pnl_at_the_bankruptcy_price() -> None:
     assert acc.positions.size_lots.sum() == sum(LOTS)  # longs and shorts shrink by the same lots
     # Each winner lost (bankruptcy - mark) per unit against a close at mark.
     np.testing.assert_allclose(engine.record.loss_vs_mark_usd, np.array([2, 3, 5]) * (99.5 - MARK))
+    # Each winner's PnL on the closed lots, 99.5 against its entry: shorts from 100 gain 0.5 a unit, the short from
+    # 95 (in profit at the mark of 90) realises a loss of 4.5 a unit at the bankruptcy price.
+    np.testing.assert_allclose(engine.record.winner_pnl_usd, [2 * 0.5, 3 * 0.5, 5 * -4.5])
 
 
 def test_hyperliquid_closes_at_the_previous_mark() -> None:

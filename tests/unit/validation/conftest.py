@@ -26,14 +26,16 @@ def write_run(
     duration_s: int = 3 * 3600,
     shock_at_s: float | None = 20 * 60,
     liquidations: list[tuple[int, str, int, float]] = (),  # type: ignore[assignment]
-    adl: list[tuple[int, str, float]] = (),  # type: ignore[assignment]
+    adl: list[tuple[int, str, float, float]] = (),  # type: ignore[assignment]
     collateral: dict[str, float | dict[str, Any]] | None = None,
     write_events: bool = True,
+    adl_pnl: bool = True,
 ) -> Path:
     """``markets``: ``venue:SYMBOL`` -> {"base": ..., and per-step arrays or callables of the minute offset for
     "mark", "last", "depth", "oi"} (1 s steps). ``liquidations``: (ts offset ms, market, side, USD); ``adl``:
-    (ts offset ms, market, USD); ``collateral``: ``ASSET@venue`` -> lowest margin price, or the whole summary
-    entry."""
+    (ts offset ms, market, notional USD, the winner's PnL USD); ``collateral``: ``ASSET@venue`` -> lowest margin
+    price, or the whole summary entry. ``adl_pnl`` False: the ADL table and summary without the winners' PnL (a run
+    written before it was)."""
     steps = duration_s
     ts = START_MS + np.arange(steps, dtype=np.int64) * 1000
     minutes = np.arange(steps) / 60.0
@@ -91,8 +93,12 @@ def write_run(
             for k, v in (collateral or {}).items()
         },
     }
-    for _, key, usd in adl:
+    taken: dict[str, float] = {}
+    for _, key, usd, pnl in adl:
         summary["adl"]["by_market"][key] = summary["adl"]["by_market"].get(key, 0.0) + usd
+        taken[key] = taken.get(key, 0.0) + max(pnl, 0.0)
+    if adl_pnl:
+        summary["adl"]["pnl_taken_by_market"] = taken
     (root / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
     if write_events:
         (root / "events").mkdir(exist_ok=True)
@@ -107,16 +113,15 @@ def write_run(
             ),
             root / "events" / "liquidations.parquet",
         )
-        pq.write_table(
-            pa.table(
-                {
-                    "ts_ms": pa.array([START_MS + x[0] for x in adl], pa.int64()),
-                    "market": pa.array([x[1] for x in adl], pa.string()),
-                    "notional_usd": pa.array([x[2] for x in adl], pa.float64()),
-                }
-            ),
-            root / "events" / "adl.parquet",
-        )
+        adl_columns = {
+            "ts_ms": pa.array([START_MS + x[0] for x in adl], pa.int64()),
+            "venue": pa.array([x[1].split(":")[0] for x in adl], pa.string()),
+            "market": pa.array([x[1] for x in adl], pa.string()),
+            "notional_usd": pa.array([x[2] for x in adl], pa.float64()),
+        }
+        if adl_pnl:
+            adl_columns["winner_pnl_usd"] = pa.array([x[3] for x in adl], pa.float64())
+        pq.write_table(pa.table(adl_columns), root / "events" / "adl.parquet")
     return root
 
 

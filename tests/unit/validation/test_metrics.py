@@ -7,9 +7,12 @@ import pytest
 
 from perpstress.validation.metrics import (
     depth_episode,
+    level_before,
     low_time,
     max_drawdown,
+    pnl_taken,
     rolling_median,
+    share_in,
     snapshots,
     volume_onset,
 )
@@ -62,3 +65,24 @@ def test_volume_onset_finds_the_first_spike() -> None:
     volume = np.array([10.0] * 25 + [11.0, 500.0, 20.0, 900.0])
     assert volume_onset(np.arange(volume.size) * 60_000, volume) == 26 * 60_000
     assert volume_onset(np.arange(25) * 60_000, np.ones(25)) is None
+
+
+def test_share_in_a_group() -> None:
+    assert share_in([30.0, 50.0, 20.0], [False, True, True]) == pytest.approx(0.7)
+    assert share_in([1.0, 3.0], [True, True]) == 1.0
+    assert share_in([0.0, 0.0], [True, False]) is None  # nothing to share
+    assert share_in([], []) is None
+
+
+def test_pnl_taken_counts_winners_in_profit_only() -> None:
+    np.testing.assert_array_equal(pnl_taken([12.5, -4.0, 0.0]), [12.5, 0.0, 0.0])
+
+
+def test_level_before_a_time() -> None:
+    ts, oi = [0, 1000, 2000, 3000], [10.0, 11.0, 12.0, 13.0]
+    assert level_before(ts, oi, 2000) == (11.0, 1000)  # strictly before
+    assert level_before(ts, oi, 2500) == (12.0, 2000)
+    assert level_before(ts, oi, 0) == (10.0, 0)  # nothing before: the first
+    assert level_before(ts, oi, None) == (10.0, 0)
+    with pytest.raises(ValueError, match="no samples"):
+        level_before([], [], 5)

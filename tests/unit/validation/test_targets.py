@@ -132,18 +132,44 @@ def test_small_perpetual_drawdowns(make_run: Make) -> None:
     assert "2 small perpetual(s)" in few.measurement.reason
 
 
-def test_open_interest_fall(make_run: Make) -> None:
-    good = outcome(
-        make_run(markets={"binance:BTCUSDT": {"base": "BTC", "oi": path([(0, 1e9), (180, 0.7e9)])}}),
-        "open_interest_fall",
-    )
-    assert good.status == "pass"
-    assert good.measurement.value == pytest.approx(0.3, abs=1e-3)
-    bad = outcome(
-        make_run(markets={"binance:BTCUSDT": {"base": "BTC", "oi": path([(0, 1e9), (180, 0.98e9)])}}),
-        "open_interest_fall",
-    )
-    assert bad.status == "fail"
+# BTC open interest: 1.0B rising to 1.1B before the shock (minute 20), then down to 0.77B: -30 % from the shock
+BTC_OI = path([(0, 1.0e9), (15, 1.1e9), (20, 1.1e9), (60, 0.8e9), (170, 0.77e9), (180, 0.77e9)])
+
+
+def test_open_interest_fall_is_btc_from_the_step_before_the_shock(make_run: Make) -> None:
+    markets = {
+        "binance:BTCUSDT": {"base": "BTC", "oi": BTC_OI},
+        "hyperliquid:BTC": {"base": "BTC", "oi": lambda m: BTC_OI(m) / 2},
+        "binance:SOLUSDT": {"base": "SOL", "oi": path([(0, 5e9), (20, 5e9), (170, 0.5e9), (180, 0.5e9)])},  # not BTC
+    }
+    r = outcome(make_run(markets=markets), "open_interest_fall")
+    assert r.status == "pass"
+    assert r.measurement.value == pytest.approx(1 - 0.77 / 1.1)
+    assert "$1.65B at 20:49:59 UTC (the step before the shock) -> $1.16B" in r.measurement.detail
+    assert "binance, hyperliquid" in r.measurement.detail
+    assert "all 3 perpetuals" in r.measurement.detail
+    no_shock = outcome(make_run(markets=markets, shock_at_s=None), "open_interest_fall")
+    assert no_shock.measurement.value == pytest.approx(1 - 0.77)  # from the first step
+    assert "(the first step)" in no_shock.measurement.detail
+
+
+def test_open_interest_fall_fails_when_btc_holds_while_the_rest_falls(make_run: Make) -> None:
+    markets = {
+        "binance:BTCUSDT": {"base": "BTC", "oi": path([(0, 1e9), (20, 1e9), (170, 0.95e9), (180, 0.95e9)])},
+        "binance:ETHUSDT": {"base": "ETH", "oi": path([(0, 3e9), (20, 3e9), (170, 1.5e9), (180, 1.5e9)])},
+    }
+    r = outcome(make_run(markets=markets), "open_interest_fall")  # all perpetuals fell 39 %, BTC 5 %
+    assert (r.status, r.measurement.value) == ("fail", pytest.approx(0.05))
+    missing = outcome(make_run(markets={"binance:ETHUSDT": {"base": "ETH"}}), "open_interest_fall")
+    assert (missing.status, missing.measurement.reason) == ("n/a", "no BTC perpetual in the run")
+
+
+def test_open_interest_fall_without_a_time_series_reads_the_summary(make_run: Make) -> None:
+    run = make_run(markets={"binance:BTCUSDT": {"base": "BTC", "oi": BTC_OI}})
+    (run / "timeseries.parquet").unlink()
+    r = outcome(run, "open_interest_fall")
+    assert r.measurement.value == pytest.approx(1 - 0.77)
+    assert "summary.json" in r.measurement.detail
 
 
 # pre-crash 300M for 20 min; 100M after the shock; 40M from minute 30; 200M from minute 60
@@ -204,24 +230,61 @@ def test_ask_depth_without_a_scenario_shock_uses_the_peak(make_run: Make) -> Non
     assert "peak" in r.measurement.detail
 
 
-def test_adl_concentration(make_run: Make) -> None:
-    markets = small_markets([0.5, 0.5, 0.5])
-    good = outcome(
-        make_run(markets=markets, adl=[(30 * MIN, "binance:ALT0USDT", 800.0), (31 * MIN, "binance:BTCUSDT", 200.0)]),
-        "adl_small_perp_share",
-    )
-    assert (good.status, good.measurement.value) == ("pass", 0.8)
-    assert "small perpetuals hold" in good.measurement.detail
-    bad = outcome(
-        make_run(markets=markets, adl=[(30 * MIN, "binance:ALT0USDT", 100.0), (31 * MIN, "binance:BTCUSDT", 900.0)]),
-        "adl_small_perp_share",
-    )
-    assert (bad.status, bad.measurement.value) == ("fail", 0.1)
-    none = outcome(make_run(markets=markets), "adl_small_perp_share")
+ADL_MARKETS: dict[str, dict[str, object]] = {
+    "binance:BTCUSDT": {"base": "BTC", "oi": 3e8},
+    "binance:ALT0USDT": {"base": "ALT0", "oi": 1e8},
+    "hyperliquid:BTC": {"base": "BTC", "oi": 3e8},
+    "hyperliquid:HYPE": {"base": "HYPE", "oi": 3e8},
+}
+# (ts, market, notional, the winner's PnL on the closed size), USD: by notional $150M of $1,300M (11.5 %) in small
+# perpetuals, by PnL taken $90M of $140M (64.3 %); the BTC winner closed at a loss of $30M gave up nothing
+ADL = [
+    (30 * MIN, "binance:ALT0USDT", 100e6, 60e6),
+    (30 * MIN, "binance:BTCUSDT", 900e6, 40e6),
+    (31 * MIN, "binance:BTCUSDT", 50e6, -30e6),
+    (31 * MIN, "hyperliquid:HYPE", 50e6, 30e6),
+    (32 * MIN, "hyperliquid:BTC", 200e6, 10e6),
+]
+
+
+def test_adl_share_is_of_the_pnl_taken_not_of_notional(make_run: Make) -> None:
+    r = outcome(make_run(markets=ADL_MARKETS, adl=ADL), "adl_small_perp_share")
+    assert r.status == "pass"
+    assert r.measurement.value == pytest.approx(90 / 140)
+    detail = r.measurement.detail
+    assert "$140.0M of PnL taken in $1,300.0M of ADL on binance, hyperliquid" in detail
+    assert "by notional 11.5% in small perpetuals" in detail
+    assert "hyperliquid alone 75.0%" in detail  # 30 of 40
+    assert "small perpetuals hold 40.0% of open interest" in detail  # 0.4B of 1B
+    from_summary = outcome(make_run(markets=ADL_MARKETS, adl=ADL, write_events=False), "adl_small_perp_share")
+    assert from_summary.measurement.value == pytest.approx(90 / 140)
+
+
+def test_adl_share_fails_outside_the_band_and_without_adl(make_run: Make) -> None:
+    most = [(30 * MIN, "binance:ALT0USDT", 100.0, 95.0), (31 * MIN, "binance:BTCUSDT", 900.0, 5.0)]
+    r = outcome(make_run(markets=ADL_MARKETS, adl=most), "adl_small_perp_share")
+    assert (r.status, r.measurement.value) == ("fail", pytest.approx(0.95))  # nearly all: the majors gave up none
+    few = [(30 * MIN, "binance:ALT0USDT", 900.0, 10.0), (31 * MIN, "binance:BTCUSDT", 100.0, 90.0)]
+    assert outcome(make_run(markets=ADL_MARKETS, adl=few), "adl_small_perp_share").status == "fail"  # 90 % notional
+    none = outcome(make_run(markets=ADL_MARKETS), "adl_small_perp_share")
     assert none.status == "fail"
     assert "no ADL" in none.measurement.reason
+    losses = [(30 * MIN, "binance:ALT0USDT", 100.0, -1.0)]
+    nothing = outcome(make_run(markets=ADL_MARKETS, adl=losses), "adl_small_perp_share")
+    assert (nothing.status, nothing.measurement.reason) == ("fail", "ADL took no PnL from the winners it closed")
+
+
+def test_adl_share_n_a(make_run: Make) -> None:
+    old = outcome(make_run(markets=ADL_MARKETS, adl=ADL, adl_pnl=False), "adl_small_perp_share")
+    assert old.status == "n/a"
+    assert "winner_pnl_usd" in old.measurement.reason
+    old_summary = outcome(
+        make_run(markets=ADL_MARKETS, adl=ADL, adl_pnl=False, write_events=False), "adl_small_perp_share"
+    )
+    assert old_summary.status == "n/a"
+    assert "not the PnL ADL took" in old_summary.measurement.reason
     majors_only = outcome(
-        make_run(markets={"binance:BTCUSDT": {"base": "BTC"}}, adl=[(30 * MIN, "binance:BTCUSDT", 10.0)]),
+        make_run(markets={"binance:BTCUSDT": {"base": "BTC"}}, adl=[(30 * MIN, "binance:BTCUSDT", 10.0, 1.0)]),
         "adl_small_perp_share",
     )
     assert majors_only.status == "n/a"

@@ -39,7 +39,9 @@ class AdlRequest:
 
 @dataclass
 class AdlRecord(EventColumns):
-    """One row per ADL fill: who was hit, by how much, at what price, and the loss versus closing at mark."""
+    """One row per ADL fill: who was hit, by how much, at what price, the loss versus closing at mark, and the
+    winner's PnL on the closed quantity (``winner_pnl_usd``: the fill price against the winner's entry, realised by
+    the close; what ADL took from a winner in profit, the measure of Chitra et al.'s ADL budget)."""
 
     ts_ms: list[int] = field(default_factory=list)
     venue: list[int] = field(default_factory=list)
@@ -52,6 +54,7 @@ class AdlRecord(EventColumns):
     mark: list[float] = field(default_factory=list)
     notional_usd: list[float] = field(default_factory=list)
     loss_vs_mark_usd: list[float] = field(default_factory=list)
+    winner_pnl_usd: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -141,12 +144,13 @@ class AdlBook:
         mk = acc.markets
         m = request.market
         mark = float(mk.mark[m])
+        base = n * mk.lot_size[m]
+        pnl = -side * base * (price - acc.positions.entry_price[p])
         w_unit = acc.unit_of(p)
         acc.close(*w_unit, p, n * side, price)  # the winner's opposite position shrinks
         acc.close(*acc.unit_of(request.position), request.position, -n * side, price)
-        base = n * mk.lot_size[m]
         self.record.add(ts_ms, request.venue, m, request.account, w_unit[0], -side, n, price, mark, base * price,
-                        -side * base * (mark - price))  # fmt: skip
+                        -side * base * (mark - price), float(pnl))  # fmt: skip
 
     def units(self, cand: np.ndarray) -> tuple[F64, F64, F64]:
         """Equity, maintenance requirement and collateral of each candidate's unit, vectorised."""
@@ -265,7 +269,7 @@ class AllocatingRule:
         req_price = np.array([self.price(r, float(mk.mark[r.market]), prices) for r in requests], dtype=np.float64)
         rows = max(int((bounds[req_market + 1] - bounds[req_market]).max()), 4096)
         out_i = np.zeros((rows, 3), dtype=np.int64)
-        out_f = np.zeros((rows, 2), dtype=np.float64)
+        out_f = np.zeros((rows, 3), dtype=np.float64)
         counts = np.zeros(2, dtype=np.int64)
         rec = self.book.record
         left, first = 0, 0
@@ -289,6 +293,7 @@ class AllocatingRule:
             rec.mark.extend(mk.mark[req_market[which]].tolist())
             rec.notional_usd.extend(out_f[:k, kernels.B_NOTIONAL].tolist())
             rec.loss_vs_mark_usd.extend(out_f[:k, kernels.B_LOSS].tolist())
+            rec.winner_pnl_usd.extend(out_f[:k, kernels.B_PNL].tolist())
             first = int(counts[1])
         return left
 

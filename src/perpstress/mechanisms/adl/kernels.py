@@ -19,8 +19,9 @@ from perpstress.mechanisms.unit_kernels import _close
 
 A_REQUEST, A_WINNER, A_LOTS = 0, 1, 2
 """Columns of the integer fill rows: the request's index, the winner's account, the lots closed."""
-B_NOTIONAL, B_LOSS = 0, 1
-"""Columns of the float fill rows: notional at the fill price, the winner's loss versus closing at mark."""
+B_NOTIONAL, B_LOSS, B_PNL = 0, 1, 2
+"""Columns of the float fill rows: notional at the fill price, the winner's loss versus closing at mark, and the
+winner's PnL on the closed quantity (the fill price against its entry)."""
 
 
 def _walk_queue_py(  # type: ignore[no-untyped-def]
@@ -34,6 +35,7 @@ def _walk_queue_py(  # type: ignore[no-untyped-def]
     Writes ``counts[0]`` fill rows; returns the lots left uncovered."""
     isolated_margin = positions[3]
     size_lots = positions[1]
+    entry_price = positions[2]
     mark = markets[0][m]
     lot = markets[1][m]
     lot_size = markets[1]
@@ -52,11 +54,12 @@ def _walk_queue_py(  # type: ignore[no-untyped-def]
                 if k == out_i.shape[0]:
                     raise IndexError("walk_queue: more fills than rows (a winner on the bankrupt side?)")
                 a = pos_account[p]
+                base = n * lot
+                out_f[k, B_PNL] = -side * base * (price - entry_price[p])
                 _close(a, p if not np.isnan(isolated_margin[p]) else -1, p, n * side, price, positions, accounts,
                        lot_size, long_lots)  # fmt: skip
                 _close(pos_account[q], q if not np.isnan(isolated_margin[q]) else -1, q, -n * side, price, positions,
                        accounts, lot_size, long_lots)  # fmt: skip
-                base = n * lot
                 out_i[k, A_REQUEST] = r
                 out_i[k, A_WINNER] = a
                 out_i[k, A_LOTS] = n
@@ -313,11 +316,12 @@ def _allocate_requests_py(  # type: ignore[no-untyped-def]
             p = cand[i]
             a = pos_account[p]
             fill = lots[i]
+            base = fill * lot
+            out_f[k, B_PNL] = -side * base * (price - entry_price[p])
             _close(a, p if not np.isnan(isolated_margin[p]) else -1, p, fill * side, price, positions, accounts,
                    lot_size, long_lots)  # fmt: skip
             _close(pos_account[q], q if not np.isnan(isolated_margin[q]) else -1, q, -fill * side, price, positions,
                    accounts, lot_size, long_lots)  # fmt: skip
-            base = fill * lot
             out_i[k, A_REQUEST] = r
             out_i[k, A_WINNER] = a
             out_i[k, A_LOTS] = fill

@@ -131,7 +131,7 @@ class RankedQueue(AllocatingRule):
         req_lots = np.array([r.lots for r in requests], dtype=np.int64)
         req_price = np.array([self.price(r, mark, prices) for r in requests], dtype=np.float64)
         out_i = np.zeros((order.size + len(requests), 3), dtype=np.int64)
-        out_f = np.zeros((order.size + len(requests), 2), dtype=np.float64)
+        out_f = np.zeros((order.size + len(requests), 3), dtype=np.float64)
         counts = np.zeros(1, dtype=np.int64)
         left = kernels.walk_queue(order, req_position, req_lots, req_price, side, m, pos.account,
                                   (pos.market, pos.size_lots, pos.entry_price, pos.isolated_margin),
@@ -151,6 +151,7 @@ class RankedQueue(AllocatingRule):
         rec.mark.extend([mark] * k)
         rec.notional_usd.extend(out_f[:k, kernels.B_NOTIONAL].tolist())
         rec.loss_vs_mark_usd.extend(out_f[:k, kernels.B_LOSS].tolist())
+        rec.winner_pnl_usd.extend(out_f[:k, kernels.B_PNL].tolist())
         return int(left)
 
     def rank_percentile(self, m: int, position: int, side: int, sample: int) -> float | None:
