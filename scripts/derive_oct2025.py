@@ -7,6 +7,7 @@ records each with this script named as its source). Run: ``python scripts/derive
   square-root second, from 1-minute closes;
 - BTCUSDT ask depth within 1 % before the crash, at the low and after (bookDepth), and the notional between 1 %
   and 5 % against that within 1 % (the resting orders beyond the makers' ladders);
+- the 1-minute price impact of net taker flow on BTCUSDT and SOLUSDT before the news (the makers' inventory skew);
 - funding rates in force on 10 Oct for the symbols in the file;
 - USDe on Binance's spot book: low and its time.
 """
@@ -62,6 +63,14 @@ def main(data: Path) -> None:
         target = f"2025-10-10 {hhmm}"
         row = min(rows, key=lambda r: abs(datetime.fromisoformat(r["timestamp"]) - datetime.fromisoformat(target)))
         print(f"BTCUSDT ask depth within 1% at {row['timestamp']}: ${float(row['notional']) / 1e6:,.0f}M")
+    for name, oi in (("BTCUSDT", 16.0e9), ("SOLUSDT", 3.255e9)):  # Binance's open interest, data/oct2025
+        with (b / f"{name}-1m-2025-10-10_2030-2300UTC.csv").open() as f:
+            bars = [r for r in csv.reader(f) if r and r[0].isdigit() and int(r[0]) < ms("2025-10-10T20:50:00")]
+        net = np.array([2 * float(r[10]) - float(r[7]) for r in bars])  # taker buy less taker sell, USD
+        ret = np.log(np.array([float(r[4]) / float(r[1]) for r in bars]))
+        lam = float(np.sum(net * ret) / np.sum(net * net))
+        print(f"{name} 1-minute price impact 20:30-20:50 ({len(bars)} bars): {lam:.3e} per USD of net taker flow "
+              f"(corr {np.corrcoef(net, ret)[0, 1]:.2f}); x open interest {lam * oi:.2f}")  # fmt: skip
     with (b / "BTCUSDT-bookDepth-2025-10-10.csv").open() as f:
         book = [r for r in csv.DictReader(f) if "2025-10-10 20:30" <= r["timestamp"] < "2025-10-10 20:50"]
     inner = np.median([float(r["notional"]) for r in book if float(r["percentage"]) == 1.0])

@@ -126,6 +126,17 @@ SMALL = {b for reps in COHORTS.values() for b in reps}
 # scenario at the fundamental value ("gate", ASSUMED: the venues' per-symbol constituent lists are not stored);
 # Hyperliquid's oracle keeps its published weights, so its alts follow the simulated books where they exist.
 SPOT_DEPTH_SHARE = 16.53e6 / 244.5e6
+# Price impact is carried by the makers: a maker's quotes shift against its inventory, by `inventory_skew_bps` at its
+# inventory limit. The rule: a maker that has absorbed its calm one-side depth quotes where a taker walking its whole
+# calm ladder (1 %) would have left the price, i.e. a skew at the limit of (limit / depth per maker) x 1 % (the
+# book's own structure before the news: depth and ladder span; every market's limit is 10 % of its open interest
+# per maker and its depth 2.3 % over three makers, so one skew serves all). Measured against the market: before the
+# news a minute's net taker flow of 1 % of open interest moved BTCUSDT 1.00 % and SOLUSDT 1.07 % (20 one-minute bars
+# each, scripts/derive_oct2025.py), 2.3 times this rule's impact; that linear figure, carried to the crash's flows,
+# takes BTC to -30 % (tried: docs/validation.md), as a linear impact must if impact is concave in size. The rule
+# sits between the linear measure and a square-root law calibrated on the same calm minutes.
+WALK_SPAN = 0.01
+MAKER_INVENTORY_SHARE = 0.1
 # Not in the scenario: resting orders beyond the makers' ladders ([resting]; BTCUSDT's book held 42.2 % as much ask
 # notional between 1 % and 5 % as within 1 %, scripts/derive_oct2025.py). Tried out to 90 % with that log-even
 # profile, they held the small perpetuals up (median fall 10.5 % against 15.2 %) and let USDe's collateral sales
@@ -411,6 +422,8 @@ def main() -> None:
               "inventory_limit_usd = 10_000_000_000.0", "loss_limit_usd = 400_000_000.0", "vol_ref = 0.00006",
               "withdraw_vol_multiple = 100.0", "return_vol_multiple = 30.0", "adl_exposure_limit = 0.9",
               "size_vol_elasticity = 0.2", "spread_vol_elasticity = 0.1",
+              f"inventory_skew_bps = {MAKER_INVENTORY_SHARE / (DEPTH_RATIO['major'] / 3) * WALK_SPAN * 1e4:.0f}"
+              "  # a maker at its limit quotes where its walked calm ladder would be (make_oct2025.py)",
               "requote_bps = 1.0", ""]  # fmt: skip
     for venue, syms in MARKETS.items():
         for asset, sym in syms.items():
@@ -418,7 +431,7 @@ def main() -> None:
             depth = oi * DEPTH_RATIO[tier(asset)] / 3
             lines += [f'[makers.markets."{venue}:{sym}"]', f"depth_usd = {depth:.4g}",
                       f"capital_usd = {max(oi * 0.06 / 3, 200_000):.4g}",
-                      f"inventory_limit_usd = {max(oi * 0.3 / 3, 500_000):.4g}",
+                      f"inventory_limit_usd = {max(oi * MAKER_INVENTORY_SHARE, 500_000):.4g}",
                       f"loss_limit_usd = {max(oi * 0.03 / 3, 50_000):.4g}", ""]  # fmt: skip
     for venue in CEX:
         for b in SPOT_ALTS[venue]:
