@@ -140,8 +140,6 @@ class World:
     volume_usd: F64 = field(default_factory=lambda: np.zeros(0))
     maker_filled: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
     """Per account: set when a maker's order fills; the maker requotes at its next turn."""
-    closed_holders: list[int] = field(default_factory=list)
-    """Collateral holders whose position closed since the last revaluation: they convert their collateral."""
     trades: dict[str, list[Any]] = field(default_factory=lambda: {k: [] for k in TRADE_COLUMNS})
     """Every fill (taker signed: buy > 0), kept only when ``engine.record_trades`` is on."""
     view: MarginView = field(init=False)

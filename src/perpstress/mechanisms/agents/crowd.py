@@ -8,7 +8,8 @@ top-up edge is the liquidation-price solve with maintenance scaled by ``1 / topu
 account. A band allows for the account's collateral falling (``engine.collateral_band_cushion``).
 
 At a trigger: a *stop* closes the position with a market order (limited 5 % past mark), paying the taker fee out of
-what equity is left; a stop filled past bankruptcy has its gap settled by the fund, then bad debt. A *top-up* adds
+what equity is left; a stop filled past bankruptcy has its gap settled by the fund, then bad debt; a collateral
+holder's stop converts its collateral to cash at the close (:mod:`perpstress.mechanisms.collateral`). A *top-up* adds
 margin from the account's reserve (an external inflow) to bring MM / balance back to half the top-up ratio.
 
 The fired positions are walked in order by one compiled kernel (:func:`crowd_topups`), which makes the top-ups (the
@@ -170,10 +171,6 @@ class CrowdBands:
             w.triggers.set_bands(open_, self.lo[open_], self.hi[open_])
         if closed.size:
             w.triggers.deactivate(closed)
-            if w.collateral.pairs:  # every crowd position closes through here (stop, liquidation, ADL)
-                row_of = w.collateral.row_of  # an account's holding row, -1 for none (none past its end)
-                inside = closed[closed < row_of.size]
-                w.closed_holders += inside[row_of[inside] >= 0].tolist()
 
 
 class CrowdStops:
@@ -217,8 +214,10 @@ class CrowdStops:
 
     def stop(self, p: int, dry: NDArray[np.bool_]) -> None:
         """Position ``p``'s stop, due: a market order closing it, limited 5 % past mark; the taker fee out of what
-        equity is left; the gap of a fill past bankruptcy settled. A fill short of the whole position marks its
-        side of the market ``dry``; a position left open keeps its stop, to try again while the mark is past it."""
+        equity is left; the gap of a fill past bankruptcy settled; a holder left with nothing open converts its
+        collateral at once (:meth:`~perpstress.mechanisms.collateral.CollateralHoldings.convert_closed`). A fill
+        short of the whole position marks its side of the market ``dry``; a position left open keeps its stop, to
+        try again while the mark is past it."""
         w = self.world
         pos, mk = w.positions, w.markets
         accounting = self.accounting
@@ -240,6 +239,8 @@ class CrowdStops:
             self.stops["count"] += 1
             self.stops["notional_usd"] += notional
             self.liquidation.settle_gap(venue, *unit)  # a stop filled past bankruptcy: fund, then bad debt
+            if w.collateral.pairs and unit[1] < 0:
+                w.ledger.external_in += w.collateral.convert_closed((unit[0],), accounting)
         if pos.size_lots[p] == 0:
             w.stop_price[p] = np.nan  # done; an unfilled stop keeps trying while the mark is past it
 
