@@ -98,8 +98,20 @@ class Step0:
         self.sim.bands.reband(np.array(sorted(accounts), dtype=np.int64))
         return Invariants(self.world, self.sim.accounting)
 
-    def cascade(self) -> None:
+    def cascade(self) -> list[int]:
+        """Step 0's cascade; returns, for each revaluation it ran, the closed holders still holding collateral
+        when the revaluation began (the rule: none)."""
+        prices, hold, size = self.sim.prices, self.hold, self.world.positions.size_lots
+        revalue = prices.revalue_collateral
+        seen: list[int] = []
+
+        def watched(mid: Any = None) -> None:
+            seen.append(int(np.count_nonzero(size[hold.account[hold.quantity > 0]] == 0)))
+            revalue(mid)
+
+        prices.revalue_collateral = watched  # type: ignore[method-assign]
         dict(self.sim.kernel.phases)["liquidation"](self.clock)
+        return seen
 
     def under_water_long(self, account: int, usde: float) -> None:
         """``account`` liquidatable even after its ``usde`` USDe are sold at 1.0: a USD loan larger than that."""
@@ -131,7 +143,7 @@ def test_a_stopped_holder_keeps_its_wallet_when_a_sale_in_the_same_round_reprice
         after_stop.append(float(w.accounts.wallet[p]))
 
     s.sim.crowd_stops.stop = spied_stop  # type: ignore[method-assign]
-    s.cascade()
+    revaluations = s.cascade()
 
     assert w.positions.size_lots[a] == 0
     assert len(after_stop) == 1
@@ -140,6 +152,8 @@ def test_a_stopped_holder_keeps_its_wallet_when_a_sale_in_the_same_round_reprice
     assert hold.price[0] < 0.998  # B's sale marked USDe down after A's close...
     assert hold.quantity[hold.row_of[a]] == 0.0  # ...but A's USDe was cash already, at the close's price
     assert w.accounts.wallet[a] == after_stop[0]
+    assert revaluations
+    assert revaluations == [0] * len(revaluations)  # no revaluation found a closed holder still holding USDe
     invariants.check_no_hidden_bad_debt(0)
     assert invariants.total_value() == pytest.approx(invariants.value_start, abs=1e-6)
     assert invariants.asset_units()["USDE"] == pytest.approx(invariants.units_start["USDE"], rel=1e-12)
@@ -147,8 +161,9 @@ def test_a_stopped_holder_keeps_its_wallet_when_a_sale_in_the_same_round_reprice
 
 def test_a_holder_closed_by_adl_converts_at_the_close() -> None:
     """A bankrupt long with no bids and an empty fund goes to ADL; the profitable short it closes is a USDe holder
-    whose USD cash is negative. ADL leaves it with nothing open, so its USDe is converted before the round ends,
-    whatever revalues next, and its wallet is what the close left (its gap, if any, settled)."""
+    whose USD cash is negative. ADL leaves it with nothing open, so its USDe is converted by the cascade right after
+    the venue's ADL and gap settlement, before the round's revaluation (before the fix, by that revaluation, from a
+    queue filled at re-band)."""
     s = Step0()
     w, hold = s.world, s.hold
     mark = float(w.markets.mark[BTC])
@@ -162,13 +177,15 @@ def test_a_holder_closed_by_adl_converts_at_the_close() -> None:
     w.positions.entry_price[c] = mark * 1.02  # C short from 2 % higher: profitable, first in the ADL queue
     s.hold_usde(c, 1e5, -0.9e5 * 0.99)
     invariants = s.invariants([b, c])
-    s.cascade()
+    revaluations = s.cascade()
 
     assert c in s.sim.adl.record.account
     assert w.positions.size_lots[c] == 0
     assert hold.quantity[hold.row_of[c]] == 0.0
     assert hold.external_units["USDE"] >= 1e5  # C's units left through the conversion
     assert w.accounts.wallet[c] >= 0.0
+    assert len(revaluations) >= 2  # B's collateral sale's, and the round's after ADL filled
+    assert revaluations == [0] * len(revaluations)  # C's USDe was cash before the round's revaluation
     invariants.check_no_hidden_bad_debt(0)
     assert invariants.total_value() == pytest.approx(invariants.value_start, abs=1e-6)
 
