@@ -5,10 +5,12 @@ monitor checks those and the accounts watched every step (makers, hedgers, arbit
 hold non-USD collateral sell it into their venue's spot book first (units the cash saves are dropped). The rest go
 to their venue's liquidation procedure, venue by venue (a maker's open orders are cancelled first); ADL executes the
 round's requests; gaps past bankruptcy are settled (fund, then bad debt), for the bankrupt units and for ADL winners
-closed far past mark; ADL closes are recorded as liquidations of kind ``adl``; fills on hedged legs are noted as
-hedge breaks. If anything filled, collateral is revalued and marks move (without sampling) and another round runs,
-up to ``engine.max_cascade_rounds``. A venue's liquidations, ADL requests, gap settlements and ADL close rows of a
-round each run in one compiled call (the modules say which and how to run their Python reference).
+closed far past mark; collateral holders those closes left with nothing open convert their collateral at once
+(before the next revaluation can move it: :mod:`perpstress.mechanisms.collateral`); ADL closes are recorded as
+liquidations of kind ``adl``; fills on hedged legs are noted as hedge breaks. If anything filled, collateral is
+revalued and marks move (without sampling) and another round runs, up to ``engine.max_cascade_rounds``. A venue's
+liquidations, ADL requests, gap settlements and ADL close rows of a round each run in one compiled call (the
+modules say which and how to run their Python reference).
 """
 
 from __future__ import annotations
@@ -87,6 +89,9 @@ class Cascade:
                 bankrupt = [int(req.position) for req in requests]
                 winners = [int(hit) for hit in set(adl.record.account[hit_from:])]  # closed far past mark: may be under
                 liq.settle_gaps(venue, *self.units_of(np.array(bankrupt + winners, dtype=np.int64)))
+                if w.collateral.pairs:  # holders these closes left with nothing open convert at the close
+                    closed = sorted({a for a, _ in vunits}.union(winners))
+                    w.ledger.external_in += w.collateral.convert_closed(closed, self.accounting)
                 self.record_adl_closes(hit_from)
             touched = np.array(sorted(liquidated), dtype=np.int64)
             touched = np.concatenate([touched, np.array(adl.record.account[adl_before:], dtype=np.int64)])

@@ -6,7 +6,8 @@
 - collateral units: each asset's units held as collateral or in spot books stay as they were (``max_units_error``);
 - open interest balances in every perpetual market, funds' inventory included (``max_oi_imbalance``), and the
   incrementally kept long lots equal a recount (else the run stops with an error);
-- no hidden bad debt: a closed crowd unit never holds negative collateral (else the run stops with an error).
+- no hidden bad debt: a closed crowd unit never holds negative collateral, nor collateral units (a close converts
+  them at once), else the run stops with an error.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ class Recount(NamedTuple):
     """Long lots per market (spot rows included), recounted."""
     hidden_debt: int
     """Closed crowd units holding negative collateral."""
+    holding_closed: int
+    """Closed crowd units still holding collateral units (a close converts them)."""
 
 
 class Invariants:
@@ -141,7 +144,7 @@ class Invariants:
                 units[asset] += float(net[m] * mk.lot_size[m])
         fund_lots = np.rint(w.funds.inventory.sum(axis=0) / mk.lot_size)
         imbalance = int(np.abs(np.rint(net + fund_lots))[: w.n_perpetual].max(initial=0))
-        return Recount(value, units, imbalance, longs, int(hidden))
+        return Recount(value, units, imbalance, longs, int(hidden), w.collateral.holding_closed(pos.size_lots))
 
     def total_value(self) -> float:
         """The money counted by :meth:`recount`: constant over a run."""
@@ -170,13 +173,16 @@ class Invariants:
             self.max_units_error = max(self.max_units_error, abs(now.units[asset] - start_units))
         if not np.array_equal(now.long_lots, self.accounting.long_lots):  # spot rows included
             raise AssertionError("open interest kept incrementally differs from a recount")
-        self._raise_on_hidden_debt(step, now.hidden_debt)
+        self._raise_on_hidden_debt(step, now)
 
     def check_no_hidden_bad_debt(self, step: int) -> None:
-        """A closed-out unit never holds negative collateral: its gap was paid or recorded as bad debt."""
-        self._raise_on_hidden_debt(step, self.recount().hidden_debt)
+        """A closed-out unit never holds negative collateral (its gap was paid or recorded as bad debt), nor
+        collateral units (they were converted at the close)."""
+        self._raise_on_hidden_debt(step, self.recount())
 
     @staticmethod
-    def _raise_on_hidden_debt(step: int, hidden: int) -> None:
-        if hidden:
-            raise AssertionError(f"step {step}: {hidden} closed units with unrecorded negative equity")
+    def _raise_on_hidden_debt(step: int, now: Recount) -> None:
+        if now.hidden_debt:
+            raise AssertionError(f"step {step}: {now.hidden_debt} closed units with unrecorded negative equity")
+        if now.holding_closed:
+            raise AssertionError(f"step {step}: {now.holding_closed} closed units still holding collateral")

@@ -23,18 +23,34 @@ Assumptions: collateral backs cross accounts only. A liquidated account's collat
 spot book when it has one (IOC down to ``max_sale_discount`` below the book's best bid; no fee); what is left, and
 collateral with no book on the venue, is converted off-book at its haircut margin price (the venue's auto-exchange
 against liquidity outside the simulation: a declared external flow, USD in and units out).
+
+A holder whose cross unit closes otherwise (a stop, ADL) converts what it holds off-book at its haircut margin price
+*at the close* (:meth:`CollateralHoldings.convert_closed`, called by the mechanism that closed it, before anything
+can reprice it): the account repays its USD loan (its negative cash) out of its collateral and is left with cash
+only. Why at the close and not later: a unit with nothing open is never margin-checked again, so its equity is
+settled once, at the close (the fund, then bad debt:
+:meth:`~perpstress.mechanisms.liquidation.LiquidationEngine.settle_gap`), at the collateral price the close saw. A
+conversion that waited would leave the closed account exposed to the pair's later moves: a fall
+(the venue's own book sold into by the next liquidation, as on October 10) would turn its wallet negative with no
+mechanism left to settle it, and whether it did would depend on whether a revaluation happened to run between the
+close and the conversion, i.e. on the order of the phases. Charging that later fall to the fund as bad debt instead
+would make the venue pay for a price move on an account that had already left the market.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import numpy as np
 from numba import njit
 
 from perpstress.config.venue import CollateralMethod, CollateralRule
 from perpstress.state.portfolio import F64, I64
+
+if TYPE_CHECKING:
+    from perpstress.mechanisms.accounting import Accounting
 
 
 def _revalue_rows_py(rows, quantity, pair, price, value, account, wallet, moved):  # type: ignore[no-untyped-def]
@@ -272,6 +288,24 @@ class CollateralHoldings:
         self.value[row] = 0.0
         self.quantity[row] = 0.0
         return usd
+
+    def convert_closed(self, accounts: Sequence[int], accounting: Accounting) -> float:
+        """Convert off-book (:meth:`convert_off_book`), in the order of ``accounts``, what is left of the holdings
+        of each of them whose cross unit has nothing open (a closed holder: see the module docstring); returns the
+        USD that came in from outside. The wallets are unchanged: they already hold the holdings' haircut value."""
+        ids = np.asarray(accounts, dtype=np.int64)
+        rows = self.row_of[ids[ids < self.row_of.size]]
+        usd = 0.0
+        for r in rows[rows >= 0].tolist():
+            if self.quantity[r] > 0 and not accounting.unit_positions(int(self.account[r]), -1):
+                usd += self.convert_off_book(r)
+        return usd
+
+    def holding_closed(self, size_lots: I64) -> int:
+        """Holders with units left whose position (position id = account id) is closed: 0 when every close
+        converted its collateral (:meth:`convert_closed`)."""
+        held = self.account[self.quantity > 0]
+        return int(np.count_nonzero(size_lots[held] == 0))
 
     def units_by_asset(self) -> dict[str, float]:
         """Units held as collateral plus units that left through off-book conversion, by asset."""

@@ -2,9 +2,9 @@
 reads.
 
 Order within the phase: the index (:class:`~perpstress.mechanisms.indices.IndexEngine`, only for markets with a
-simulated constituent; otherwise the exogenous phase set it to the fundamental value), then collateral (a holder
-whose position closed converts its collateral to cash first; then every pair is priced by its venue's rule and its
-holders revalued; holders of a pair that fell past their bands' allowance are re-banded), then marks
+simulated constituent; otherwise the exogenous phase set it to the fundamental value), then collateral (every pair
+priced by its venue's rule and its holders revalued; holders of a pair that fell past their bands' allowance are
+re-banded; a holder whose position closed holds none: it converted at the close), then marks
 (:class:`~perpstress.mechanisms.prices.MarkEngine` by each venue's rule; Hyperliquid's third input is the median of
 other venues' perpetual mids of the same asset; a market without a mark takes its index). A spot book's own price is
 its mid, else its last trade, else its previous price. The cascade calls the collateral and mark steps again between
@@ -90,12 +90,6 @@ class PricesPhase:
         if not w.collateral.pairs:
             return
         hold = w.collateral
-        if w.closed_holders:  # an account whose position is gone (stop, ADL) repays its USD loan: collateral
-            rows = sorted(r for a in w.closed_holders for r in hold.rows_of(a))  # to cash
-            w.closed_holders = []
-            for r in rows:
-                if hold.quantity[r] > 0:
-                    w.ledger.external_in += hold.convert_off_book(int(r))
         hold.prices(w.paths.index[w.step], self.quotes()[2] if mid is None else mid, w.last_trade)
         hold.revalue(w.accounts.wallet)
         rebanded = hold.holders_of(hold.fallen_pairs(w.scenario.engine.collateral_band_cushion))

@@ -143,8 +143,6 @@ class World:
     volume_usd: F64 = field(default_factory=lambda: np.zeros(0))
     maker_filled: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
     """Per account: set when a maker's order fills; the maker requotes at its next turn."""
-    closed_holders: list[int] = field(default_factory=list)
-    """Collateral holders whose position closed since the last revaluation: they convert their collateral."""
     topup_delay_ms: F64 = field(default_factory=lambda: np.zeros(0))
     """Per account: ms from a margin call to the crowd member's top-up (0: at once; infinite: never answers)."""
     call_ms: F64 = field(default_factory=lambda: np.zeros(0))

@@ -8,14 +8,12 @@ top-up edge is the liquidation-price solve with maintenance scaled by ``1 / topu
 account. A band allows for the account's collateral falling (``engine.collateral_band_cushion``).
 
 At a trigger: a *stop* closes the position with a market order (limited 5 % past mark), paying the taker fee out of
-what equity is left; a stop filled past bankruptcy has its gap settled by the fund, then bad debt. A holder of
-non-USD collateral whose stop closed its position has the collateral converted to cash at the next revaluation,
-before it is priced again (its USD loss is a loan against the collateral; a later fall must not leave it unpaid).
-A *top-up* adds margin from the account's reserve (an external inflow) to bring MM / balance back to half the
-top-up ratio. With ``crowd.topup_delay_median_s`` or ``topup_unanswered_share`` set, a top-up due is a margin call
-first: the account answers it after its own delay (log-normal, drawn at build) if it is still due then, or never
-(the share that never answers); a position firing while its call waits fires again each step, as its band edge is
-still crossed.
+what equity is left; a stop filled past bankruptcy has its gap settled by the fund, then bad debt; a collateral
+holder's stop converts its collateral to cash at the close (:mod:`perpstress.mechanisms.collateral`). A *top-up* adds
+margin from the account's reserve (an external inflow) to bring MM / balance back to half the top-up ratio. With
+``crowd.topup_delay_median_s`` or ``topup_unanswered_share`` set, a top-up due is a margin call first: the account
+answers it after its own delay (log-normal, drawn at build) if it is still due then, or never (the share that never
+answers); a position firing while its call waits fires again each step, as its band edge is still crossed.
 
 The fired positions are walked in order by one compiled kernel (:func:`crowd_topups`), which makes the top-ups (the
 unit's equity and the position's maintenance with :class:`~perpstress.mechanisms.accounting.Accounting`'s
@@ -197,10 +195,6 @@ class CrowdBands:
             w.triggers.set_bands(open_, self.lo[open_], self.hi[open_])
         if closed.size:
             w.triggers.deactivate(closed)
-            if w.collateral.pairs:  # every crowd position closes through here (stop, liquidation, ADL)
-                row_of = w.collateral.row_of  # an account's holding row, -1 for none (none past its end)
-                inside = closed[closed < row_of.size]
-                w.closed_holders += inside[row_of[inside] >= 0].tolist()
 
 
 class CrowdStops:
@@ -249,8 +243,10 @@ class CrowdStops:
 
     def stop(self, p: int, dry: NDArray[np.bool_]) -> None:
         """Position ``p``'s stop, due: a market order closing it, limited 5 % past mark; the taker fee out of what
-        equity is left; the gap of a fill past bankruptcy settled. A fill short of the whole position marks its
-        side of the market ``dry``; a position left open keeps its stop, to try again while the mark is past it."""
+        equity is left; the gap of a fill past bankruptcy settled; a holder left with nothing open converts its
+        collateral at once (:meth:`~perpstress.mechanisms.collateral.CollateralHoldings.convert_closed`). A fill
+        short of the whole position marks its side of the market ``dry``; a position left open keeps its stop, to
+        try again while the mark is past it."""
         w = self.world
         pos, mk = w.positions, w.markets
         accounting = self.accounting
@@ -272,10 +268,10 @@ class CrowdStops:
             self.stops["count"] += 1
             self.stops["notional_usd"] += notional
             self.liquidation.settle_gap(venue, *unit)  # a stop filled past bankruptcy: fund, then bad debt
+            if w.collateral.pairs and unit[1] < 0:
+                w.ledger.external_in += w.collateral.convert_closed((unit[0],), accounting)
         if pos.size_lots[p] == 0:
             w.stop_price[p] = np.nan  # done; an unfilled stop keeps trying while the mark is past it
-            if w.collateral.rows_of(unit[0]) and not accounting.unit_positions(*unit):  # its collateral goes to
-                w.closed_holders.append(unit[0])  # cash before any revaluation, as a liquidated holder's is sold
 
 
 class MarginMonitor:
