@@ -119,10 +119,10 @@ def test_after_the_fix_the_same_fall_liquidates_nobody_for_its_collateral(
     assert fixed["liquidations"]["count"] < own_book["liquidations"]["count"]
 
 
-def test_a_stopped_holders_collateral_goes_to_cash_before_it_is_priced_again() -> None:
+def test_a_stopped_holders_collateral_goes_to_cash_at_the_close() -> None:
     """A stop leaves a wBETH holder owing its USD loss against its collateral; the collateral is converted at its
-    margin value before the next revaluation, so the book's fall within the same cascade round cannot leave the
-    closed account with unpaid negative equity."""
+    margin value at the close, so the book's fall later in the same cascade round cannot leave the closed account
+    with unpaid negative equity."""
     from perpstress.engine.kernel import Clock
     from perpstress.engine.simulation import Simulation
 
@@ -137,16 +137,17 @@ def test_a_stopped_holders_collateral_goes_to_cash_before_it_is_priced_again() -
     row = int(np.flatnonzero(hold.pair == pair)[0])
     account = int(hold.account[row])
     book = hold.pairs[pair].spot_market
+    assert hold.quantity[row] > 0
+    external = w.ledger.external_in
+    value = float(hold.value[row])
     sim.crowd_stops.stop(account, np.zeros((w.markets.n, 2), dtype=bool))
     assert w.positions.size_lots[account] == 0
-    wallet, value, units = float(w.accounts.wallet[account]), float(hold.value[row]), float(hold.quantity[row])
-    assert units > 0
+    assert hold.quantity[row] == 0.0  # converted at the close
+    assert w.ledger.external_in - external == pytest.approx(value)  # its margin value came in from outside
+    wallet = float(w.accounts.wallet[account])
     for maker in np.unique([owner for *_, owner in w.books.rows(book)]):
         w.books.cancel_owner(int(maker))  # the book's makers withdraw and its last trade is far below ETH x rate
     w.last_trade[book] = 0.1 * hold.reference[pair]
-    external = w.ledger.external_in
     sim.prices.revalue_collateral()
-    assert hold.quantity[row] == 0.0  # converted, not revalued at the fallen book
-    assert w.accounts.wallet[account] == pytest.approx(wallet)
-    assert w.ledger.external_in - external == pytest.approx(value)  # its margin value came in from outside
+    assert w.accounts.wallet[account] == pytest.approx(wallet)  # the fall no longer reaches it
     assert hold.price[pair] < 0.85 * hold.reference[pair]  # the other holders' collateral did fall
