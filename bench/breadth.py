@@ -2,9 +2,9 @@
 
     python bench/breadth.py [--markets 120] [--steps 600] [--scale 0.05] [--write FILE.toml] [--profile N]
 
-:func:`make_breadth_scenario` starts from ``oct-2025`` (five venues, 20 perpetuals, its spot books) and adds
+:func:`make_breadth_scenario` starts from ``oct-2025`` (five venues, its perpetuals and spot books) and adds
 synthetic long-tail perpetuals until the scenario has ``n_markets`` perpetuals, spread over the venues in
-proportion to their perpetuals (oct-2025: four each, so evenly). Each synthetic market copies its venue's existing
+proportion to their perpetuals. Each synthetic market copies its venue's existing
 long-tail perpetual (the one with the least open interest: Binance HIVEUSDT, OKX ACE-USDT-SWAP, Bybit NEIROETHUSDT,
 Bitget SUPERUSDT, Hyperliquid DOGE) under a new symbol in the venue's convention (``TAIL001USDT``,
 ``TAIL021-USDT-SWAP``, ``TAIL081`` ...): the contract (margin tiers, tick, lot), a shock asset of its own with the

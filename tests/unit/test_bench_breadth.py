@@ -16,9 +16,12 @@ def bench() -> ModuleType:
     return load_bench_script("breadth")
 
 
+BASE_PERPS = sum(len(v.markets()) for v in Scenario.load("oct-2025").venues.values())
+
+
 @pytest.fixture(scope="module")
 def breadth(bench: ModuleType) -> Scenario:
-    scenario: Scenario = bench.make_breadth_scenario(30)
+    scenario: Scenario = bench.make_breadth_scenario(BASE_PERPS + 10)
     return scenario
 
 
@@ -27,16 +30,15 @@ def test_the_scenario_has_the_markets_each_wired_to_a_crowd_an_asset_and_makers(
 ) -> None:
     base = Scenario.load("oct-2025")
     perps, markets = bench.market_counts(breadth)
-    assert perps >= 30
+    assert perps >= BASE_PERPS + 10
     assert markets == perps + sum(len(v.spot_markets()) for v in base.venues.values())  # oct-2025's spot books
     assert set(breadth.venues) == set(base.venues)
     synthetic = bench.synthetic_keys(breadth)
-    assert len(synthetic) == perps - 20
+    assert len(synthetic) == perps - BASE_PERPS
     assert breadth.population is not None
     assert breadth.shock is not None
     assert breadth.shock.kind == "jump_regime"
     assert breadth.makers is not None
-    tails = {"binance": "HIVE", "okx": "ACE", "bybit": "NEIROETH", "bitget": "SUPER", "hyperliquid": "DOGE"}
     assert base.population is not None
     assert base.shock is not None
     assert base.shock.kind == "jump_regime"
@@ -44,7 +46,7 @@ def test_the_scenario_has_the_markets_each_wired_to_a_crowd_an_asset_and_makers(
     for key in synthetic:
         venue, symbol = key.split(":")
         market = breadth.venues[venue].markets()[symbol]
-        tail = base.venues[venue].markets()[symbol.replace(market.base, tails[venue])]
+        tail = base.venues[venue].markets()[bench.tail_market(base, venue)]
         assert market.margin_tiers == tail.margin_tiers
         assert breadth.population.markets[key] == base.population.markets[f"{venue}:{tail.symbol}"]
         assert breadth.shock.assets[market.base] == base.shock.assets[tail.base]
