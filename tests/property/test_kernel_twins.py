@@ -41,6 +41,7 @@ import perpstress
 from perpstress.calculator import available_presets, load_venue
 from perpstress.config.agents import MarketMakerConfig
 from perpstress.mechanisms import accounting as ac
+from perpstress.mechanisms import funding as fd
 from perpstress.mechanisms import margin_kernels as mk
 from perpstress.mechanisms import market_makers as mm
 from perpstress.rules.liquidation import liquidation_price
@@ -68,6 +69,8 @@ COMPARED = {
         "fold_triggers": "tests/unit/mechanisms/test_fold_triggers.py",
     },
     "perpstress.mechanisms.accounting": {"settle_maker_fills": HERE},
+    "perpstress.mechanisms.fund_unwind": {"unwind_funds": "tests/property/test_fund_unwind.py"},
+    "perpstress.mechanisms.funding": {"impact_prices_of": HERE},
     "perpstress.mechanisms.agents.crowd": {"crowd_topups": "tests/property/test_crowd_kernels.py"},
     "perpstress.mechanisms.agents.flow": {
         "flow_signals": "tests/property/test_flow_kernels.py",
@@ -701,6 +704,45 @@ def test_depth_all(books: OrderBooks, reference: list[float], fraction: float) -
             p * TICK[m] * n * LOT[m] for p, n, _ in side_rows(arrays, m, ASK) if p * TICK[m] <= ref[m] * (1 + fraction)
         )
         assert (outs[0][m], outs[1][m]) == (bid, ask)  # the same sums in the same order (the books are sorted)
+
+
+@SETTINGS
+@given(
+    books=order_books(),
+    rows=st.lists(st.integers(0, 1), max_size=4),
+    notional=st.lists(st.sampled_from([0.0, 1.0, 50.0, 400.0, 1e3, 1e4, 5e4, 1e6]) | st.floats(0.0, 2e4), min_size=4,
+                      max_size=4),
+    side=st.integers(0, 1),
+)  # fmt: skip
+def test_impact_prices_of(books: OrderBooks, rows: list[int], notional: list[float], side: int) -> None:
+    """Every row's impact price, compiled and plain, is :meth:`OrderBooks.impact_price`'s (NumPy's cumsum,
+    searchsorted and sum), bit for bit, NaN where the side is too thin (and for a notional of 0: NumPy's 0 / 0, whose
+    sign is the CPU's); and a brute-force walk of the levels gives it
+    up to rounding."""
+    r = np.array(rows, np.int64)
+    q = np.array(notional[: len(rows)])
+    outs = [np.full(len(rows), SENTINEL) for _ in range(2)]
+    fd.impact_prices_of(books.price, books.lots, books.count, TICK, LOT, r, q, side, outs[0])
+    fd._impact_prices_py(books.price, books.lots, books.count, TICK, LOT, r, q, side, outs[1])
+    with np.errstate(invalid="ignore"):  # a notional of 0: NumPy's 0 / 0
+        expected = np.array([books.impact_price(int(m), side, float(x)) for m, x in zip(r, q, strict=True)])
+    canon = [np.where(np.isnan(x), np.nan, x).tobytes() for x in (outs[0], outs[1], expected)]  # NaN of either sign
+    assert canon[0] == canon[1] == canon[2]
+    arrays = book_arrays(books)
+    for j, m in enumerate(rows):  # brute force: take levels best first until the notional is spent
+        need, size = q[j], 0.0
+        for p, n, _ in side_rows(arrays, m, side):
+            px, value = p * TICK[m], p * TICK[m] * n * LOT[m]
+            if value >= need:
+                size += need / px
+                need = 0.0
+                break
+            need -= value
+            size += n * LOT[m]
+        if need > 1e-9 * max(q[j], 1.0) or size == 0:
+            event("too thin or nothing asked")
+            continue
+        assert outs[0][j] == pytest.approx(q[j] / size, rel=1e-9)
 
 
 @SETTINGS

@@ -57,6 +57,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+from numba import njit
 
 from perpstress.config.markets import PerpetualMarket
 from perpstress.config.venue import (
@@ -68,6 +69,7 @@ from perpstress.config.venue import (
     VenueConfig,
 )
 from perpstress.mechanisms.insurance import InsuranceFunds
+from perpstress.mechanisms.price_kernels import numpy_sum
 from perpstress.rules import funding as funding_rules
 from perpstress.state.orderbook import ASK, BID, OrderBooks
 from perpstress.state.portfolio import F64, I64, Accounts, Markets, Positions
@@ -169,11 +171,51 @@ def steps_per_sample(sample_interval_s: float, step_ms: int) -> int:
     return max(1, round(sample_interval_s * 1000 / step_ms))
 
 
+def _impact_prices_py(price, lots, count, tick, lot, rows, notional, side, out):  # type: ignore[no-untyped-def]
+    """:meth:`~perpstress.state.orderbook.OrderBooks.impact_price` of ``side`` for each market ``rows[j]`` and its
+    ``notional[j]`` USD, into ``out[j]``: the running sum of the levels' notional (as ``np.cumsum`` adds it), the
+    first level where it reaches the notional (``np.searchsorted``, left), the size before it summed as ``np.sum``
+    does (:func:`~perpstress.mechanisms.price_kernels.numpy_sum`); NaN where the side holds less than the
+    notional, or for a notional of 0."""
+    cap = price.shape[2]
+    value = np.empty(cap)
+    q = np.empty(cap)
+    for j in range(rows.shape[0]):
+        m = rows[j]
+        want = notional[j]
+        n = count[m, side]
+        total = 0.0
+        for i in range(n):
+            q[i] = lots[m, side, i] * lot[m]
+            total += price[m, side, i] * tick[m] * q[i]
+            value[i] = total
+        if n == 0 or value[n - 1] < want:
+            out[j] = np.nan
+            continue
+        k = 0
+        while k < n and value[k] < want:
+            k += 1
+        if want == 0:  # NumPy's 0 / 0
+            out[j] = np.nan
+            continue
+        before_v = value[k - 1] if k else 0.0
+        part = (want - before_v) / (price[m, side, k] * tick[m])
+        out[j] = want / (numpy_sum(q, k) + part)
+
+
+impact_prices_of = njit(cache=True)(_impact_prices_py)
+"""Compiled: see :func:`_impact_prices_py`."""
+
+
 def impact_prices(books: OrderBooks, rows: I64, notional_usd: F64) -> tuple[F64, F64]:
     """Impact bid and ask of each row's book for its notional (NaN where a side is too thin)."""
-    bid = np.array([books.impact_price(int(m), BID, float(q)) for m, q in zip(rows, notional_usd, strict=True)])
-    ask = np.array([books.impact_price(int(m), ASK, float(q)) for m, q in zip(rows, notional_usd, strict=True)])
-    return bid, ask
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    notional_usd = np.ascontiguousarray(notional_usd, dtype=np.float64)
+    out = np.empty((2, rows.size))
+    for side in (BID, ASK):
+        impact_prices_of(books.price, books.lots, books.count, books.tick_size, books.lot_size, rows, notional_usd,
+                         side, out[side])  # fmt: skip
+    return out[BID], out[ASK]
 
 
 class _SampledRule:

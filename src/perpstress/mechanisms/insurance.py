@@ -147,7 +147,10 @@ class InsuranceFunds:
 
     def observe(self, fund: int, ts_ms: int, mark: F64) -> None:
         """Record the fund's equity at ``ts_ms`` for drawdown triggers and the minimum reported."""
-        eq = self.equity(fund, mark)
+        self.record_equity(fund, ts_ms, self.equity(fund, mark))
+
+    def record_equity(self, fund: int, ts_ms: int, eq: float) -> None:
+        """:meth:`observe` of an equity already computed (:meth:`equity` at the marks)."""
         self.min_equity[fund] = min(self.min_equity[fund], eq)
         window = self.limits[fund].drawdown_window_ms
         if window is None:
