@@ -40,6 +40,7 @@ from numba.core.registry import CPUDispatcher
 import perpstress
 from perpstress.calculator import available_presets, load_venue
 from perpstress.config.agents import MarketMakerConfig
+from perpstress.engine import cascade
 from perpstress.mechanisms import accounting as ac
 from perpstress.mechanisms import funding as fd
 from perpstress.mechanisms import margin_kernels as mk
@@ -89,6 +90,7 @@ COMPARED = {
     "perpstress.state.triggers": {"_fire_sorted": HERE, "_scan_pending": HERE},
     "perpstress.mechanisms.collateral": {"revalue_rows": HERE},
     "perpstress.engine.exact_sum": {"_accumulate": "tests/property/test_exact_sum.py"},
+    "perpstress.engine.cascade": {"sorted_union": HERE},
     "perpstress.engine.invariants": {"recount_positions": "tests/property/test_invariant_kernels.py"},
     "perpstress.mechanisms.agents.takers": {"draw_step": TAKERS, "takers_step": TAKERS},
     "perpstress.mechanisms.price_kernels": {
@@ -1094,3 +1096,31 @@ def test_revalue_rows(case: dict[str, Any]) -> None:
     np.testing.assert_array_equal(runs[0][0], case["account"][rows[moved]])
     np.testing.assert_array_equal(runs[0][1], value)
     np.testing.assert_array_equal(runs[0][2], wallet)
+
+
+@SETTINGS
+@given(
+    a=st.lists(st.integers(0, 60), max_size=20),
+    b=st.lists(st.integers(0, 60), max_size=20),
+    sort_a=st.booleans(),
+    sort_b=st.booleans(),
+)
+def test_sorted_union(a: list[int], b: list[int], sort_a: bool, sort_b: bool) -> None:
+    """Fired positions and watched accounts, sorted and unique or not (repeats, any order): compiled and plain give
+    ``np.unique`` of the concatenation, or -1 for an input that is not strictly increasing; the cascade's
+    candidates are ``np.unique``'s either way."""
+    x = np.array(sorted(set(a)) if sort_a else a, dtype=np.int64)
+    y = np.array(sorted(set(b)) if sort_b else b, dtype=np.int64)
+    expected = np.unique(np.concatenate([x, y]))
+    increasing = all(np.all(np.diff(v) > 0) for v in (x, y))
+    for kernel in (cascade.sorted_union, cascade._sorted_union_py):
+        out = np.full(x.size + y.size, -7, dtype=np.int64)
+        n = kernel(x, y, out)
+        if increasing:
+            assert n == expected.size
+            assert list(out[:n]) == list(expected)
+        else:
+            assert n == -1
+    got = cascade.candidates_of(x, y)
+    assert got.dtype == np.int64
+    assert list(got) == list(expected)

@@ -16,6 +16,7 @@ modules say which and how to run their Python reference).
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from perpstress.engine.kernel import Timing
 from perpstress.mechanisms import hedging
@@ -29,6 +30,41 @@ from perpstress.mechanisms.liquidation import LiquidationEngine
 from perpstress.mechanisms.pricing import PricesPhase
 from perpstress.state.clock import Clock
 from perpstress.state.world import CROWD, MAKER, World
+
+
+def _sorted_union_py(a, b, out):  # type: ignore[no-untyped-def]
+    """The union of two strictly increasing integer arrays into ``out``, increasing (``np.unique`` of their
+    concatenation); returns its length, or -1 (``out`` unspecified) when either array is not strictly increasing."""
+    for x in (a, b):
+        for i in range(1, x.shape[0]):
+            if x[i] <= x[i - 1]:
+                return -1
+    i = j = k = 0
+    while i < a.shape[0] or j < b.shape[0]:
+        if j == b.shape[0] or (i < a.shape[0] and a[i] < b[j]):
+            out[k] = a[i]
+            i += 1
+        elif i == a.shape[0] or b[j] < a[i]:
+            out[k] = b[j]
+            j += 1
+        else:
+            out[k] = a[i]
+            i += 1
+            j += 1
+        k += 1
+    return k
+
+
+sorted_union = njit(cache=True)(_sorted_union_py)
+"""Compiled: see :func:`_sorted_union_py`."""
+
+
+def candidates_of(fired: np.ndarray, watched: np.ndarray) -> np.ndarray:
+    """``np.unique`` of the fired positions and the watched accounts (both int64): one compiled merge when both are
+    strictly increasing, as the trigger index and the World give them."""
+    out = np.empty(fired.size + watched.size, dtype=np.int64)
+    n = sorted_union(fired, watched, out) if fired.dtype == watched.dtype == np.int64 else -1
+    return out[:n] if n >= 0 else np.unique(np.concatenate([fired, watched]).astype(np.int64))
 
 
 class Cascade:
@@ -65,7 +101,7 @@ class Cascade:
         for _ in range(w.scenario.engine.max_cascade_rounds):
             fired = w.triggers.fired(w.markets.mark)
             self.stops.act(fired)
-            candidates = np.unique(np.concatenate([fired, w.watch_ids]).astype(np.int64))
+            candidates = candidates_of(fired, w.watch_ids)
             candidates = candidates[(w.positions.size_lots[candidates] != 0) & ~w.spot_account[candidates]]
             units = self.monitor.liquidatable(candidates)
             if units and w.collateral.pairs:
