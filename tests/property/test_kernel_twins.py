@@ -74,6 +74,7 @@ COMPARED = {
     "perpstress.mechanisms.funding": {"impact_prices_of": HERE},
     "perpstress.mechanisms.agents.crowd": {"crowd_topups": "tests/property/test_crowd_kernels.py"},
     "perpstress.mechanisms.agents.flow": {
+        "window_extreme": HERE,
         "flow_signals": "tests/property/test_flow_kernels.py",
         "plan_orders": "tests/property/test_flow_kernels.py",
     },
@@ -1124,3 +1125,27 @@ def test_sorted_union(a: list[int], b: list[int], sort_a: bool, sort_b: bool) ->
     got = cascade.candidates_of(x, y)
     assert got.dtype == np.int64
     assert list(got) == list(expected)
+
+
+@SETTINGS
+@given(
+    marks=st.lists(st.sampled_from([1.0, 2.0, 3.0]) | st.floats(0.5, 5.0), min_size=1, max_size=60),
+    recent=st.integers(1, 12),
+    sign=st.sampled_from([1.0, -1.0]),
+)
+def test_window_extreme(marks: list[float], recent: int, sign: float) -> None:
+    """Step by step, the compiled queue and its twin return the same extreme, and it is the largest (``sign = 1``)
+    or smallest mark of the last ``recent`` steps (ties included: equal marks on the grid)."""
+    from perpstress.mechanisms.agents import flow as fl
+
+    n_l = recent + 1
+    state = [(np.zeros(n_l), np.zeros(n_l, np.int64), np.zeros(2, np.int64)) for _ in range(2)]
+    for step, x in enumerate(marks):
+        got = []
+        for kernel, (hist, queue, ends) in zip((fl.window_extreme, fl._window_extreme_py), state, strict=True):
+            hist[step % n_l] = x
+            got.append(kernel(hist, queue, ends, step, x, sign, recent))
+        window = marks[max(0, step - recent + 1) : step + 1]
+        assert got[0] == got[1] == (max(window) if sign > 0 else min(window))
+    np.testing.assert_array_equal(state[0][1], state[1][1])
+    np.testing.assert_array_equal(state[0][2], state[1][2])

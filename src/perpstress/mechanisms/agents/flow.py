@@ -40,6 +40,27 @@ DIP, MOMENTUM, SQUEEZE = 0, 1, 2
 RULE_NAMES = ("dip", "momentum", "squeeze")
 
 
+def _window_extreme_py(hist: F64, queue: I64, ends: I64, step: int, x: float, sign: float, recent_steps: int) -> float:
+    """One flow market's monotone queue of steps (circular, ``len(hist)`` long, head and tail counters ``ends``):
+    push step ``step``, whose mark ``x`` is already in ``hist``, after dropping the queued steps whose marks it
+    matches or beats (``sign = 1``: keeps the largest first, ``-1``: the smallest), drop the steps older than
+    ``recent_steps``, and return the extreme mark of the window (this step's included)."""
+    n_l = hist.shape[0]
+    head, tail = ends[0], ends[1]
+    while tail > head and sign * hist[queue[(tail - 1) % n_l] % n_l] <= sign * x:
+        tail -= 1
+    queue[tail % n_l] = step
+    tail += 1
+    while queue[head % n_l] <= step - recent_steps:
+        head += 1
+    ends[0], ends[1] = head, tail
+    return float(hist[queue[head % n_l] % n_l])
+
+
+window_extreme = njit(cache=True)(_window_extreme_py)
+"""Compiled: see :func:`_window_extreme_py`."""
+
+
 def _flow_signals_py(
     step: int, mark: F64, markets: I64, hist: F64, peak_q: I64, peak_ends: I64, trough_q: I64, trough_ends: I64,
     recent_steps: int, lag_steps: int, rules: F64, multiple: F64, scale: float, measures: F64, rates: F64,
@@ -52,7 +73,7 @@ def _flow_signals_py(
     before then), the squeeze ``mark / trough - 1`` (0 unless the recent fall ``1 - trough / peak`` is positive) and
     that fall in ``measures[3, j]``. Peak and trough are the largest and smallest marks of the last ``recent_steps``
     steps, this one included, kept in monotone queues of steps (``peak_q[j]``, ``trough_q[j]``, circular, ``L``
-    long) whose head and tail counters are ``*_ends[j] = (head, tail)``.
+    long) whose head and tail counters are ``*_ends[j] = (head, tail)`` (:func:`window_extreme`).
 
     Rates: ``rules[kind] = (threshold, rate_per_s, max_multiple, after_fall)`` (a rate of 0 for an absent rule);
     where the measure is at or above the threshold (and, for the squeeze, the fall at or above ``after_fall``) the
@@ -62,24 +83,8 @@ def _flow_signals_py(
     for j in range(markets.shape[0]):
         x = mark[markets[j]]
         hist[j, step % n_l] = x
-        head, tail = peak_ends[j, 0], peak_ends[j, 1]
-        while tail > head and hist[j, peak_q[j, (tail - 1) % n_l] % n_l] <= x:
-            tail -= 1
-        peak_q[j, tail % n_l] = step
-        tail += 1
-        while peak_q[j, head % n_l] <= step - recent_steps:
-            head += 1
-        peak_ends[j, 0], peak_ends[j, 1] = head, tail
-        peak = hist[j, peak_q[j, head % n_l] % n_l]
-        head, tail = trough_ends[j, 0], trough_ends[j, 1]
-        while tail > head and hist[j, trough_q[j, (tail - 1) % n_l] % n_l] >= x:
-            tail -= 1
-        trough_q[j, tail % n_l] = step
-        tail += 1
-        while trough_q[j, head % n_l] <= step - recent_steps:
-            head += 1
-        trough_ends[j, 0], trough_ends[j, 1] = head, tail
-        trough = hist[j, trough_q[j, head % n_l] % n_l]
+        peak = window_extreme(hist[j], peak_q[j], peak_ends[j], step, x, 1.0, recent_steps)
+        trough = window_extreme(hist[j], trough_q[j], trough_ends[j], step, x, -1.0, recent_steps)
         back = step - lag_steps if step > lag_steps else 0
         measures[DIP, j] = 1.0 - x / peak
         measures[MOMENTUM, j] = 1.0 - x / hist[j, back % n_l]
