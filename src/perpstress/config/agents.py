@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Self
+from typing import Self, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
 from perpstress.config.base import FrozenModel, rule_error
+
+Config = TypeVar("Config", bound=FrozenModel)
+
+
+def with_override(config: Config, override: FrozenModel | None) -> Config:
+    """``config`` with the fields ``override`` sets (its unset ones are None) in place of its own; itself when there
+    is no override."""
+    if override is None:
+        return config
+    return config.model_copy(update=override.model_dump(exclude_none=True))
 
 
 class SpotFairValue(StrEnum):
@@ -68,10 +78,7 @@ class RestingOrdersConfig(FrozenModel):
 
     def for_market(self, key: str) -> RestingOrdersConfig:
         """This config with ``key``'s overrides applied."""
-        over = self.markets.get(key)
-        if over is None:
-            return self
-        return self.model_copy(update=over.model_dump(exclude_none=True))
+        return with_override(self, self.markets.get(key))
 
 
 class MakerHedge(FrozenModel):
@@ -158,10 +165,7 @@ class MarketMakerConfig(FrozenModel):
 
     def for_market(self, key: str) -> MarketMakerConfig:
         """This config with ``key``'s overrides applied."""
-        over = self.markets.get(key)
-        if over is None:
-            return self
-        return self.model_copy(update=over.model_dump(exclude_none=True))
+        return with_override(self, self.markets.get(key))
 
 
 class TakerMarketOverride(FrozenModel):
