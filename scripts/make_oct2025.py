@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_longtail_presets import LONG_TAIL, symbol
+from make_longtail_presets import FIRST_TAIL, LONG_TAIL, PRICE, symbol
 
 DATA = Path(__file__).resolve().parents[1] / "data/oct2025"
 MAJORS = ["BTC", "ETH", "SOL", "XRP", "BNB", "DOGE"]  # the validation's majors (oct2025_targets.toml)
@@ -62,12 +62,11 @@ ZIPF_OFFSET = 5.0
 
 def venue_markets() -> dict[str, dict[str, str]]:
     """venue -> base -> symbol: the preset's four default markets, then its long tail (presets' order)."""
-    first = {"binance": "HIVE", "okx": "ACE", "bybit": "NEIROETH", "bitget": "SUPER", "hyperliquid": "DOGE"}
+    first = FIRST_TAIL | {"hyperliquid": "DOGE"}
     out = {}
     for venue, tail in LONG_TAIL.items():
         bases = ["BTC", "ETH", "SOL", first[venue], *(b for b, _ in tail)]
-        out[venue] = {b: (symbol(venue, b) if b not in ("BTC", "ETH", "SOL") or venue != "okx" else f"{b}-USDT-SWAP")
-                      for b in bases}  # fmt: skip
+        out[venue] = {b: symbol(venue, b) for b in bases}
     return out
 
 
@@ -102,10 +101,11 @@ def open_interest() -> dict[str, dict[str, float]]:
         reps = COHORTS[venue]
         n_cohorts = len(reps)
         own = [b for b in alts if b not in reps]
-        order = sorted(own, key=lambda b: (HL_RANK.get(b, 10_000), own.index(b)))
-        ranks = dict(zip(order, range(1, len(order) + 1), strict=True))
         if venue == "hyperliquid":
             ranks = {b: HL_RANK[b] for b in own}
+        else:
+            order = sorted(own, key=lambda b: (HL_RANK.get(b, 10_000), own.index(b)))
+            ranks = dict(zip(order, range(1, len(order) + 1), strict=True))
         weight = [1.0 / (r + ZIPF_OFFSET) for r in range(1, LISTED[venue] - len(oi) + 1)]
         scale = alt_total / sum(weight)
         oi |= {b: weight[r - 1] * scale for b, r in ranks.items()}
@@ -198,10 +198,7 @@ ENTRY_PATH = [
     1.0408,
     1.0065,
 ]
-from make_longtail_presets import PRICE  # noqa: E402
-
-START_PRICE = {"BTC": 116_863.4, "ETH": 4_380.0, "SOL": 207.06, "HIVE": 0.25, "ACE": 0.45, "NEIROETH": 0.06,
-               "SUPER": 0.55} | PRICE  # fmt: skip
+START_PRICE = {"BTC": 116_863.4, "ETH": 4_380.0, "SOL": 207.06} | PRICE
 # BTC 20:30 mark (derive script); SOL 20:30 close 207.06 (SOLUSDT 1m file); others approximate levels of the day
 # (UNCONFIRMED, they only set units).
 # Betas to the market factor (ASSUMED, UNCONFIRMED): majors as before; alts move more than BTC in normal times but
