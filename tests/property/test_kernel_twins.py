@@ -836,7 +836,10 @@ def maker_steps(draw: st.DrawFn) -> dict[str, Any]:
                               size_vol_elasticity=draw(st.sampled_from([1.0, 1.3])),
                               adl_exposure_limit=draw(st.sampled_from([0.5, 0.1])),
                               sweep_size_cut=draw(st.sampled_from([0.0, 0.5, 1.0])),
-                              refill_half_life_s=draw(st.sampled_from([10.0, 2.0]))) for _ in range(2)]  # fmt: skip
+                              refill_half_life_s=draw(st.sampled_from([10.0, 2.0])),
+                              inventory_skew_permanent=draw(st.sampled_from([1.0, 0.6, 0.0])),
+                              inventory_skew_half_life_s=draw(st.sampled_from([300.0, 2.0])))
+            for _ in range(2)]  # fmt: skip
     vol = np.array(draw(st.lists(st.sampled_from([0.0, 5e-5, 2e-4, 5e-4, 1e-3]) | st.floats(0.0, 2e-3),
                                  min_size=2, max_size=2)))  # fmt: skip
     start_lots = size_lots[makers] - np.array(draw(st.lists(st.integers(-500, 500), min_size=k, max_size=k)))
@@ -845,13 +848,16 @@ def maker_steps(draw: st.DrawFn) -> dict[str, Any]:
     appetite = draw(st.sampled_from([1.0, 0.6, 0.0]))
     ramp = np.array(draw(st.lists(st.sampled_from([0.0, 1.0]) | st.floats(0.0, 1.0), min_size=k, max_size=k)))
     refill = np.array(draw(st.lists(st.sampled_from([1.0, 0.3]) | st.floats(0.0, 1.0), min_size=k, max_size=k)))
-    last = np.full((k, 6), np.nan)
+    settled = (size_lots[makers] - start_lots) * np.array(draw(st.lists(st.sampled_from([0.0, 1.0]) | st.floats(-1, 2),
+                                                                      min_size=k, max_size=k)))  # fmt: skip
+    last = np.full((k, 7), np.nan)
     for i in range(k):
         if draw(st.booleans()):
             m = pos_market[makers[i]]
             moved = draw(st.sampled_from([0.0, 1.0]) | st.floats(-3e5, 3e5))  # inventory since the last quote
+            skewed = inventory[i] - moved * draw(st.sampled_from([1.0, 0.0]) | st.floats(-1, 1))
             last[i] = (fair[m] * (1 + draw(st.floats(-4e-4, 4e-4))), vol[m], inventory[i] - moved, appetite, ramp[i],
-                       refill[i])  # fmt: skip
+                       refill[i], skewed)  # fmt: skip
     return {
         "books": draw(order_books()),
         "makers": makers,
@@ -859,6 +865,7 @@ def maker_steps(draw: st.DrawFn) -> dict[str, Any]:
         "active": np.array(draw(st.lists(st.booleans(), min_size=k, max_size=k))),
         "ramp": ramp,
         "refill": refill,
+        "settled": settled,
         "peak": wallet[makers] * np.array(draw(st.lists(st.floats(0.9, 1.2), min_size=k, max_size=k))),
         "last": last,
         "filled": np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n))),
@@ -878,7 +885,7 @@ def maker_steps(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-MAKER_OUTPUTS = ("price", "lots", "owner", "count", "active", "ramp", "peak", "refill", "last", "filled")
+MAKER_OUTPUTS = ("price", "lots", "owner", "count", "active", "ramp", "peak", "refill", "settled", "last", "filled")
 
 
 def run_makers_step(kernel: Any, d: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -889,9 +896,10 @@ def run_makers_step(kernel: Any, d: dict[str, Any]) -> dict[str, np.ndarray]:
     n = d["size_lots"].size
     table, levels = mm.maker_config_table(d["cfgs"], d["dt"])
     kernel(out["price"], out["lots"], out["owner"], out["count"], d["makers"], d["start_lots"], out["active"],
-           out["ramp"], out["peak"], out["refill"], out["last"], out["filled"], d["pos_market"], d["size_lots"],
-           d["entry"], d["iso"], np.arange(n, dtype=np.int64), np.ones(n, dtype=np.int32), d["wallet"], LOT, TICK,
-           d["fair"].copy(), d["adl_lots"], d["vol"], d["fair"], d["appetite"], table, levels)  # fmt: skip
+           out["ramp"], out["peak"], out["refill"], out["settled"], out["last"], out["filled"], d["pos_market"],
+           d["size_lots"], d["entry"], d["iso"], np.arange(n, dtype=np.int64), np.ones(n, dtype=np.int32),
+           d["wallet"], LOT, TICK, d["fair"].copy(), d["adl_lots"], d["vol"], d["fair"], d["appetite"], table,
+           levels)  # fmt: skip
     return out
 
 
@@ -901,18 +909,21 @@ def makers_by_the_rules(d: dict[str, Any]) -> dict[str, np.ndarray]:
     price, lots, owner, count = book_arrays(d["books"])
     filled = d["filled"].copy()
     mark = d["fair"]
-    states, last = [], []
+    states, last, settled = [], [], []
     for i, a in enumerate(d["makers"]):
         m = int(d["pos_market"][a])
         cfg = d["cfgs"][m]
+        held_lots = float(d["size_lots"][a] - d["start_lots"][i])
         inventory = float((d["size_lots"][a] - d["start_lots"][i]) * LOT[m] * mark[m])
+        settled.append(mm.settle(cfg, float(d["settled"][i]), held_lots, d["dt"]))
+        skewed = mm.skew_lots(cfg, settled[-1], held_lots) * LOT[m] * mark[m]
         equity = float(d["wallet"][a])
         if d["size_lots"][a] != 0 and np.isnan(d["iso"][a]):
             equity += float(d["size_lots"][a] * LOT[m]) * (mark[m] - d["entry"][a])
         held = abs(float(d["size_lots"][a]))
         adl_share = d["adl_lots"][a] / max(held + d["adl_lots"][a], 1.0)
         old = mm.MakerState(bool(d["active"][i]), float(d["ramp"][i]), float(d["peak"][i]), float(d["refill"][i]))
-        f0, v0, i0, ap0, r0, rf0 = d["last"][i]
+        f0, v0, i0, ap0, r0, rf0, s0 = d["last"][i]
         swept = abs(inventory - i0) / cfg.depth_usd if filled[a] and not np.isnan(i0) else 0.0
         state = mm.update_state(cfg, old, d["vol"][m], equity, adl_share, d["dt"], swept)
         states.append(state)
@@ -920,12 +931,13 @@ def makers_by_the_rules(d: dict[str, Any]) -> dict[str, np.ndarray]:
         if (cfg.requote_bps > 0 and not filled[a] and state.active == old.active
                 and abs(fair - f0) <= cfg.requote_bps * 1e-4 * f0 and abs(vol - v0) <= 0.1 * max(v0, cfg.vol_ref)
                 and abs(inventory - i0) <= 0.02 * cfg.inventory_limit_usd and abs(appetite - ap0) <= 0.01
-                and abs(state.ramp - r0) <= 0.02 and abs(state.refill - rf0) <= 0.02):  # fmt: skip
-            last.append((f0, v0, i0, ap0, r0, rf0))
+                and abs(state.ramp - r0) <= 0.02 and abs(state.refill - rf0) <= 0.02
+                and abs(skewed - s0) <= 0.02 * cfg.inventory_limit_usd):  # fmt: skip
+            last.append((f0, v0, i0, ap0, r0, rf0, s0))
             continue
         filled[a] = False
-        last.append((fair, float(vol), inventory, appetite, state.ramp, state.refill))
-        shape = mm.quote_shape(cfg, state, fair, vol, inventory, appetite)
+        last.append((fair, float(vol), inventory, appetite, state.ramp, state.refill, skewed))
+        shape = mm.quote_shape(cfg, state, fair, vol, inventory, appetite, skewed)
         if shape is None:
             for side in (BID, ASK):
                 ob._remove_owner(price, lots, owner, count, m, side, int(a))
@@ -935,6 +947,7 @@ def makers_by_the_rules(d: dict[str, Any]) -> dict[str, np.ndarray]:
     return {"price": price, "lots": lots, "owner": owner, "count": count,
             "active": np.array([s.active for s in states]), "ramp": np.array([s.ramp for s in states]),
             "peak": np.array([s.peak_equity for s in states]), "refill": np.array([s.refill for s in states]),
+            "settled": np.array(settled),
             "last": np.array(last), "filled": filled}  # fmt: skip
 
 
@@ -954,6 +967,8 @@ def test_makers_step(d: dict[str, Any]) -> None:
     event("a maker came back" if np.any(~d["active"] & fast["active"]) else "no maker came back")
     event("a maker posted" if np.isin(fast["owner"], d["makers"]).any() else "no maker order in the books")
     event("a sweep cut a maker's size" if np.any(fast["refill"] < d["refill"]) else "no sweep cut")
+    skew_apart = ~np.isnan(fast["last"][:, 6]) & (fast["last"][:, 6] != fast["last"][:, 2])
+    event("a maker's quotes skewed against less than its inventory" if skew_apart.any() else "skew = inventory")
 
 
 # --- trigger index -------------------------------------------------------------------------------------------------

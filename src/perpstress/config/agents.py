@@ -41,6 +41,7 @@ class MakerMarketOverride(FrozenModel):
     spread_vol_elasticity: float | None = Field(None, ge=0)
     size_vol_elasticity: float | None = Field(None, ge=0)
     spot_fair_value: SpotFairValue | None = None
+    spot_anchor_half_life_s: float | None = Field(None, gt=0)
 
 
 class RestingMarketOverride(FrozenModel):
@@ -126,6 +127,16 @@ class MarketMakerConfig(FrozenModel):
     inventory_skew_bps: float | None = Field(
         None, ge=0, description="shift of the quotes' centre at the inventory limit; none: one half-spread"
     )
+    inventory_skew_permanent: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="share of the inventory skew that stays once the maker has laid the inventory off elsewhere "
+        "(1: the skew follows the whole inventory, for ever)",
+    )
+    inventory_skew_half_life_s: float = Field(
+        300.0, gt=0, description="the rest of the skew fades with this half-life after the inventory was taken on"
+    )
     withdraws: bool = Field(
         True,
         description="makers withdraw on volatility, drawdown or ADL exposure (false: the counterfactual of makers "
@@ -147,6 +158,12 @@ class MarketMakerConfig(FrozenModel):
     refill_half_life_s: float = Field(10.0, gt=0, description="a swept ladder's size grows back with this half-life")
     spot_fair_value: SpotFairValue = Field(
         SpotFairValue.FUNDAMENTAL, description="what spot books' makers quote around (perpetuals': the index)"
+    )
+    spot_anchor_half_life_s: float | None = Field(
+        None,
+        gt=0,
+        description="with spot_fair_value = perpetual_mark, the half-life with which the spot market outside the "
+        "scenario's venues pulls a spot book's fair value back to the fundamental value (none: nothing does)",
     )
     markets: dict[str, MakerMarketOverride] = Field(default_factory=dict, description="per venue:SYMBOL sizes")
     hedges: tuple[MakerHedge, ...] = Field(

@@ -11,6 +11,12 @@ all in :class:`perpstress.config.agents.MarketMakerConfig`:
   counterfactual of makers that stay).
 - **Return** once volatility is back under ``return_vol_multiple * vol_ref`` (hysteresis), size ramping back with
   ``return_half_life_s`` (makers do not restore full depth in one second).
+- **Lay off** inventory elsewhere (impact that decays): the quotes' centre is skewed against the inventory not yet
+  laid off, ``inventory - (1 - inventory_skew_permanent) * settled``, where ``settled`` follows the inventory with
+  ``inventory_skew_half_life_s`` (:func:`settle`). Right after a fill the whole of it skews the quotes; once the
+  maker has had time to lay it off, only the share ``inventory_skew_permanent`` does: the propagator of calm-market
+  price impact, a permanent part and a transient part that fades. With ``inventory_skew_permanent = 1`` (the
+  default) the skew follows the whole inventory.
 - **Refill** a swept ladder at a finite rate (the book's resilience): when fills since its last quote took a share
   ``f`` of its calm depth per side (``|inventory change| / depth_usd``, at most 1), a maker's size is cut by
   ``sweep_size_cut * f``, and grows back with ``refill_half_life_s``. With ``sweep_size_cut = 0`` (the default) a
@@ -96,6 +102,19 @@ def _withdraw_or_return(
     return MakerState(active=True, ramp=ramp, peak_equity=peak)
 
 
+def settle(cfg: MarketMakerConfig, settled_lots: float, inventory_lots: float, dt_s: float) -> float:
+    """The inventory the maker has had time to lay off, after one step of ``dt_s``: ``settled`` moves towards the
+    inventory (both in lots) with ``inventory_skew_half_life_s``."""
+    return inventory_lots - (inventory_lots - settled_lots) * float(0.5 ** (dt_s / cfg.inventory_skew_half_life_s))
+
+
+def skew_lots(cfg: MarketMakerConfig, settled_lots: float, inventory_lots: float) -> float:
+    """The inventory the quotes are skewed against: all of it less the laid-off share that does not stay."""
+    if cfg.inventory_skew_permanent == 1.0:
+        return inventory_lots
+    return inventory_lots - (1.0 - cfg.inventory_skew_permanent) * settled_lots
+
+
 @dataclass(frozen=True)
 class QuoteShape:
     """A ladder's defining numbers: centre, first-level distance and spacing (fractions of price), USD per side
@@ -112,9 +131,17 @@ class QuoteShape:
 
 
 def quote_shape(
-    cfg: MarketMakerConfig, state: MakerState, fair: float, vol: float, inventory_usd: float, appetite: float
+    cfg: MarketMakerConfig,
+    state: MakerState,
+    fair: float,
+    vol: float,
+    inventory_usd: float,
+    appetite: float,
+    skew_usd: float | None = None,
 ) -> QuoteShape | None:
-    """The rules above as numbers; None when the maker is not quoting."""
+    """The rules above as numbers; None when the maker is not quoting. ``skew_usd``: the inventory the centre is
+    skewed against (:func:`skew_lots` at mark; none: all of ``inventory_usd``); the sides' limits read the whole
+    inventory."""
     if not state.active or state.ramp <= 0.0 or appetite <= 0.0:
         return None
     stress = max(vol / cfg.vol_ref, 1.0)
@@ -124,7 +151,8 @@ def quote_shape(
     spacing = cfg.level_spacing_bps * 1e-4 * widen
     full_skew = half if cfg.inventory_skew_bps is None else cfg.inventory_skew_bps * 1e-4
     inv = inventory_usd / cfg.inventory_limit_usd
-    skew = -min(max(inv, -1.0), 1.0) * full_skew  # long inventory: quote lower
+    held = inv if skew_usd is None else skew_usd / cfg.inventory_limit_usd
+    skew = -min(max(held, -1.0), 1.0) * full_skew  # long inventory: quote lower
     return QuoteShape(
         mid=fair * (1.0 + skew),
         half=half,
@@ -137,10 +165,16 @@ def quote_shape(
 
 
 def quote(
-    cfg: MarketMakerConfig, state: MakerState, fair: float, vol: float, inventory_usd: float, appetite: float
+    cfg: MarketMakerConfig,
+    state: MakerState,
+    fair: float,
+    vol: float,
+    inventory_usd: float,
+    appetite: float,
+    skew_usd: float | None = None,
 ) -> Ladder:
     """The ladder to post this step (prices not yet rounded to ticks): the plain version of :func:`post_ladder`."""
-    q = quote_shape(cfg, state, fair, vol, inventory_usd, appetite)
+    q = quote_shape(cfg, state, fair, vol, inventory_usd, appetite, skew_usd)
     if q is None:
         return Ladder.empty()
     k = np.arange(q.levels, dtype=np.float64)
@@ -203,13 +237,14 @@ post_ladder = njit(cache=True)(_post_ladder_py)
 # Columns of :func:`maker_config_table`'s per-market table, read by :func:`makers_step`.
 (C_VOL_REF, C_WITHDRAW_VOL, C_RETURN_VOL, C_LOSS_LIMIT, C_ADL_LIMIT, C_RAMP_DECAY, C_REQUOTE_BPS, C_INV_LIMIT,
  C_SPREAD_ELASTICITY, C_SIZE_ELASTICITY, C_HALF_SPREAD_BPS, C_SPACING_BPS, C_SKEW_BPS, C_DEPTH_USD,
- C_SWEEP_CUT, C_REFILL_DECAY, N_CFG) = range(17)  # fmt: skip
+ C_SWEEP_CUT, C_REFILL_DECAY, C_SKEW_PERMANENT, C_SETTLE_DECAY, N_CFG) = range(19)  # fmt: skip
 
 
 def maker_config_table(cfgs: list[MarketMakerConfig], step_s: float) -> tuple[F64, np.ndarray]:
     """Per market, the makers' configuration as a float table (columns ``C_*``; ``C_SKEW_BPS`` NaN for "one
     half-spread") and the ladder levels; ``C_RAMP_DECAY`` is :func:`update_state`'s ``0.5 ** (dt / half_life)``
-    for a step of ``step_s``, computed here as it is there."""
+    for a step of ``step_s``, computed here as it is there (``C_REFILL_DECAY`` and ``C_SETTLE_DECAY``: the refill's
+    and :func:`settle`'s)."""
     t = np.empty((len(cfgs), N_CFG))
     for m, c in enumerate(cfgs):
         t[m, C_VOL_REF] = c.vol_ref
@@ -228,28 +263,37 @@ def maker_config_table(cfgs: list[MarketMakerConfig], step_s: float) -> tuple[F6
         t[m, C_DEPTH_USD] = c.depth_usd
         t[m, C_SWEEP_CUT] = c.sweep_size_cut
         t[m, C_REFILL_DECAY] = 0.5 ** (step_s / c.refill_half_life_s)
+        t[m, C_SKEW_PERMANENT] = c.inventory_skew_permanent
+        t[m, C_SETTLE_DECAY] = 0.5 ** (step_s / c.inventory_skew_half_life_s)
     return t, np.array([c.levels for c in cfgs], dtype=np.int64)
 
 
 def _makers_step_py(  # type: ignore[no-untyped-def]
-    price, lots, owner, count, makers, start_lots, active, ramp, peak, refill, last, filled,
+    price, lots, owner, count, makers, start_lots, active, ramp, peak, refill, settled, last, filled,
     pos_market, size_lots, entry, iso, pos_start, pos_count, wallet, lot_size, tick_size, mark,
     adl_lots, vol, fair, appetite, cfg, levels,
 ):  # fmt: skip
     """Every maker's step, in account order: :func:`update_state` (equity as
     :meth:`perpstress.mechanisms.accounting.Accounting.unit_equity` of its cross unit), the requote test,
     :func:`quote_shape` and :func:`post_ladder` (or the cancel of its ladder), the same arithmetic in the same
-    order. Maker ``makers[i]``'s position is ``makers[i]``; its state ``active``/``ramp``/``peak``/``refill`` and the
-    last quote's (fair value, vol, inventory, appetite, ramp, refill) in ``last[i]`` are updated in place, as are the
-    books and ``filled``. Python's ``max(a, b)`` / ``min(a, b)`` are spelt out (``b if b > a else a``), so NaN goes
-    the same way. The powers are computed here, one scalar ``pow`` each as in :func:`quote_shape` (libm's, bit for bit):
-    NumPy's vectorised ``np.power`` may differ from it in the last bit."""
+    order. Maker ``makers[i]``'s position is ``makers[i]``; its state ``active``/``ramp``/``peak``/``refill``, the
+    lots it has laid off (``settled``, :func:`settle`, every step) and the last quote's (fair value, vol, inventory,
+    appetite, ramp, refill, skewed inventory) in ``last[i]`` are updated in place, as are the books and ``filled``.
+    Python's ``max(a, b)`` / ``min(a, b)`` are spelt out (``b if b > a else a``), so NaN goes the same way. The
+    powers are computed here, one scalar ``pow`` each as in :func:`quote_shape` (libm's, bit for bit): NumPy's
+    vectorised ``np.power`` may differ from it in the last bit."""
     for i in range(makers.shape[0]):
         a = makers[i]
         m = pos_market[a]
         c = cfg[m]
         vol_m = vol[m]
-        inventory = (size_lots[a] - start_lots[i]) * lot_size[m] * mark[m]
+        held_lots = size_lots[a] - start_lots[i]
+        inventory = held_lots * lot_size[m] * mark[m]
+        settled[i] = held_lots - (held_lots - settled[i]) * c[C_SETTLE_DECAY]
+        if c[C_SKEW_PERMANENT] == 1.0:
+            skewed = inventory
+        else:
+            skewed = (held_lots - (1.0 - c[C_SKEW_PERMANENT]) * settled[i]) * lot_size[m] * mark[m]
         equity = wallet[a]
         for p in range(pos_start[a], pos_start[a] + pos_count[a]):
             if size_lots[p] != 0 and np.isnan(iso[p]):
@@ -289,7 +333,8 @@ def _makers_step_py(  # type: ignore[no-untyped-def]
             if (abs(fair_m - last[i, 0]) <= c[C_REQUOTE_BPS] * 1e-4 * last[i, 0]
                     and abs(vol_m - v0) <= 0.1 * (ref if ref > v0 else v0)
                     and abs(inventory - last[i, 2]) <= 0.02 * c[C_INV_LIMIT] and abs(appetite - last[i, 3]) <= 0.01
-                    and abs(ramp[i] - last[i, 4]) <= 0.02 and abs(refill[i] - last[i, 5]) <= 0.02):  # fmt: skip
+                    and abs(ramp[i] - last[i, 4]) <= 0.02 and abs(refill[i] - last[i, 5]) <= 0.02
+                    and abs(skewed - last[i, 6]) <= 0.02 * c[C_INV_LIMIT]):  # fmt: skip
                 continue
         filled[a] = False
         last[i, 0] = fair_m
@@ -298,6 +343,7 @@ def _makers_step_py(  # type: ignore[no-untyped-def]
         last[i, 3] = appetite
         last[i, 4] = ramp[i]
         last[i, 5] = refill[i]
+        last[i, 6] = skewed
         if not active[i] or ramp[i] <= 0.0 or appetite <= 0.0:  # quote_shape's None
             _remove_owner(price, lots, owner, count, m, BID, a)
             _remove_owner(price, lots, owner, count, m, ASK, a)
@@ -310,7 +356,8 @@ def _makers_step_py(  # type: ignore[no-untyped-def]
         spacing = c[C_SPACING_BPS] * 1e-4 * widen
         full_skew = half if np.isnan(c[C_SKEW_BPS]) else c[C_SKEW_BPS] * 1e-4
         inv = inventory / c[C_INV_LIMIT]
-        lo = -1.0 if inv < -1.0 else inv
+        held = skewed / c[C_INV_LIMIT]
+        lo = -1.0 if held < -1.0 else held
         skew = -(1.0 if lo > 1.0 else lo) * full_skew
         b = 1.0 - inv
         b = 0.0 if b < 0.0 else b

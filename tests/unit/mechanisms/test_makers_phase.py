@@ -8,7 +8,7 @@ import pytest
 from kit import BTC, HIVE, crowded_long_world
 from perpstress.mechanisms.adl import AdlRecord
 from perpstress.mechanisms.agents.makers import MakersPhase
-from perpstress.mechanisms.market_makers import post_ladder, quote_shape, update_state
+from perpstress.mechanisms.market_makers import post_ladder, quote_shape, settle, skew_lots, update_state
 from perpstress.state.clock import Clock
 
 
@@ -67,7 +67,8 @@ class PerMakerPhase(MakersPhase):
         w = self.world
         if not hasattr(self, "states"):
             self.states = self.state
-            self.last = [(np.nan,) * 6] * len(self.maker_ids)
+            self.last = [(np.nan,) * 7] * len(self.maker_ids)
+            self.laid = [0.0] * len(self.maker_ids)
         rec = self.adl_record
         if len(rec.account) > self.adl_seen:
             hit = np.asarray(rec.account[self.adl_seen :], dtype=np.int64)
@@ -82,12 +83,15 @@ class PerMakerPhase(MakersPhase):
             m = int(pos.market[a])
             cfg = self.cfg[m]
             mark = mk.mark[m]
+            held_lots = float(pos.size_lots[a] - self.start_lots[i])
             inventory = float((pos.size_lots[a] - self.start_lots[i]) * mk.lot_size[m] * mark)
+            self.laid[i] = settle(cfg, self.laid[i], held_lots, clock.step_s)
+            skewed = skew_lots(cfg, self.laid[i], held_lots) * mk.lot_size[m] * mark
             equity = self.accounting.unit_equity(int(a), -1)
             held = abs(float(pos.size_lots[a]))
             adl_share = self.adl_lots[a] / max(held + self.adl_lots[a], 1.0)
             old = self.states[i]
-            f0, v0, i0, ap0, r0, rf0 = last[i]
+            f0, v0, i0, ap0, r0, rf0, s0 = last[i]
             swept = abs(inventory - i0) / cfg.depth_usd if w.maker_filled[a] and not np.isnan(i0) else 0.0
             state = update_state(cfg, old, vol[m], equity, adl_share, clock.step_s, swept)
             self.states[i] = state
@@ -95,11 +99,12 @@ class PerMakerPhase(MakersPhase):
             if (cfg.requote_bps > 0 and not w.maker_filled[a] and state.active == old.active
                     and abs(fair - f0) <= cfg.requote_bps * 1e-4 * f0 and abs(vol[m] - v0) <= 0.1 * max(v0, cfg.vol_ref)
                     and abs(inventory - i0) <= 0.02 * cfg.inventory_limit_usd and abs(w.appetite - ap0) <= 0.01
-                    and abs(state.ramp - r0) <= 0.02 and abs(state.refill - rf0) <= 0.02):  # fmt: skip
+                    and abs(state.ramp - r0) <= 0.02 and abs(state.refill - rf0) <= 0.02
+                    and abs(skewed - s0) <= 0.02 * cfg.inventory_limit_usd):  # fmt: skip
                 continue
             w.maker_filled[a] = False
-            last[i] = (fair, float(vol[m]), inventory, w.appetite, state.ramp, state.refill)
-            shape = quote_shape(cfg, state, fair, vol[m], inventory, w.appetite)
+            last[i] = (fair, float(vol[m]), inventory, w.appetite, state.ramp, state.refill, skewed)
+            shape = quote_shape(cfg, state, fair, vol[m], inventory, w.appetite, skewed)
             if shape is None:
                 w.books.cancel_owner_in(m, int(a))
             else:
@@ -109,14 +114,18 @@ class PerMakerPhase(MakersPhase):
                             float(mk.tick_size[m]), float(mk.lot_size[m]))  # fmt: skip
 
 
+@pytest.mark.parametrize("permanent", [1.0, 0.6])
 @pytest.mark.parametrize("requote_bps", [0.0, 3.0])
-def test_the_compiled_phase_posts_the_same_books_and_states_as_the_per_maker_loop(requote_bps: float) -> None:
+def test_the_compiled_phase_posts_the_same_books_and_states_as_the_per_maker_loop(
+    requote_bps: float, permanent: float
+) -> None:
     kits = [crowded_long_world(), crowded_long_world()]
     phases: list[MakersPhase] = []
     for kit, cls in zip(kits, (MakersPhase, PerMakerPhase), strict=True):
         phase = cls(kit.world, kit.accounting, AdlRecord())
         update = {"requote_bps": requote_bps, "return_half_life_s": 5.0, "sweep_size_cut": 0.5,
-                  "refill_half_life_s": 3.0}  # fmt: skip
+                  "refill_half_life_s": 3.0, "inventory_skew_bps": 40.0, "inventory_skew_permanent": permanent,
+                  "inventory_skew_half_life_s": 4.0}  # fmt: skip
         phase.cfg = [c.model_copy(update=update) for c in phase.cfg]
         phases.append(phase)
     makers = kits[0].makers
@@ -145,5 +154,6 @@ def test_the_compiled_phase_posts_the_same_books_and_states_as_the_per_maker_loo
         np.testing.assert_array_equal(kits[0].world.maker_filled, kits[1].world.maker_filled)
         assert phases[0].state == phases[1].states  # type: ignore[attr-defined]
         np.testing.assert_array_equal(phases[0].last_quote, np.array(phases[1].last))  # type: ignore[attr-defined]
+        np.testing.assert_array_equal(phases[0].settled, np.array(phases[1].laid))  # type: ignore[attr-defined]
     assert (kept > 0) == (requote_bps > 0)  # with requote_bps some makers kept their ladders some steps
     assert min(s.refill for s in phases[1].states) < 1.0  # type: ignore[attr-defined]  # a sweep cut a size

@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from perpstress.config.agents import MarketMakerConfig
-from perpstress.mechanisms.market_makers import MakerState, quote, update_state
+from perpstress.mechanisms.market_makers import MakerState, quote, quote_shape, settle, skew_lots, update_state
 
 CFG = MarketMakerConfig(capital_usd=5e6, depth_usd=1e6, inventory_limit_usd=2e6, loss_limit_usd=5e5)
 CALM = CFG.vol_ref
@@ -42,6 +42,35 @@ def test_inventory_pulls_the_side_that_adds_to_it() -> None:
     at_limit = quote(CFG, MakerState(), 100.0, CALM, 2e6, 1.0)
     assert depth(at_limit, "bid") == 0.0
     assert at_limit.ask_price[0] < quote(CFG, MakerState(), 100.0, CALM, 0.0, 1.0).ask_price[0]  # skewed down
+
+
+def test_the_skew_of_one_fill_fades_to_its_permanent_share_with_the_half_life() -> None:
+    cfg = CFG.model_copy(
+        update={"inventory_skew_bps": 100.0, "inventory_skew_permanent": 0.7, "inventory_skew_half_life_s": 60.0}
+    )
+    lots, price = 10_000.0, 100.0  # taken on once, at t = 0: $1M, half the limit
+
+    def centre(t: int) -> float:
+        laid = 0.0
+        for _ in range(t):
+            laid = settle(cfg, laid, lots, 1.0)
+        shape = quote_shape(cfg, MakerState(), price, CALM, lots * price, 1.0, skew_lots(cfg, laid, lots) * price)
+        assert shape is not None
+        return shape.mid / price - 1.0
+
+    full = -0.5 * 100e-4  # half the limit: half the skew at the limit
+    assert centre(0) == pytest.approx(full)  # nothing laid off yet: the whole inventory skews
+    assert centre(60) == pytest.approx(full * (0.7 + 0.3 * 0.5))  # one half-life: half the transient part left
+    assert centre(120) == pytest.approx(full * (0.7 + 0.3 * 0.25))
+    assert centre(3600) == pytest.approx(full * 0.7, rel=1e-6)  # only the permanent share stays
+    held = quote(cfg, MakerState(), price, CALM, lots * price, 1.0, 0.0)  # all laid off, nothing permanent
+    assert (held.bid_price[0], held.ask_price[0]) == pytest.approx((price * (1 - 1e-4), price * (1 + 1e-4)))
+    assert depth(held, "bid") == pytest.approx(0.5e6)  # the sides' limits still read the whole inventory
+
+
+def test_a_permanent_skew_follows_the_whole_inventory_whatever_was_laid_off() -> None:
+    assert skew_lots(CFG, 123.0, 500.0) == 500.0
+    assert settle(CFG, 0.0, 500.0, 300.0) == pytest.approx(250.0)  # the default half-life is 300 s
 
 
 def test_appetite_scales_size() -> None:

@@ -6,12 +6,16 @@ ADL'd against it, decaying with half-life ``makers.vol_window_s``); then each ma
 withdraw / return state from its market's realised volatility (the World's recent mark log-returns), its equity
 and its ADL share, and posts a new ladder around its fair value: the venue's index for a perpetual; for a spot book
 the fundamental value, or with ``spot_fair_value = "perpetual_mark"`` the mark of the venue's perpetual in the same
-asset (its last value: the marks of this step are published after the makers quote). A maker's inventory is what
+asset (its last value: the marks of this step are published after the makers quote). With
+``spot_anchor_half_life_s`` the spot market outside the scenario's venues pulls that fair value back towards the
+fundamental value: each step it is ``(1 - a) * mark + a * fundamental`` with ``a = 1 - 0.5 ** (step / half_life)``,
+so a gap between the venues' books and the fundamental, which the books carry from step to step (the perpetual's
+makers quote around an index of these spot books), closes with that half-life. A maker's inventory is what
 it has taken on since the start (its start position stands for the hedged book of the other side).
 
 With ``requote_bps`` set, a maker that was not filled keeps its previous ladder while nothing it watches has moved
-(fair value within ``requote_bps``, volatility within 10 %, inventory within 2 % of its limit, appetite within
-0.01, the return ramp within 0.02).
+(fair value within ``requote_bps``, volatility within 10 %, inventory and the inventory its quotes are skewed
+against within 2 % of its limit, appetite within 0.01, the return ramp and the refill within 0.02).
 """
 
 from __future__ import annotations
@@ -47,8 +51,10 @@ class MakersPhase:
         self.start_lots = world.positions.size_lots[self.maker_ids].copy()
         self.refill = np.ones(len(self.maker_ids))
         """Fraction of full size refilled after fills swept the ladder."""
-        self.last_quote = np.full((len(self.maker_ids), 6), np.nan)
-        """Per maker: (fair value, vol, inventory, appetite, ramp, refill) its book ladder was posted at."""
+        self.settled = np.zeros(len(self.maker_ids))
+        """Per maker: the inventory (lots) it has had time to lay off (``market_makers.settle``)."""
+        self.last_quote = np.full((len(self.maker_ids), 7), np.nan)
+        """Per maker: (fair value, vol, inventory, appetite, ramp, refill, skewed inventory) of its last ladder."""
         self.adl_lots = np.zeros(world.accounts.n)
         """ADL'd lots against each maker, decaying with the volatility window: the maker's recent ADL exposure."""
         self.adl_seen = 0
@@ -64,6 +70,10 @@ class MakersPhase:
         self.follows = np.array(follow, dtype=np.int64)
         """Per market: the perpetual whose mark its makers quote around, -1 for none."""
         self._following = np.flatnonzero(self.follows >= 0)
+        self._anchor_half_life = np.array([self.cfg[m].spot_anchor_half_life_s or np.inf for m in self._following])
+        """Per following market: the half-life of the pull towards the fundamental value (inf: none)."""
+        self._anchor = np.zeros(self._following.size)
+        """Per following market: the share of its fair value taken from the fundamental value this step."""
 
     @property
     def state(self) -> list[MakerState]:
@@ -85,14 +95,19 @@ class MakersPhase:
         vol = np.sqrt(np.mean(w.log_returns**2, axis=1) / clock.step_s)  # realised vol per market
         if clock.step_s != self._table_step_s:
             self._table, self._levels = maker_config_table(self.cfg, clock.step_s)
+            self._anchor = 1.0 - 0.5 ** (clock.step_s / self._anchor_half_life)
             self._table_step_s = clock.step_s
         fair = np.where(w.is_spot, w.fundamental, w.index_now).astype(np.float64)
         if self._following.size:
-            fair[self._following] = w.markets.mark[self.follows[self._following]]
+            mark = w.markets.mark[self.follows[self._following]]
+            if self._anchor.any():
+                fund = w.fundamental[self._following]
+                mark = np.where(self._anchor > 0, (1.0 - self._anchor) * mark + self._anchor * fund, mark)
+            fair[self._following] = mark
         pos, mk, b = w.positions, w.markets, w.books
         acc = w.accounts
         makers_step(b.price, b.lots, b.owner, b.count, self.maker_ids, self.start_lots, self.active, self.ramp,
-                    self.peak_equity, self.refill, self.last_quote, w.maker_filled, pos.market, pos.size_lots,
-                    pos.entry_price, pos.isolated_margin, acc.pos_start, acc.pos_count, acc.wallet, mk.lot_size,
-                    mk.tick_size, mk.mark, self.adl_lots, vol, fair, float(w.appetite), self._table,
+                    self.peak_equity, self.refill, self.settled, self.last_quote, w.maker_filled, pos.market,
+                    pos.size_lots, pos.entry_price, pos.isolated_margin, acc.pos_start, acc.pos_count, acc.wallet,
+                    mk.lot_size, mk.tick_size, mk.mark, self.adl_lots, vol, fair, float(w.appetite), self._table,
                     self._levels)  # fmt: skip
