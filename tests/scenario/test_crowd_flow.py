@@ -15,6 +15,8 @@ import pytest
 
 from perpstress import Scenario
 from perpstress.engine.simulation import Simulation
+from perpstress.mechanisms.agents.flow import MOMENTUM
+from perpstress.state.clock import Clock
 
 BASE = Scenario.load("quickstart").with_(
     makers__withdraws=False, makers__capital_usd=2e9, makers__inventory_limit_usd=1e10, makers__loss_limit_usd=1e9
@@ -111,6 +113,46 @@ def test_the_squeeze_covers_momentum_shorts_on_the_rebound(tmp_path: Path) -> No
     shorts_left = pool[sim.positions.size_lots[pool] < 0]
     assert shorts_left.size == 0 or shorts_left.min() >= start + int(phase.cover_cursor[0])  # oldest covered first
     assert s["invariants"]["open_interest_max_imbalance"] == 0
+
+
+def test_a_short_bought_back_past_bankruptcy_has_its_gap_settled_not_hidden(tmp_path: Path) -> None:
+    """A momentum short at 20x that the venue's liquidation has not closed (here: the run's phases are not called
+    between) is bought back by the squeeze after a 10 % rise: the close leaves the account below zero, so it pays no
+    taker fee and its gap goes to Binance's fund (then bad debt), not into a hidden negative wallet; money is
+    conserved. (oct-2025 at 5 % with the flow on stopped on the hidden-debt check this way: OKX ADA shorts whose
+    liquidations found no asks, covered by the squeeze.)"""
+    flat = [(0, 116_800.0), (600, 116_800.0)]
+    flow = {"markets": {"binance:BTCUSDT": {"accounts": 40}},
+            "momentum": {"threshold": 0.5, "window_s": 30.0, "rate_per_s": 1.0},
+            "squeeze": {"threshold": 0.5, "after_fall": 0.5, "rate_per_s": 1.0}, "median_usd": 50_000.0}  # fmt: skip
+    sim = Simulation(BASE.with_(shock=replay(tmp_path, "flat", flat), flow=flow), scale=SCALE)
+    sim.kernel.steps = 2  # two calm steps: the makers' books are up, the flow's rules far from their thresholds
+    sim.kernel.run()
+    w, phase = sim.world, sim.flow
+    assert phase is not None
+    assert phase.orders == 0
+    touched: list[int] = []
+    phase.open(0, MOMENTUM, -500, 20.0, touched)  # 0.5 BTC short, ~$2.9k of margin
+    (a,) = touched
+    assert w.positions.size_lots[a] == -500
+    w.fundamental = w.fundamental * 1.1  # every price 10 % up: the short is ~$2.9k under water at mark
+    w.index_now = w.index_now * 1.1
+    w.markets.mark[:] = w.markets.mark * 1.1
+    sim.makers(Clock(2, T0 + 2000, 1000))  # the makers quote around the new index
+    assert sim.accounting.unit_equity(a, -1) < 0
+    value, fees, fund = sim.total_value(), float(w.ledger.fee_pool[0]), float(w.funds.balance[0])
+    bad_debt = float(w.ledger.bad_debt[0])
+    assert phase.cover(0, touched)
+    assert w.positions.size_lots[a] == 0
+    assert phase.covered[0] == 1
+    assert w.accounts.wallet[a] == 0.0  # its gap paid: nothing negative left behind
+    gap = fund - float(w.funds.balance[0]) + float(w.ledger.bad_debt[0]) - bad_debt
+    assert gap > 2_000
+    maker_fees = float(w.maker_fee[0]) * float(phase.covered_usd[0])
+    assert float(w.ledger.fee_pool[0]) - fees == pytest.approx(maker_fees, rel=1e-9)  # no taker fee: no equity left
+    sim.invariants.check_no_hidden_bad_debt(2)
+    assert sim.total_value() == pytest.approx(value, rel=1e-12)
+    assert sim.invariants.oi_imbalance() == 0
 
 
 def test_a_full_pool_is_counted_not_grown(tmp_path: Path) -> None:

@@ -104,7 +104,7 @@ class Simulation:
         self.exogenous = ExogenousPhase(w, bool(index_engine.endogenous))
         self.makers = MakersPhase(w, accounting, self.adl.record)
         self.takers = TakersPhase(w, execution, streams.get("takers"))
-        self.flow = (CrowdFlowPhase(w, execution, streams.get("flow"), scale, bands.reband)
+        self.flow = (CrowdFlowPhase(w, execution, self.liquidation, streams.get("flow"), scale, bands.reband)
                      if scenario.flow.enabled else None)  # fmt: skip
         self.maker_hedges = MakerHedgesPhase(w, accounting, execution) if w.maker_hedge_ids.size else None
         self.arbitrage = ArbitragePhase(self.desk, self.arbitrageurs, self.hedges, self.adl)

@@ -31,16 +31,19 @@ class _TakerSide:
     def execute(self, market: int, lots: int, limit_price: float, fill_or_kill: bool, taker: int) -> Fill:
         raise NotImplementedError
 
-    def taker_trade(self, account: int, m: int, lots: int, limit: float) -> Fill:
+    def taker_trade(self, account: int, m: int, lots: int, limit: float, fee_within_equity: bool = False) -> Fill:
         """An IOC taker order of ``account`` (one cross position, id = account): the book's fills, then the
         taker's side at their average price and the taker fee out of its wallet into the venue's fee pool (with
-        absorbed flow, the absorber is the counterparty: a keeper's unwind)."""
+        absorbed flow, the absorber is the counterparty: a keeper's unwind). With ``fee_within_equity`` the fee
+        is at most the equity the trade leaves the account (a close past bankruptcy pays none), as a stop's."""
         w = self.world
         fill = self.execute(m, lots, limit, False, account)
         if fill.lots:
             self.accounting.trade(account, -1, account, fill.lots, fill.average_price)
             venue = int(w.markets.venue[m])
             fee = w.taker_fee[venue] * abs(fill.lots) * w.markets.lot_size[m] * fill.average_price
+            if fee_within_equity:
+                fee = min(fee, max(self.accounting.unit_equity(account, -1), 0.0))
             self.accounting.credit(account, -1, -fee)
             w.ledger.fee_pool[venue] += fee
         return fill

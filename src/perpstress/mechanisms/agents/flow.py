@@ -14,7 +14,9 @@ interest count them as any other). The order is an IOC market order limited ``li
 the books (:meth:`~perpstress.mechanisms.execution.BookExecution.taker_trade`); what fills is the position, and the
 account brings its initial margin at its leverage plus the taker fee from outside (an external inflow). Nothing
 fills: the account stays dormant for the next order. A squeeze order that covers buys back the market's oldest open
-flow short whole (a cursor over the pool: each account is passed once). An order that finds its market's pool used
+flow short whole (a cursor over the pool: each account is passed once), paying the taker fee out of what equity is
+left; a short bought back past bankruptcy (its venue's liquidation could not close it, say on an empty book) has its
+gap settled by the fund, then bad debt, as a crowd stop's. An order that finds its market's pool used
 up is dropped and counted (``pool_full``). A step's cost grows with the orders placed and the flow markets, never with
 the pool.
 
@@ -31,6 +33,7 @@ from numba import njit
 
 from perpstress.config.flow import FlowRule
 from perpstress.mechanisms.execution import BookExecution
+from perpstress.mechanisms.liquidation import LiquidationEngine
 from perpstress.state.clock import Clock
 from perpstress.state.portfolio import F64, I64
 from perpstress.state.world import World
@@ -150,12 +153,14 @@ plan_orders = njit(cache=True)(_plan_orders_py)
 class CrowdFlowPhase:
     """The flow phase: signals, draws, orders through the books, and the flow accounts' new trigger bands."""
 
-    def __init__(self, world: World, execution: BookExecution, rng: np.random.Generator, scale: float,
-                 reband: Any) -> None:  # fmt: skip
-        """``rng``: the run's ``flow`` stream; ``reband``: the crowd's band update for the accounts touched."""
+    def __init__(self, world: World, execution: BookExecution, liquidation: LiquidationEngine,
+                 rng: np.random.Generator, scale: float, reband: Any) -> None:  # fmt: skip
+        """``liquidation``: settles the gap of a cover past bankruptcy; ``rng``: the run's ``flow`` stream;
+        ``reband``: the crowd's band update for the accounts touched."""
         self.world = world
         cfg = self.config = world.scenario.flow
         self.execution = execution
+        self.liquidation = liquidation
         self.rng = rng
         self.scale = scale
         self.reband = reband
@@ -250,7 +255,9 @@ class CrowdFlowPhase:
         touched.append(a)
 
     def cover(self, j: int, touched: list[int]) -> bool:
-        """Buy back flow market ``j``'s oldest open flow short whole; False when none is open."""
+        """Buy back flow market ``j``'s oldest open flow short whole; False when none is open. The taker fee comes
+        out of what equity the close leaves, and a short bought back past bankruptcy (one its venue's liquidation
+        could not close) has its gap settled, fund then bad debt, as a crowd stop's."""
         w = self.world
         size = w.positions.size_lots
         start, end = int(self.pool_start[j]), int(self.pool_start[j] + self.used[j])
@@ -262,10 +269,12 @@ class CrowdFlowPhase:
             return False
         m = int(self.markets[j])
         lots = -int(size[c])
-        fill = self.execution.taker_trade(c, m, lots, float(w.markets.mark[m]) * (1 + self.config.limit_fraction))
+        limit = float(w.markets.mark[m]) * (1 + self.config.limit_fraction)
+        fill = self.execution.taker_trade(c, m, lots, limit, fee_within_equity=True)
         if fill.lots == 0:
             self.unfilled[j] += 1
             return True
+        self.liquidation.settle_gap(int(w.markets.venue[m]), c, -1)  # bought back past bankruptcy: fund, bad debt
         self.covered[j] += 1
         self.covered_usd[j] += abs(fill.lots) * float(w.markets.lot_size[m]) * fill.average_price
         touched.append(c)
