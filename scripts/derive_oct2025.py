@@ -8,6 +8,10 @@ records each with this script named as its source). Run: ``python scripts/derive
 - BTCUSDT ask depth within 1 % before the crash, at the low and after (bookDepth), and the notional between 1 %
   and 5 % against that within 1 % (the resting orders beyond the makers' ladders);
 - the 1-minute price impact of net taker flow on BTCUSDT and SOLUSDT before the news (the makers' inventory skew);
+- how that impact decays (the makers' ``inventory_skew_permanent`` and ``inventory_skew_half_life_s``): the
+  propagator of 1-minute returns on the last 60 minutes' net taker flow, fitted by least squares over September's
+  NEAR and FIL bars (calm months before the crash), its cumulative response to one minute's flow as a permanent
+  share plus a part that fades with a half-life;
 - funding rates in force on 10 Oct for the symbols in the file;
 - USDe on Binance's spot book: low and its time.
 """
@@ -27,6 +31,33 @@ def closes(path: Path) -> tuple[np.ndarray, np.ndarray]:
     with path.open() as f:
         rows = [r for r in csv.reader(f) if r and r[0].isdigit()]
     return np.array([int(r[0]) for r in rows]), np.array([float(r[4]) for r in rows])
+
+
+def propagator(path: Path, lags: int = 60) -> np.ndarray:
+    """The cumulative response of price to one minute's net taker flow, ``lags`` minutes on, as a share of the
+    first minute's: least squares of each 1-minute log return on the net taker flow of that minute and the
+    ``lags - 1`` before it (the transient-impact model of Bouchaud et al., 2004)."""
+    with path.open() as f:
+        rows = [r for r in csv.reader(f) if r and r[0].isdigit()]
+    ret = np.log(np.array([float(r[4]) / float(r[1]) for r in rows]))
+    net = np.array([2 * float(r[10]) - float(r[7]) for r in rows])  # taker buy less taker sell, quote units
+    n = ret.size
+    flows = np.column_stack([net[lags - k : n - k] for k in range(lags)])
+    g = np.linalg.lstsq(flows, ret[lags:], rcond=None)[0]
+    return np.cumsum(g) / g[0]
+
+
+def fit_decay(response: np.ndarray) -> tuple[float, float]:
+    """``(permanent share, half-life in minutes)`` of ``p + (1 - p) * 0.5 ** ((h - 1) / half_life)`` closest to
+    ``response`` (h = 1, 2, ... minutes) in least squares, on a grid of 0.005 and 0.25 minutes."""
+    h = np.arange(1, response.size + 1)
+    best = (np.inf, 1.0, 1.0)
+    for p in np.arange(0.3, 1.0, 0.005):
+        for half in np.arange(0.5, 60.0, 0.25):
+            err = float(np.sum((response - p - (1 - p) * 0.5 ** ((h - 1) / half)) ** 2))
+            if err < best[0]:
+                best = (err, float(p), float(half))
+    return best[1], best[2]
 
 
 def ms(text: str) -> int:
@@ -71,6 +102,14 @@ def main(data: Path) -> None:
         lam = float(np.sum(net * ret) / np.sum(net * net))
         print(f"{name} 1-minute price impact 20:30-20:50 ({len(bars)} bars): {lam:.3e} per USD of net taker flow "
               f"(corr {np.corrcoef(net, ret)[0, 1]:.2f}); x open interest {lam * oi:.2f}")  # fmt: skip
+    curves = []
+    for name in ("NEARUSDT-1m-2025-09.csv", "FILUSDT-1m-2025-09.csv"):
+        curves.append(propagator(b / name))
+        p, half = fit_decay(curves[-1])
+        print(f"{name} impact decay: permanent {p:.3f}, half-life {half:.2f} min "
+              f"(response at 5/20/60 min {curves[-1][4]:.2f}/{curves[-1][19]:.2f}/{curves[-1][59]:.2f})")  # fmt: skip
+    p, half = fit_decay(np.mean(curves, axis=0))
+    print(f"impact decay, both curves' mean: permanent {p:.3f}, half-life {half:.2f} min ({half * 60:.0f} s)")
     with (b / "BTCUSDT-bookDepth-2025-10-10.csv").open() as f:
         book = [r for r in csv.DictReader(f) if "2025-10-10 20:30" <= r["timestamp"] < "2025-10-10 20:50"]
     inner = np.median([float(r["notional"]) for r in book if float(r["percentage"]) == 1.0])

@@ -125,6 +125,11 @@ SMALL = {b for reps in COHORTS.values() for b in reps}
 # rules. An alt's index on a CEX takes the simulated venues' spot books that list it and one venue outside the
 # scenario at the fundamental value ("gate", ASSUMED: the venues' per-symbol constituent lists are not stored);
 # Hyperliquid's oracle keeps its published weights, so its alts follow the simulated books where they exist.
+# Spot books and perpetuals form a loop (perpetual makers quote around the index, the index is these spot books,
+# their makers quote around the perpetual's mark) that the outside venue, capped at 3 % from the median, cannot hold
+# up. Pulling the spot books back to the fundamental value (spot_fair_value = "fundamental", a 40 % blend for the
+# spot volume outside the four exchanges, spot_anchor_half_life_s = 900, basis traders) was tried and is not used:
+# anchored, the alts' makers absorb the liquidations and the long tail does not fall (docs/validation.md).
 SPOT_DEPTH_SHARE = 16.53e6 / 244.5e6
 # Price impact is carried by the makers: a maker's quotes shift against its inventory, by `inventory_skew_bps` at its
 # inventory limit. The rule: a maker that has absorbed its calm one-side depth quotes where a taker walking its whole
@@ -137,6 +142,12 @@ SPOT_DEPTH_SHARE = 16.53e6 / 244.5e6
 # sits between the linear measure and a square-root law calibrated on the same calm minutes.
 WALK_SPAN = 0.01
 MAKER_INVENTORY_SHARE = 0.1
+# Part of that impact fades: regressed on the last hour's net taker flow, September's one-minute returns of NEAR and
+# FIL (calm months before the crash) keep 69.5 % of a minute's impact and lose the rest with a half-life of 6.25
+# minutes (their mean response curve; each alone: 74 % and 2.75 min, 63.5 % and 10 min; scripts/derive_oct2025.py).
+# A maker's skew does the same: it lays off its inventory elsewhere, and only that share of the skew stays.
+SKEW_PERMANENT = 0.695
+SKEW_HALF_LIFE_S = 375
 # Not in the scenario: resting orders beyond the makers' ladders ([resting]; BTCUSDT's book held 42.2 % as much ask
 # notional between 1 % and 5 % as within 1 %, scripts/derive_oct2025.py). Tried out to 90 % with that log-even
 # profile, they held the small perpetuals up (median fall 10.5 % against 15.2 %) and let USDe's collateral sales
@@ -158,6 +169,12 @@ def tier(base: str) -> str:
 # under stress, not its calm depth per dollar.
 BINANCE_BTC_DEPTH_1PCT = 374e6
 DEPTH_RATIO = dict.fromkeys(("major", "mid", "small"), BINANCE_BTC_DEPTH_1PCT / BINANCE_ROWS["BTC"])
+# Survivors: the ten days' path (mostly above the start) leaves many longs within reach of liquidation at 20:30.
+# They would have been topped up or liquidated (and the open interest reopened) on the way, so they start at their
+# chosen leverage at the start price (population.survivors = "chosen_leverage"), not 0.3-3 % above maintenance:
+# that cushion put 6 % of Binance BTCUSDT's long open interest within 1 % below the start (0.9 % at the chosen
+# leverage), a cliff that a calm minute's noise walks into (the pre-news cascades of the seeds whose BTC low came
+# at 20:39-20:55, $4.2B of BTCUSDT liquidated in the first 12 minutes on one of them).
 # Entry path: BTC mark every 6 hours from 2025-10-01 to 2025-10-10 20:00 relative to 20:30 on 10 Oct
 # (scripts/derive_oct2025.py on BTCUSDT-5m-markOrIndexPrice): the crowd opened along a path mostly above the start.
 ENTRY_PATH = [
@@ -406,7 +423,9 @@ def main() -> None:
               "leverage_median = 7.0", "leverage_sigma = 0.5", "leverage_size_elasticity = 0.35",
               "crowded_long_share = 0.3",
               "crowded_leverage_median = 40.0", "entry_dispersion = 0.004",
-              f"entry_path = {ENTRY_PATH}", ""]  # fmt: skip
+              f"entry_path = {ENTRY_PATH}",
+              'survivors = "chosen_leverage"  # what the path left near liquidation was topped up (make_oct2025.py)',
+              ""]  # fmt: skip
     lines += ["[population.beta_to_path]"] + [f"{a} = {beta(a)}" for a in bases] + [""]
     for venue, syms in MARKETS.items():
         for asset, sym in syms.items():
@@ -421,7 +440,8 @@ def main() -> None:
               "size_vol_elasticity = 0.2", "spread_vol_elasticity = 0.1",
               f"inventory_skew_bps = {MAKER_INVENTORY_SHARE / (DEPTH_RATIO['major'] / 3) * WALK_SPAN * 1e4:.0f}"
               "  # a maker at its limit quotes where its walked calm ladder would be (make_oct2025.py)",
-              "requote_bps = 1.0", ""]  # fmt: skip
+              f"inventory_skew_permanent = {SKEW_PERMANENT}  # calm alts' impact propagator (derive_oct2025.py)",
+              f"inventory_skew_half_life_s = {SKEW_HALF_LIFE_S}.0", "requote_bps = 1.0", ""]  # fmt: skip
     for venue, syms in MARKETS.items():
         for asset, sym in syms.items():
             oi = OPEN_INTEREST[venue][asset]

@@ -9,6 +9,8 @@ under water). Market makers hold the crowd's net position so every market's long
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from perpstress.config.base import FrozenModel
@@ -87,4 +89,10 @@ class PopulationConfig(CrowdBehaviour):
     entry_dispersion: float = Field(0.005, ge=0, description="log-sd around the sampled path price")
     beta_to_path: dict[str, float] = Field(
         default_factory=dict, description="per base asset: exponent applied to the path's ratios (alts moved more)"
+    )
+    survivors: Literal["cushion", "chosen_leverage"] = Field(
+        "cushion",
+        description="an account the path left within reach of liquidation holds a cushion of 0.3-3 % of its notional "
+        "above maintenance (cushion), or its chosen leverage again at the start price (chosen_leverage: it was "
+        "topped up, or liquidated and opened again)",
     )

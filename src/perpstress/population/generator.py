@@ -10,7 +10,9 @@ with ``crowded_long_share`` of long accounts around
 Entries sample the preceding days' path (``entry_path``, prices relative to the start; alts raise it to their
 ``beta_to_path``) with a small dispersion; an account that would start within 0.3-3 % (log-uniform) of its
 liquidation price holds that cushion above maintenance instead (it would have been liquidated or topped up
-before). ``scale`` scales accounts, not notional: a small run is a miniature.
+before), or with ``survivors = "chosen_leverage"`` its chosen leverage again at the start price (topped up to it,
+or liquidated and opened again at the start: either way as far from liquidation as a position opened now).
+``scale`` scales accounts, not notional: a small run is a miniature.
 """
 
 from __future__ import annotations
@@ -82,6 +84,9 @@ def generate_population(
         notional_start = lots * lot * price
         cushion = np.exp(rng.uniform(np.log(0.003), np.log(0.03), n)) * notional_start
         floor = maintenance_margin(tables[m], notional_start) + cushion - upnl
-        margin = np.maximum(margin, floor)
+        if config.survivors == "chosen_leverage":
+            margin = np.where(margin < floor, np.maximum(notional_start / lev - upnl, floor), margin)
+        else:
+            margin = np.maximum(margin, floor)
         parts.append(market_part(config, m, side * lots, entry, margin, price, rng))
     return concatenate(parts)

@@ -7,6 +7,7 @@ import pytest
 
 from perpstress import Scenario
 from perpstress.engine.simulation import CROWD, Simulation
+from perpstress.population.liqmap import initial_population, liquidation_map
 
 AGGREGATES = {
     "accounts": 4000,
@@ -67,3 +68,24 @@ def test_crowded_longs_and_small_accounts_lever_more() -> None:
     assert np.median(leverage[big]) < np.median(leverage[~big])  # large accounts lever less
     entries = pos.entry_price[crowd] / mk.mark[pos.market[crowd]]
     assert 0.95 < np.median(entries) < 1.08  # entries along the given path
+
+
+def test_survivors_at_their_chosen_leverage_stand_further_from_liquidation_than_a_cushion() -> None:
+    """The path (entries 2-5 % above the start for two thirds of the crowd) leaves many longs within reach of
+    liquidation. With a cushion of 0.3-3 % they crowd the first percents below the start; opened again at their
+    chosen leverage they stand as far as fresh positions. The same accounts, sizes and entries either way."""
+    pops = {}
+    for rule in ("cushion", "chosen_leverage"):
+        sc = scenario()
+        pops[rule] = initial_population(sc.with_(population__survivors=rule), scale=0.5)
+    a, b = pops["cushion"].crowd, pops["chosen_leverage"].crowd
+    np.testing.assert_array_equal(a.size_lots, b.size_lots)
+    np.testing.assert_array_equal(a.entry_price, b.entry_price)
+    first = {rule: liquidation_map(p, "gen", bins=10, range_fraction=0.1).markets[0] for rule, p in pops.items()}
+    assert first["cushion"].key == "binance:BTCUSDT"
+    within = {rule: mm.long_cum_usd[11] / mm.long_total_usd for rule, mm in first.items()}  # the first 2 % below
+    assert within["cushion"] > 0.05
+    assert within["chosen_leverage"] < within["cushion"] / 2
+    moved = a.margin != b.margin
+    assert moved.any()
+    assert np.all(b.margin[moved] > a.margin[moved])  # only the survivors change, and only to hold more margin
