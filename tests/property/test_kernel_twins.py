@@ -42,6 +42,7 @@ from perpstress.calculator import available_presets, load_venue
 from perpstress.config.agents import MarketMakerConfig
 from perpstress.engine import cascade
 from perpstress.mechanisms import accounting as ac
+from perpstress.mechanisms import collateral as col
 from perpstress.mechanisms import funding as fd
 from perpstress.mechanisms import margin_kernels as mk
 from perpstress.mechanisms import market_makers as mm
@@ -72,7 +73,11 @@ COMPARED = {
     "perpstress.mechanisms.accounting": {"settle_maker_fills": HERE},
     "perpstress.mechanisms.fund_unwind": {"unwind_funds": "tests/property/test_fund_unwind.py"},
     "perpstress.mechanisms.funding": {"impact_prices_of": HERE},
-    "perpstress.mechanisms.agents.crowd": {"crowd_topups": "tests/property/test_crowd_kernels.py"},
+    "perpstress.mechanisms.agents.crowd": {
+        "crowd_topups": "tests/property/test_crowd_kernels.py",
+        "crowd_stop": "tests/property/test_crowd_stops_kernel.py",
+        "crowd_act": "tests/property/test_crowd_stops_kernel.py",
+    },
     "perpstress.mechanisms.agents.flow": {
         "window_extreme": HERE,
         "flow_signals": "tests/property/test_flow_kernels.py",
@@ -88,8 +93,8 @@ COMPARED = {
         "_depth_all": HERE,
         "_match": "tests/property/test_orderbook.py",
     },
-    "perpstress.state.triggers": {"_fire_sorted": HERE, "_scan_pending": HERE},
-    "perpstress.mechanisms.collateral": {"revalue_rows": HERE},
+    "perpstress.state.triggers": {"_fire_sorted": HERE, "_scan_pending": HERE, "_merge_runs": HERE},
+    "perpstress.mechanisms.collateral": {"revalue_rows": HERE, "band_cushion_of": HERE},
     "perpstress.engine.exact_sum": {"_accumulate": "tests/property/test_exact_sum.py"},
     "perpstress.engine.cascade": {"sorted_union": HERE},
     "perpstress.engine.invariants": {"recount_positions": "tests/property/test_invariant_kernels.py"},
@@ -1164,3 +1169,89 @@ def test_window_extreme(marks: list[float], recent: int, sign: float) -> None:
         assert got[0] == got[1] == (max(window) if sign > 0 else min(window))
     np.testing.assert_array_equal(state[0][1], state[1][1])
     np.testing.assert_array_equal(state[0][2], state[1][2])
+
+
+@SETTINGS
+@given(data=st.data(), n=st.integers(1, 40), n_m=st.integers(1, 4), descending=st.booleans())
+def test_merge_runs(data: st.DataObject, n: int, n_m: int, descending: bool) -> None:
+    """A run's sorted segments (edges on a coarse grid, so keys tie; cursors part-way) and new positions sorted by
+    key within their market: the merge is, market by market, what the per-market ``np.searchsorted`` and
+    ``np.insert`` of the trigger index's Python merge gave (the reference), compiled and plain alike."""
+    grid = st.integers(0, 12).map(lambda x: 90.0 + 2.5 * x)
+    market = np.array(data.draw(st.lists(st.integers(0, n_m - 1), min_size=n, max_size=n)), dtype=np.int32)
+    edge = np.array(data.draw(st.lists(grid, min_size=n, max_size=n)))
+    version = np.array(data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)), dtype=np.int64)
+    parts_e, parts_i, parts_v, start, end, cursor = [], [], [], [], [], []
+    for _ in range(n_m):  # each market's old segment: sorted best first, some entries already fired
+        old = sorted(data.draw(st.lists(grid, max_size=6)), reverse=descending)
+        start.append(sum(len(p) for p in parts_e))
+        parts_e.append(old)
+        parts_i.append(data.draw(st.lists(st.integers(0, n - 1), min_size=len(old), max_size=len(old))))
+        parts_v.append(data.draw(st.lists(st.integers(0, 3), min_size=len(old), max_size=len(old))))
+        end.append(start[-1] + len(old))
+        cursor.append(start[-1] + data.draw(st.integers(0, len(old))))
+    edges = np.array([e for p in parts_e for e in p])
+    ids = np.array([i for p in parts_i for i in p], dtype=np.int64)
+    ver = np.array([v for p in parts_v for v in p], dtype=np.int64)
+    new = np.array(data.draw(st.permutations(range(n)))[: data.draw(st.integers(0, n))], dtype=np.int64)
+    key = -edge[new] if descending else edge[new]
+    order = np.lexsort((key, market[new]))
+    new, key = new[order], key[order]
+    new_start = np.searchsorted(market[new], np.arange(n_m + 1)).astype(np.int64)
+    size = sum(e - c for e, c in zip(end, cursor, strict=True)) + new.size
+    runs = []
+    for kernel in (tr._merge_runs, tr._merge_runs_py):
+        out = (np.full(size, -1.0), np.full(size, -7, np.int64), np.full(size, -7, np.int64), np.zeros(n_m, np.int64))
+        k = kernel(n_m, np.array(cursor, np.int64), np.array(end, np.int64), edges, ids, ver, new, key, new_start,
+                   edge, version, descending, *out)  # fmt: skip
+        runs.append((k, *out))
+    assert runs[0][0] == runs[1][0] == size
+    for a, b in zip(runs[0][1:], runs[1][1:], strict=True):
+        assert a.tobytes() == b.tobytes()
+    expected_e, expected_i, expected_v = [], [], []
+    for m in range(n_m):
+        old_e = edges[cursor[m] : end[m]]
+        a, b = int(new_start[m]), int(new_start[m + 1])
+        at = np.searchsorted(-old_e if descending else old_e, key[a:b], side="right")
+        expected_e += list(np.insert(old_e, at, edge[new[a:b]]))
+        expected_i += list(np.insert(ids[cursor[m] : end[m]], at, new[a:b]))
+        expected_v += list(np.insert(ver[cursor[m] : end[m]], at, version[new[a:b]]))
+        assert runs[0][4][m] == end[m] - cursor[m] + b - a
+    assert list(runs[0][1]) == expected_e
+    assert list(runs[0][2]) == expected_i
+    assert list(runs[0][3]) == expected_v
+    event(f"ties: {len(set(expected_e)) < len(expected_e)}")
+
+
+@SETTINGS
+@given(data=st.data(), n_rows=st.integers(0, 8), n_pairs=st.integers(1, 3))
+def test_band_cushion_of(data: st.DataObject, n_rows: int, n_pairs: int) -> None:
+    """Accounts with and without a holding row (some past the row table's end), floors finite, infinite or NaN
+    (a pair not banded yet), values above and below them: compiled and plain, the NumPy expression
+    ``CollateralHoldings.band_cushion`` used, bit for bit."""
+    n_acc = 12
+    holders = np.array(data.draw(st.permutations(range(n_acc - 2)))[:n_rows], dtype=np.int64)
+    row_of = np.full(n_acc - 2, -1, dtype=np.int64)  # the last two accounts are past the table's end
+    row_of[holders] = np.arange(n_rows)
+    quantity = np.array(data.draw(st.lists(st.sampled_from([0.0, 1.0, 250.0, 1e300]), min_size=n_rows,
+                                           max_size=n_rows)))  # fmt: skip
+    pair = np.array(data.draw(st.lists(st.integers(0, n_pairs - 1), min_size=n_rows, max_size=n_rows)), np.int64)
+    banded = np.array(data.draw(st.lists(st.sampled_from([np.nan, 0.65, 1.0, 1e10, np.inf]), min_size=n_pairs,
+                                         max_size=n_pairs)))  # fmt: skip
+    value = np.array(data.draw(st.lists(st.sampled_from([0.0, -0.0, 100.0, 240.0, 1e308, np.nan]), min_size=n_rows,
+                                        max_size=n_rows)))  # fmt: skip
+    cushion = data.draw(st.sampled_from([0.0, 0.05, 0.5]))
+    accounts = np.array(data.draw(st.lists(st.integers(0, n_acc - 1), max_size=10)), dtype=np.int64)
+    outs = [np.full(accounts.size, SENTINEL) for _ in range(2)]
+    with np.errstate(invalid="ignore", over="ignore"):
+        col.band_cushion_of(accounts, row_of, quantity, banded, pair, value, cushion, outs[0])
+        col._band_cushion_py(accounts, row_of, quantity, banded, pair, value, cushion, outs[1])
+        expected = np.zeros(accounts.size)  # the NumPy expression it replaces
+        inside = accounts < row_of.size
+        rows = np.full(accounts.size, -1, dtype=np.int64)
+        rows[inside] = row_of[accounts[inside]]
+        has = rows >= 0
+        r = rows[has]
+        floor = quantity[r] * banded[pair[r]] * (1.0 - cushion)
+        expected[has] = np.maximum(value[r] - np.nan_to_num(floor, nan=0.0), 0.0)
+    assert outs[0].tobytes() == outs[1].tobytes() == expected.tobytes()

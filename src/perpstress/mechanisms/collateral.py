@@ -53,6 +53,32 @@ if TYPE_CHECKING:
     from perpstress.mechanisms.accounting import Accounting
 
 
+def _band_cushion_py(accounts, row_of, quantity, banded, pair, value, band_cushion, out):  # type: ignore[no-untyped-def]
+    """:meth:`CollateralHoldings.band_cushion` into ``out``: per account, its holding row's value less the floor
+    ``quantity * banded[pair] * (1 - band_cushion)`` (a NaN floor counts 0, an infinite one the largest float, as
+    ``np.nan_to_num`` maps them), at least 0 (NaN kept, as ``np.maximum`` keeps it); 0 without a row."""
+    big = np.finfo(np.float64).max
+    for j in range(accounts.shape[0]):
+        a = accounts[j]
+        r = row_of[a] if a < row_of.shape[0] else -1
+        if r < 0:
+            out[j] = 0.0
+            continue
+        floor = quantity[r] * banded[pair[r]] * (1.0 - band_cushion)
+        if floor != floor:
+            floor = 0.0
+        elif floor == np.inf:
+            floor = big
+        elif floor == -np.inf:
+            floor = -big
+        x = value[r] - floor
+        out[j] = x if x > 0.0 or x != x else 0.0
+
+
+band_cushion_of = njit(cache=True)(_band_cushion_py)
+"""Compiled: see :func:`_band_cushion_py`."""
+
+
 def _revalue_rows_py(rows, quantity, pair, price, value, account, wallet, moved):  # type: ignore[no-untyped-def]
     """Holding rows ``rows`` revalued at ``price`` (per pair): each row's value change added to its account's wallet
     and its value set; the accounts whose value moved by more than a billionth of it (or of $1) written to
@@ -253,14 +279,9 @@ class CollateralHoldings:
     def band_cushion(self, accounts: np.ndarray, band_cushion: float) -> np.ndarray:
         """USD each of ``accounts`` may lose on its collateral before its pair is re-banded: its holdings' value
         now less their value at ``1 - band_cushion`` times the pair's banded price (0 for non-holders)."""
-        out = np.zeros(accounts.size)
-        inside = accounts < self.row_of.size
-        rows = np.full(accounts.size, -1, dtype=np.int64)
-        rows[inside] = self.row_of[accounts[inside]]
-        has = rows >= 0
-        r = rows[has]
-        floor = self.quantity[r] * self._banded[self.pair[r]] * (1.0 - band_cushion)
-        out[has] = np.maximum(self.value[r] - np.nan_to_num(floor, nan=0.0), 0.0)
+        out = np.empty(accounts.size)
+        band_cushion_of(np.ascontiguousarray(accounts, dtype=np.int64), self.row_of, self.quantity, self._banded,
+                        self.pair, self.value, float(band_cushion), out)  # fmt: skip
         return out
 
     def shortfall_at_reference(self, account: int) -> float:

@@ -96,6 +96,44 @@ def _scan_pending_py(
 _scan_pending = njit(cache=True)(_scan_pending_py)
 
 
+def _merge_runs_py(  # type: ignore[no-untyped-def]
+    n_markets, cursor, end, edges, ids, ver, new, key, new_start, edge, version, descending, out_e, out_i, out_v,
+    counts,
+):  # fmt: skip
+    """Per market, the run's entries not yet fired (``cursor[m]`` to ``end[m]``) with the market's ``new`` positions
+    (``new_start[m]`` to ``new_start[m + 1]``, sorted by ``key``: ``-edge`` for the descending long edges) merged in,
+    into ``out_*`` (edge, position, version) one market after another, each market's count in ``counts``. A new
+    entry goes after every old entry whose key is at most its own, new entries in their order: what ``np.insert`` at
+    ``np.searchsorted(old_key, key, side="right")`` gives. Returns the entries written."""
+    k = 0
+    for m in range(n_markets):
+        i, stop = cursor[m], end[m]
+        j, last = new_start[m], new_start[m + 1]
+        first = k
+        while i < stop or j < last:
+            take_old = j >= last
+            if not take_old and i < stop:
+                old_key = -edges[i] if descending else edges[i]
+                take_old = old_key <= key[j]
+            if take_old:
+                out_e[k] = edges[i]
+                out_i[k] = ids[i]
+                out_v[k] = ver[i]
+                i += 1
+            else:
+                p = new[j]
+                out_e[k] = edge[p]
+                out_i[k] = p
+                out_v[k] = version[p]
+                j += 1
+            k += 1
+        counts[m] = k - first
+    return k
+
+
+_merge_runs = njit(cache=True)(_merge_runs_py)
+
+
 Segments = tuple[I64, I64, I64]
 """Per market: first entry, one past the last entry, and the cursor (the next entry not yet fired)."""
 Entries = tuple[F64, I64, I64]
@@ -220,27 +258,14 @@ class TriggerIndex:
         new_start = np.searchsorted(self.market[new], np.arange(self.n_markets + 1))
         _, end, cursor = seg
         edges, ids, ver = arr
-        parts_e, parts_i, parts_v, counts = [], [], [], np.zeros(self.n_markets, dtype=np.int64)
-        for m in range(self.n_markets):
-            lo_, hi_ = int(cursor[m]), int(end[m])
-            a, b = int(new_start[m]), int(new_start[m + 1])
-            old_e = edges[lo_:hi_]
-            if a == b:
-                parts_e.append(old_e)
-                parts_i.append(ids[lo_:hi_])
-                parts_v.append(ver[lo_:hi_])
-            else:
-                at = np.searchsorted(-old_e if descending else old_e, key[a:b], side="right")
-                parts_e.append(np.insert(old_e, at, edge[new[a:b]]))
-                parts_i.append(np.insert(ids[lo_:hi_], at, new[a:b]))
-                parts_v.append(np.insert(ver[lo_:hi_], at, self.version[new[a:b]]))
-            counts[m] = parts_e[-1].size
+        size = int((end - cursor).sum()) + new.size
+        out_e, out_i, out_v = np.empty(size), np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64)
+        counts = np.zeros(self.n_markets, dtype=np.int64)
+        _merge_runs(self.n_markets, cursor, end, edges, ids, ver, new.astype(np.int64), key,
+                    new_start.astype(np.int64), edge, self.version, descending, out_e, out_i, out_v,
+                    counts)  # fmt: skip
         first = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
-        return (first, first + counts, first.copy()), (
-            np.concatenate(parts_e) if parts_e else np.zeros(0),
-            np.concatenate(parts_i).astype(np.int64) if parts_i else np.zeros(0, dtype=np.int64),
-            np.concatenate(parts_v).astype(np.int64) if parts_v else np.zeros(0, dtype=np.int64),
-        )
+        return (first, first + counts, first.copy()), (out_e, out_i, out_v)
 
     def rebuild(self) -> None:
         """Sort every active band edge by market into the main run; empties the recent run and the pending set."""

@@ -118,11 +118,16 @@ class Step0:
         self.hold_usde(account, usde, -usde - 10_000.0)
 
 
-def test_a_stopped_holder_keeps_its_wallet_when_a_sale_in_the_same_round_reprices_its_collateral() -> None:
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled walk", "stops in Python"])
+def test_a_stopped_holder_keeps_its_wallet_when_a_sale_in_the_same_round_reprices_its_collateral(
+    compiled: bool,
+) -> None:
     """The failure of oct-2025 at 5 % with seed 7515166119681480160: a stop closes holder A (USD cash negative, USDe
     positive, wallet a little above zero); in the same round, holder B's liquidation sells USDe into the own book
     and the revaluation after that sale marks USDe lower. A's collateral must already be cash by then: before the
-    fix it was converted only after a re-band, so the fall took A's wallet below zero, unrecorded."""
+    fix it was converted only after a re-band, so the fall took A's wallet below zero, unrecorded. The same with
+    the stop in the compiled walk (``crowd_act``, which hands A back for its conversion) and in
+    :meth:`CrowdStops.stop`."""
     s = Step0()
     w, hold = s.world, s.hold
     a, b = s.longs[:2]
@@ -135,16 +140,27 @@ def test_a_stopped_holder_keeps_its_wallet_when_a_sale_in_the_same_round_reprice
     w.stop_price[a] = mark * 1.001
     s.under_water_long(b, 5e5)  # B's sale eats the whole bid side of the USDE/USDT book
     invariants = s.invariants([a, b])
-    after_stop: list[float] = []
-    stop = s.sim.crowd_stops.stop
+    crowd_stops = s.sim.crowd_stops
+    crowd_stops.compiled = compiled
+    python_stops: list[int] = []
+    conversions: list[tuple[list[int], float]] = []
+    stop, convert = crowd_stops.stop, hold.convert_closed
 
     def spied_stop(p: int, dry: Any) -> None:
+        python_stops.append(p)
         stop(p, dry)
-        after_stop.append(float(w.accounts.wallet[p]))
 
-    s.sim.crowd_stops.stop = spied_stop  # type: ignore[method-assign]
+    def spied_convert(accounts: Any, accounting: Any) -> float:
+        usd = convert(accounts, accounting)
+        conversions.append(([int(x) for x in accounts], float(w.accounts.wallet[a])))
+        return usd
+
+    crowd_stops.stop = spied_stop  # type: ignore[method-assign]
+    hold.convert_closed = spied_convert  # type: ignore[method-assign]
     revaluations = s.cascade()
 
+    assert python_stops == ([] if compiled else [a])
+    after_stop = [wallet for accounts, wallet in conversions if accounts == [a]]  # the stop's own conversion
     assert w.positions.size_lots[a] == 0
     assert len(after_stop) == 1
     assert 0.0 < after_stop[0] < 0.01 * usde  # A closed with a little equity left: no gap to pay

@@ -17,8 +17,12 @@ answers); a position firing while its call waits fires again each step, as its b
 
 The fired positions are walked in order by one compiled kernel (:func:`crowd_topups`), which makes the top-ups (the
 unit's equity and the position's maintenance with :class:`~perpstress.mechanisms.accounting.Accounting`'s
-arithmetic) and hands each stop due back to Python, where it goes through the book; the walk then resumes after it,
-so every position sees the state that the positions before it left, as in a per-position loop.
+arithmetic) and stops at each stop due; the walk then resumes after it, so every position sees the state that the
+positions before it left, as in a per-position loop. With the books' execution and no trade records, the whole walk,
+stops included, is compiled (:func:`crowd_act`: the stop's order, close, fee and gap through the liquidation
+kernels), one call a round, except that a stopped collateral holder hands back to Python for its conversion at the
+close and the walk resumes after it; otherwise each stop goes through :meth:`CrowdStops.stop` in Python, the
+reference.
 
 The margin monitor (:class:`MarginMonitor`) finds the liquidatable units among candidates: a cross account whose
 balance is below its maintenance at mark, or an isolated position whose margin is. Assumptions: a crowd member
@@ -34,7 +38,9 @@ from numpy.typing import NDArray
 from perpstress.mechanisms.accounting import Accounting
 from perpstress.mechanisms.execution import BookExecution
 from perpstress.mechanisms.liquidation import LiquidationEngine
+from perpstress.mechanisms.liquidation.kernels import _execute, _settle_gap
 from perpstress.mechanisms.margin_kernels import fold_triggers, isolated_balances, position_bands, unit_balances
+from perpstress.mechanisms.unit_kernels import _close, _unit_equity
 from perpstress.state.portfolio import F64, I32, I64
 from perpstress.state.world import CROWD, World
 
@@ -147,6 +153,103 @@ crowd_topups = njit(cache=True)(_crowd_topups_py)
 """Compiled: see :func:`_crowd_topups_py`."""
 
 
+def _crowd_stop_py(  # type: ignore[no-untyped-def]
+    p, dry, pos_account, stop_price, taker_fee, positions, accounts, markets, books, makers, long_lots, funds,
+    bad_debt, ps, socialises, social,
+):  # fmt: skip
+    """:meth:`CrowdStops.stop` of position ``p`` with the books' execution: a market order closing it limited 5 % past
+    mark (:func:`~perpstress.mechanisms.liquidation.kernels._execute`; short of the whole position it marks its side
+    ``dry``), the fill closed on its unit (:func:`~perpstress.mechanisms.unit_kernels._close`), the taker fee (at most
+    the unit's equity left, not below 0, as ``min``/``max`` pick) out of its collateral into the venue's pool, its gap
+    settled (:func:`~perpstress.mechanisms.liquidation.kernels._settle_gap`, fund ``venue``); a closed position's stop
+    cleared. Returns the notional filled (0.0 for none) and whether anything filled."""
+    pos_market, size_lots, isolated_margin = positions[0], positions[1], positions[3]
+    wallet = accounts[2]
+    mark, lot_size, market_venue = markets[0], markets[1], markets[3]
+    fee_pool = makers[2]
+    lots = size_lots[p]
+    m = pos_market[p]
+    side = 1 if lots > 0 else -1
+    a = pos_account[p]
+    position = p if not np.isnan(isolated_margin[p]) else -1
+    filled, average = _execute(m, -lots, mark[m] * (1 - side * 0.05), False, positions, accounts, markets, books,
+                               makers)  # fmt: skip
+    if filled != -lots:
+        dry[m, 0 if side > 0 else 1] = True
+    notional = 0.0
+    if filled != 0:
+        _close(a, position, p, filled, average, positions, accounts, lot_size, long_lots)
+        venue = market_venue[m]
+        notional = abs(filled) * lot_size[m] * average
+        fee = taker_fee[venue] * notional
+        left = _unit_equity(a, position, positions, accounts, markets)
+        if left < 0.0:  # max(equity, 0.0) as Python picks, NaN kept
+            left = 0.0
+        if left < fee:  # min(fee, left) as Python picks
+            fee = left
+        if position >= 0:
+            isolated_margin[position] += -fee
+        else:
+            wallet[a] += -fee
+        fee_pool[venue] += fee
+        _settle_gap(venue, venue, a, position, positions, accounts, funds, bad_debt, ps, socialises[venue], lot_size,
+                    social)  # fmt: skip
+    if size_lots[p] == 0:
+        stop_price[p] = np.nan
+    return notional, filled != 0
+
+
+crowd_stop = njit(cache=True)(_crowd_stop_py)
+"""Compiled: see :func:`_crowd_stop_py`."""
+
+
+def _crowd_act_py(  # type: ignore[no-untyped-def]
+    fired, i, dry, pos_account, pos_start, pos_count, stop_price, topup_reserve, topup_delay, call_ms, now_ms, calls,
+    topup_ratio, counts, sums, taker_fee, holding_row, holding_quantity, positions, accounts, markets, books, makers,
+    long_lots, funds, bad_debt, ps, socialises, social,
+):  # fmt: skip
+    """:meth:`CrowdStops.act`'s walk from ``fired[i]``: :func:`crowd_topups` (margin calls included) and, at each stop
+    it hands back, :func:`crowd_stop`, then on after it. ``counts``: top-ups and stops filled; ``sums``: top-up USD,
+    external inflow and stops' notional, added to one after another as the Python loop adds them.
+
+    A filled stop of a cross position whose account holds collateral (``holding_row[a] >= 0``, past the table's end
+    none, with ``holding_quantity`` left) ends the call: its conversion at the close is the caller's, before the walk
+    goes on. Returns the index to resume at and that account, or ``(fired.size, -1)`` when the walk is done."""
+    pos_market, size_lots, entry, iso_margin = positions
+    wallet = accounts[2]
+    mark, lot, caps, mmr, cum = markets[0], markets[1], markets[4], markets[5], markets[6]
+    n = fired.shape[0]
+    while True:
+        i, c, usd, external_in = crowd_topups(fired, i, dry, pos_account, pos_start, pos_count, wallet, pos_market,
+                                              size_lots, entry, iso_margin, lot, mark, caps, mmr, cum, stop_price,
+                                              topup_reserve, topup_delay, call_ms, now_ms, calls, topup_ratio,
+                                              counts[0], sums[0], sums[1])  # fmt: skip
+        counts[0] = c
+        sums[0] = usd
+        sums[1] = external_in
+        if i == n:
+            return n, -1
+        p = fired[i]
+        cross = np.isnan(iso_margin[p])
+        notional, filled = crowd_stop(p, dry, pos_account, stop_price, taker_fee, positions, accounts, markets, books,
+                                      makers, long_lots, funds, bad_debt, ps, socialises, social)  # fmt: skip
+        i += 1
+        if filled:
+            counts[1] += 1
+            sums[2] += notional
+            a = pos_account[p]
+            if cross and a < holding_row.shape[0]:
+                r = holding_row[a]
+                if r >= 0 and holding_quantity[r] > 0:
+                    return i, a
+
+
+crowd_act = njit(cache=True)(_crowd_act_py)
+"""Compiled: see :func:`_crowd_act_py`. It calls kernels of other modules (the liquidation and unit kernels, the
+order book's ``_match``); numba's cache does not see a change to a callee in another module, so after editing those
+clear ``__pycache__`` before trusting a run."""
+
+
 class CrowdBands:
     """The crowd's trigger bands: recomputed for the accounts something moved (``reband``) and handed to the
     trigger index."""
@@ -213,11 +316,46 @@ class CrowdStops:
         """Margin calls made (answered later or not), and those made to accounts that never answer."""
         self.delayed = bool(world.scenario.crowd.topup_delay_median_s or world.scenario.crowd.topup_unanswered_share)
         """Top-ups wait for margin calls to be answered (``crowd.topup_delay_median_s``, ``topup_unanswered_share``)."""
+        self.compiled = True
+        """Walk the fired positions, stops included, in compiled calls (:func:`crowd_act`) where the execution
+        allows it (False: stops one by one in Python, the reference)."""
+        self._socialises = np.array(liquidation.socialises_losses, dtype=np.bool_)
+
+    def _act_compiled(self, crowd: I64, dry: NDArray[np.bool_]) -> None:
+        """:meth:`act` in calls of :func:`crowd_act`: one per round, and one more after each stopped collateral
+        holder, whose collateral :meth:`~perpstress.mechanisms.collateral.CollateralHoldings.convert_closed`
+        converts in between, where :meth:`stop` converts it."""
+        w = self.world
+        pos, acc, mk, books, liq, held = w.positions, w.accounts, w.markets, w.books, self.liquidation, w.collateral
+        counts = np.array([self.topups["count"], self.stops["count"]], dtype=np.int64)
+        sums = np.array([self.topups["usd"], w.ledger.external_in, self.stops["notional_usd"]], dtype=np.float64)
+        rows, quantity = (held.row_of, held.quantity) if held.pairs else (np.zeros(0, np.int64), np.zeros(0))
+        positions = pos.market, pos.size_lots, pos.entry_price, pos.isolated_margin
+        markets = mk.mark, mk.lot_size, mk.tick_size, mk.venue, mk.tier_cap, mk.tier_mmr, mk.tier_cum
+        order_books = (books.price, books.lots, books.owner, books.count, books._fill_owner, books._fill_tick,
+                       books._fill_lots)  # fmt: skip
+        makers = (w.maker_fee, w.maker_filled, w.ledger.fee_pool, w.last_trade, w.volume_usd,
+                  self.execution.accounting.long_lots)  # fmt: skip
+        funds, social = liq.gap_funds(), liq._social()
+        i = 0
+        while True:
+            i, holder = crowd_act(
+                crowd, i, dry, pos.account, acc.pos_start, acc.pos_count, w.stop_price, w.topup_reserve,
+                w.topup_delay_ms, w.call_ms, float(w.now_ms), self.calls, self.topup_ratio, counts, sums, w.taker_fee,
+                rows, quantity, positions, (acc.pos_start, acc.pos_count, acc.wallet), markets, order_books, makers,
+                self.accounting.long_lots, funds, w.ledger.bad_debt, liq._scratch, self._socialises, social,
+            )  # fmt: skip
+            if holder < 0:
+                break
+            sums[1] += held.convert_closed((int(holder),), self.accounting)
+        self.topups["count"], self.stops["count"] = int(counts[0]), int(counts[1])
+        self.topups["usd"], w.ledger.external_in, self.stops["notional_usd"] = (float(x) for x in sums)
 
     def act(self, fired: np.ndarray) -> None:
         """Crowd behaviour at a trigger, position by position in ``fired``'s order: a stop closes the position with
         a market order; a top-up adds margin from the account's reserve (an external inflow) to bring MM / balance
-        back to half the top-up ratio. The top-ups are made by :func:`crowd_topups`, the stops by :meth:`stop`."""
+        back to half the top-up ratio. The top-ups are made by :func:`crowd_topups`, the stops by :meth:`stop`, or
+        the whole walk by :func:`crowd_act` where the execution allows it (``compiled``)."""
         w = self.world
         crowd = fired[w.kind[fired] == CROWD].astype(np.int64)
         if crowd.size == 0:
@@ -228,6 +366,10 @@ class CrowdStops:
         emptied it, during this call. The limit is the same for every stop there (the mark does not move within the
         call) and the book only shrinks, so later stops on that side cannot fill either; they keep trying at the
         next check, as before."""
+        ex, liq = self.execution, self.liquidation
+        if self.compiled and liq.compiled and isinstance(ex, BookExecution) and not w.scenario.engine.record_trades:
+            self._act_compiled(crowd, dry)
+            return
         i = 0
         while True:
             i, self.topups["count"], self.topups["usd"], w.ledger.external_in = crowd_topups(

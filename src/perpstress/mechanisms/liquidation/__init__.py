@@ -278,16 +278,21 @@ class LiquidationEngine:
             return
         if not accounts.size:
             return
-        pos, acc, funds, limits = self.positions, self.accounts, self.funds, self._fund_limits
+        pos, acc = self.positions, self.accounts
         kernels.settle_gaps(
             venue, self._fund(venue), np.ascontiguousarray(accounts, dtype=np.int64),
             np.ascontiguousarray(positions, dtype=np.int64),
             (pos.market, pos.size_lots, pos.entry_price, pos.isolated_margin),
-            (acc.pos_start, acc.pos_count, acc.wallet),
-            (funds.balance, funds.inventory, funds.entry_price, funds.claimed, funds.cost_adjustment,
-             limits[:, 0].copy(), limits[:, 1].copy(), limits[:, 2].copy(), np.full(limits.shape[0], np.nan)),
+            (acc.pos_start, acc.pos_count, acc.wallet), self.gap_funds(),
             self.ledger.bad_debt, self._scratch, self.socialises_losses[venue], self.markets.lot_size, self._social(),
         )  # fmt: skip
+
+    def gap_funds(self) -> tuple[F64, ...]:
+        """The funds as the compiled gap settlement reads them (balances, inventory, claims and limits)."""
+        funds, limits = self.funds, self._fund_limits
+        caps = limits[:, 0].copy(), limits[:, 1].copy(), limits[:, 2].copy()
+        return (funds.balance, funds.inventory, funds.entry_price, funds.claimed, funds.cost_adjustment, *caps,
+                np.full(limits.shape[0], np.nan))  # fmt: skip
 
     def _social(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, F64]:
         """What the compiled socialised loss reads: position accounts, positions by market, socialised USD."""
