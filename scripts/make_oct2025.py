@@ -484,4 +484,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    args = sys.argv[1:]
+    if args and (args[0] in ("-h", "--help") or args[0] != "--crowd-flow" or len(args) != 2):
+        print(__doc__)
+        sys.exit(0 if args[0] in ("-h", "--help") else 2)
     main()
