@@ -114,10 +114,11 @@ def water_fill(quantity: float, weights: ArrayLike, caps: ArrayLike) -> tuple[Fl
     if quantity >= total_cap:
         x[live] = c[live]
         return x, float(quantity - total_cap)
-    # Visit accounts in the order they would reach their cap as the level rises (cap / weight, compared by
-    # cross-multiplication so tiny weights do not overflow); shares use suffix sums, not running differences.
+    # Visit accounts in the order they would reach their cap as the level rises (weight / cap, descending; the
+    # weights taken relative to the largest, so weights near the smallest float do not underflow into a tie);
+    # shares use suffix sums, not running differences.
     with np.errstate(over="ignore"):  # a huge weight over a tiny cap sorts first as +inf, as it should
-        key = -w[live] / np.maximum(c[live], np.finfo(float).tiny)
+        key = -(w[live] / w[live].max()) / np.maximum(c[live], np.finfo(float).tiny)
     order = live[np.lexsort((live, key))]
     suffix_w = np.cumsum(w[order][::-1])[::-1]
     remaining = float(quantity)

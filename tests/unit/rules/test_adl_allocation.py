@@ -77,6 +77,14 @@ def test_socialised_loss_is_per_unit_of_all_open_size() -> None:
     assert socialised_loss_per_unit(1000.0, 0.0, 0.0) == 0.0
 
 
+def test_weights_near_the_smallest_float_still_fill_the_capped_account_first() -> None:
+    """Equal weights of 5e-324 (the smallest float): the account capped at 3 reaches its cap first, the other takes
+    the rest (dividing the weights by the caps underflowed both to zero, and 0.5 of the 7 was lost)."""
+    take, left = allocate_wealth_pro_rata(7.0, np.array([1000.0, 3.0]), np.array([5e-324, 5e-324]))
+    assert take.tolist() == [4.0, 3.0]
+    assert left == 0.0
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     quantity=st.floats(0, 1e4),

@@ -143,11 +143,14 @@ def _water_fill_finite_py(quantity, w, c, x):  # type: ignore[no-untyped-def]
         for j in range(n_live):
             x[live[j]] = c[live[j]]
         return quantity - total_cap
+    top = 0.0
+    for j in range(n_live):
+        top = w[live[j]] if w[live[j]] > top else top
     key = np.empty(n_live)
     for j in range(n_live):
         i = live[j]
         cap = c[i] if c[i] >= TINY else TINY
-        key[j] = -w[i] / cap
+        key[j] = -(w[i] / top) / cap
     by_key = np.argsort(key, kind="mergesort")
     order = np.empty(n_live, np.int64)
     for j in range(n_live):
