@@ -241,3 +241,13 @@ def load_bench_script(name: str) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def flat(x: Any) -> list[Any]:
+    """A call's arguments or result as exact values: arrays as (dtype, shape, bytes), floats as their bits, tuples
+    flattened (a kernel and its twin compared bit for bit)."""
+    if isinstance(x, tuple):
+        return [v for item in x for v in flat(item)]
+    if isinstance(x, np.ndarray):
+        return [(x.dtype.str, x.shape, x.tobytes())]
+    return [float(x).hex() if isinstance(x, float) else x]

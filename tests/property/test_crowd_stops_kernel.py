@@ -26,6 +26,7 @@ import numpy as np
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from kit import flat
 from perpstress.calculator import load_venue
 from perpstress.config.venue import CollateralMethod, CollateralRule, SocialisedLossAdl
 from perpstress.mechanisms.accounting import Accounting
@@ -167,15 +168,6 @@ def run(venue: Any, world: SimpleNamespace, compiled: bool) -> list[Any]:
     numbers = [units, stops.stops["count"], float(stops.stops["notional_usd"]).hex(), stops.topups["count"],
                float(stops.topups["usd"]).hex(), float(w.ledger.external_in).hex()]  # fmt: skip
     return [x.tobytes() for x in arrays] + numbers
-
-
-def flat(x: Any) -> list[Any]:
-    """A call's arguments or result as exact values: arrays as (dtype, shape, bytes), floats as bits, tuples flat."""
-    if isinstance(x, tuple):
-        return [v for item in x for v in flat(item)]
-    if isinstance(x, np.ndarray):
-        return [(x.dtype.str, x.shape, x.tobytes())]
-    return [float(x).hex() if isinstance(x, float) else x]
 
 
 def act_checked(*args: Any) -> Any:

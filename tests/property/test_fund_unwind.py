@@ -20,6 +20,7 @@ import numpy as np
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from kit import flat
 from perpstress.calculator import load_venue
 from perpstress.mechanisms import fund_unwind as fu
 from perpstress.mechanisms.accounting import Accounting
@@ -113,15 +114,6 @@ def run(world: SimpleNamespace, compiled: bool) -> list[Any]:
               accounting.long_lots, b.price, b.lots, b.owner, b.count]  # fmt: skip
     history = [[(t, float(e).hex()) for t, e in h] for h in f._history]
     return [x.tobytes() for x in arrays] + [history]
-
-
-def flat(x: Any) -> list[Any]:
-    """A call's arguments as exact values: arrays as (dtype, shape, bytes), floats as their bits, tuples flattened."""
-    if isinstance(x, tuple):
-        return [v for item in x for v in flat(item)]
-    if isinstance(x, np.ndarray):
-        return [(x.dtype.str, x.shape, x.tobytes())]
-    return [float(x).hex() if isinstance(x, float) else x]
 
 
 def twin_checked(*args: Any) -> None:
