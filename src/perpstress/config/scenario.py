@@ -27,7 +27,7 @@ from perpstress.config.base import DocumentError, FrozenModel, rule_error
 from perpstress.config.flow import CrowdFlowConfig
 from perpstress.config.population import CrowdConfig, PopulationConfig
 from perpstress.config.rails import RailsConfig
-from perpstress.config.shock import ShockConfig
+from perpstress.config.shock import ShockConfig, WiderMarketConfig
 from perpstress.config.venue import CollateralMethod, VenueConfig, deep_merge, drop_none
 from perpstress.errors import ConfigError, PerpstressError
 
@@ -99,6 +99,11 @@ class Scenario(FrozenModel):
     step_ms: int = Field(1000, gt=0, description="length of one step, milliseconds")
     venues: dict[str, VenueConfig] = Field(min_length=1)
     shock: ShockConfig | None = Field(None, description="the exogenous news; none means calm index paths")
+    wider_market: WiderMarketConfig | None = Field(
+        None,
+        description="the market outside the venues moved by their net taker flow (none: the fundamental value is "
+        "the exogenous path alone)",
+    )
     crowd: CrowdConfig = Field(default_factory=CrowdConfig)
     population: PopulationConfig | None = Field(
         None, description="a crowd generated from public aggregates (besides or instead of crowd.markets)"

@@ -94,3 +94,18 @@ class ReplayShock(FrozenModel):
 
 
 ShockConfig = Annotated[JumpRegimeShock | ReplayShock, Field(discriminator="kind")]
+
+
+class WiderMarketConfig(FrozenModel):
+    """The market outside the scenario's venues, answering their net taker flow (``[wider_market]``): each asset's
+    fundamental value is its exogenous path times ``exp(impact_per_open_interest * permanent * F / OI)``, ``F`` the
+    net taker flow (base units, buys positive) into every order book of the asset since the start, ``OI`` the
+    asset's open interest over the scenario's perpetuals at the start (base units). Assets with no perpetual are
+    not moved."""
+
+    impact_per_open_interest: float = Field(
+        gt=0,
+        le=100,
+        description="one minute's log-price impact of a net taker flow as large as the asset's open interest",
+    )
+    permanent: float = Field(gt=0, le=1, description="the share of that impact that stays (the wider market's)")

@@ -1,7 +1,8 @@
 """The cascade simulation: the composition root. It builds the World from a scenario (:mod:`perpstress.engine.build`),
 makes the mechanisms over it and registers them with the kernel in DESIGN.md's step order.
 
-Step: fundamental values (exogenous) -> market makers quote (spot around the fundamental value, perpetuals around
+Step: fundamental values (exogenous; with ``[wider_market]`` moved by the venues' net taker flow of the step
+before) -> market makers quote (spot around the fundamental value, perpetuals around
 their venue's index) -> noise takers trade -> the crowd's flow opens positions (``[flow]`` only) -> arbitrageurs
 trade, hedgers ask for top-ups -> makers hedge on other venues (``[[makers.hedges]]`` only) -> transfers advance ->
 indices from the spot books, collateral revalued, marks -> funding -> margin check and liquidation (the cascade:
@@ -48,6 +49,7 @@ from perpstress.mechanisms.liquidation import LiquidationEngine
 from perpstress.mechanisms.prices import MarkEngine
 from perpstress.mechanisms.pricing import PricesPhase
 from perpstress.mechanisms.transfers import TransferRails, TransfersPhase
+from perpstress.mechanisms.wider_market import WiderMarket
 from perpstress.population.initial import InitialDraw
 from perpstress.population.positions_file import PositionsSnapshot
 from perpstress.state.orderbook import OrderBooks
@@ -101,7 +103,8 @@ class Simulation:
         self.crowd_stops = CrowdStops(w, accounting, execution, self.liquidation)
         self.monitor = MarginMonitor(w)
         self.desk = TradingDesk(w, accounting, execution, bands.reband)
-        self.exogenous = ExogenousPhase(w, bool(index_engine.endogenous))
+        wider = WiderMarket(w, scenario.wider_market, self.adl.record) if scenario.wider_market is not None else None
+        self.exogenous = ExogenousPhase(w, bool(index_engine.endogenous), wider)
         self.makers = MakersPhase(w, accounting, self.adl.record)
         self.takers = TakersPhase(w, execution, streams.get("takers"))
         self.flow = (CrowdFlowPhase(w, execution, self.liquidation, streams.get("flow"), scale, bands.reband)

@@ -16,6 +16,7 @@ import numpy as np
 
 from perpstress.config.shock import JumpRegimeShock, ReplayShock, ShockConfig
 from perpstress.errors import DataError
+from perpstress.mechanisms.wider_market import WiderMarket
 from perpstress.state.clock import Clock
 from perpstress.state.portfolio import F64
 from perpstress.state.world import World
@@ -143,18 +144,24 @@ def _iso(ms: float) -> str:
 
 
 class ExogenousPhase:
-    """Sets the World's "now" from the clock and the paths: time, step, each market's fundamental value, the risk
-    appetite, and the index too when no index is built from simulated spot books (``endogenous_index`` false)."""
+    """Sets the World's "now" from the clock and the paths: time, step, each market's fundamental value (the path,
+    times the wider market's answer to the venues' flow when ``wider`` is given), the risk appetite, and the index
+    too when no index is built from simulated spot books (``endogenous_index`` false)."""
 
-    def __init__(self, world: World, endogenous_index: bool) -> None:
+    def __init__(self, world: World, endogenous_index: bool, wider: WiderMarket | None = None) -> None:
         self.world = world
         self.endogenous_index = endogenous_index
+        self.wider = wider
+        """The wider market's answer to the venues' flow (``[wider_market]``), or none."""
 
     def __call__(self, clock: Clock) -> None:
         w = self.world
         w.now_ms = clock.ts_ms
         w.step = clock.step
         w.fundamental = w.paths.index[clock.step, w.asset_of]
+        if self.wider is not None:
+            self.wider.update()
+            w.fundamental = w.fundamental * self.wider.factor()
         if not self.endogenous_index:
             w.index_now = w.fundamental
         w.appetite = float(w.paths.appetite[clock.step])
