@@ -118,7 +118,9 @@ class MarketMakerConfig(FrozenModel):
     spread_vol_elasticity: float = Field(1.0, ge=0, description="spreads scale as (vol / vol_ref) ** this")
     size_vol_elasticity: float = Field(1.0, ge=0, description="sizes scale as (vol_ref / vol) ** this")
     inventory_limit_usd: float = Field(gt=0, description="at this inventory the side that adds to it is pulled")
-    loss_limit_usd: float = Field(gt=0, description="withdraw entirely when the drawdown reaches this")
+    loss_limit_usd: float = Field(
+        gt=0, description="withdraw entirely when the drawdown reaches this (or the equity is gone)"
+    )
     requote_bps: float = Field(
         0.0,
         ge=0,

@@ -7,7 +7,9 @@ all in :class:`perpstress.config.agents.MarketMakerConfig`:
 - **Thin** with volatility and risk appetite: size scales as ``appetite * (vol_ref / vol) ** b``; the side that
   would add to inventory shrinks linearly to nothing at ``inventory_limit_usd``; the inventory-reducing side is kept.
 - **Withdraw** entirely when volatility exceeds ``withdraw_vol_multiple * vol_ref``, the maker's drawdown reaches
-  ``loss_limit_usd``, or its ADL exposure passes ``adl_exposure_limit`` (never, with ``withdraws = false``: the
+  ``loss_limit_usd`` or its equity is gone (a maker that came back with a new loss budget larger than what it had
+  left would otherwise quote on with nothing, be liquidated and quote again), or its ADL exposure passes
+  ``adl_exposure_limit`` (never, with ``withdraws = false``: the
   counterfactual of makers that stay).
 - **Return** once volatility is back under ``return_vol_multiple * vol_ref`` (hysteresis), size ramping back with
   ``return_half_life_s`` (makers do not restore full depth in one second).
@@ -89,7 +91,7 @@ def _withdraw_or_return(
     peak = max(state.peak_equity, equity)
     drawdown = peak - equity
     stressed = cfg.withdraws and vol > cfg.withdraw_vol_multiple * cfg.vol_ref
-    broke = cfg.withdraws and drawdown >= cfg.loss_limit_usd
+    broke = cfg.withdraws and (drawdown >= cfg.loss_limit_usd or equity <= 0.0)  # or nothing left to lose
     exposed = cfg.withdraws and adl_exposure >= cfg.adl_exposure_limit
     if state.active and (stressed or broke or exposed):
         return MakerState(active=False, ramp=0.0, peak_equity=peak)
@@ -310,7 +312,7 @@ def _makers_step_py(  # type: ignore[no-untyped-def]
         refill[i] = r
         was_active = active[i]
         new_peak = equity if equity > peak[i] else peak[i]
-        broke = new_peak - equity >= c[C_LOSS_LIMIT]
+        broke = new_peak - equity >= c[C_LOSS_LIMIT] or (equity <= 0.0 and c[C_LOSS_LIMIT] < np.inf)
         exposed = adl_share >= c[C_ADL_LIMIT]
         if was_active and (vol_m > c[C_WITHDRAW_VOL] * c[C_VOL_REF] or broke or exposed):
             active[i] = False

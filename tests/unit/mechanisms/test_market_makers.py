@@ -77,28 +77,51 @@ def test_appetite_scales_size() -> None:
     assert depth(quote(CFG, MakerState(), 100.0, CALM, 0.0, 0.2), "ask") == pytest.approx(0.2e6)
 
 
+EQUITY = 5e6
+"""A maker's equity at its capital: nothing lost."""
+
+
 @pytest.mark.parametrize(
     ("vol", "equity", "adl"),
-    [(9 * CALM, 0.0, 0.0), (CALM, -5e5, 0.0), (CALM, 0.0, 0.6)],
+    [(9 * CALM, EQUITY, 0.0), (CALM, EQUITY - 5e5, 0.0), (CALM, EQUITY, 0.6)],
     ids=["volatility", "loss", "adl-exposure"],
 )
 def test_withdraws_past_each_threshold(vol: float, equity: float, adl: float) -> None:
-    state = update_state(CFG, MakerState(peak_equity=0.0), vol, equity, adl, 1.0)
+    state = update_state(CFG, MakerState(peak_equity=EQUITY), vol, equity, adl, 1.0)
     assert not state.active
     assert depth(quote(CFG, state, 100.0, CALM, 0.0, 1.0), "bid") == 0.0
 
 
 def test_returns_only_when_calm_and_ramps_back() -> None:
-    out = update_state(CFG, MakerState(), 9 * CALM, 0.0, 0.0, 1.0)
-    still = update_state(CFG, out, 5 * CALM, 0.0, 0.0, 1.0)  # below withdrawal, above the return level
+    out = update_state(CFG, MakerState(peak_equity=EQUITY), 9 * CALM, EQUITY, 0.0, 1.0)
+    still = update_state(CFG, out, 5 * CALM, EQUITY, 0.0, 1.0)  # below withdrawal, above the return level
     assert not still.active
-    back = update_state(CFG, still, 2 * CALM, 0.0, 0.0, 1.0)
+    back = update_state(CFG, still, 2 * CALM, EQUITY, 0.0, 1.0)
     assert back.active
     assert back.ramp == 0.0
     state = back
     for _ in range(300):  # one half-life
-        state = update_state(CFG, state, CALM, 0.0, 0.0, 1.0)
+        state = update_state(CFG, state, CALM, EQUITY, 0.0, 1.0)
     assert state.ramp == pytest.approx(0.5, abs=0.01)
+
+
+def test_a_maker_with_nothing_left_withdraws_within_its_loss_limit_and_stays_out() -> None:
+    """Back from a withdrawal with a new loss budget (its limit, 5e5) larger than the equity it has left (3e5), a
+    maker that loses the rest withdraws (its drawdown, 3e5, still inside the limit) and, with nothing to lose,
+    does not come back however calm the market."""
+    low = 3e5
+    out = update_state(CFG, MakerState(peak_equity=low), 9 * CALM, low, 0.0, 1.0)
+    back = update_state(CFG, out, CALM, low, 0.0, 1.0)
+    assert back.active
+    assert back.peak_equity == low
+    gone = update_state(CFG, back, CALM, 0.0, 0.0, 1.0)
+    assert not gone.active
+    for _ in range(600):
+        gone = update_state(CFG, gone, CALM, 0.0, 0.0, 1.0)
+    assert not gone.active
+    assert depth(quote(CFG, gone, 100.0, CALM, 0.0, 1.0), "bid") == 0.0
+    steady = CFG.model_copy(update={"withdraws": False})
+    assert update_state(steady, back, CALM, 0.0, 0.0, 1.0).active  # makers that never withdraw stay
 
 
 def test_return_level_must_be_below_withdrawal_level() -> None:
