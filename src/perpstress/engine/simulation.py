@@ -103,7 +103,8 @@ class Simulation:
         self.crowd_stops = CrowdStops(w, accounting, execution, self.liquidation)
         self.monitor = MarginMonitor(w)
         self.desk = TradingDesk(w, accounting, execution, bands.reband)
-        wider = WiderMarket(w, scenario.wider_market, self.adl.record) if scenario.wider_market is not None else None
+        wm = scenario.wider_market
+        wider = None if wm is None else WiderMarket(w, accounting, wm, self.adl.record)
         self.exogenous = ExogenousPhase(w, bool(index_engine.endogenous), wider)
         self.makers = MakersPhase(w, accounting, self.adl.record)
         self.takers = TakersPhase(w, execution, streams.get("takers"))

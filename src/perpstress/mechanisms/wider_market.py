@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from perpstress.config.shock import WiderMarketConfig
+from perpstress.mechanisms.accounting import Accounting
 from perpstress.mechanisms.adl import AdlRecord
 from perpstress.state.world import World
 
@@ -35,28 +36,26 @@ class WiderMarket:
     """Each asset's log impact from the scenario's own net taker flow (module docstring); :meth:`factor` per
     market."""
 
-    def __init__(self, world: World, cfg: WiderMarketConfig, adl_record: AdlRecord) -> None:
+    def __init__(self, world: World, accounting: Accounting, cfg: WiderMarketConfig, adl_record: AdlRecord) -> None:
         self.world = world
         self.adl_record = adl_record
         acc, pos = world.accounts, world.positions
-        self.owners = owners = np.concatenate([world.maker_ids, world.resting_ids])
-        single = acc.pos_count[owners] == 1
-        assert single.all(), "every maker and resting account holds one position"
+        owners = np.concatenate([world.maker_ids, world.resting_ids])
+        assert (acc.pos_count[owners] == 1).all(), "every maker and resting account holds one position"
         self.owner_pos = acc.pos_start[owners].astype(np.int64)
         """Per book owner: its position."""
-        self.is_owner = np.zeros(acc.n, dtype=bool)
-        self.is_owner[owners] = True
+        self.owner_of = np.full(acc.n, -1, dtype=np.int64)
+        """Per account: its index among the book owners, -1 for none."""
+        self.owner_of[owners] = np.arange(owners.size)
         market = pos.market[self.owner_pos]
         self.owner_asset = world.asset_of[market]
         self.owner_base = world.markets.lot_size[market]
         """Per book owner: its market's asset (path column) and base units per lot."""
         self.last_lots = pos.size_lots[self.owner_pos].astype(np.float64)
         n_assets = int(world.asset_of.max()) + 1 if world.asset_of.size else 0
-        open_interest = np.zeros(n_assets)
-        perp = ~world.is_spot[pos.market]
-        long = perp & (pos.size_lots > 0)
-        np.add.at(open_interest, world.asset_of[pos.market[long]],
-                  pos.size_lots[long] * world.markets.lot_size[pos.market[long]])  # fmt: skip
+        perp = ~world.is_spot  # open interest per asset at the start, over its perpetuals, in base units
+        oi_base = accounting.long_lots[perp] * world.markets.lot_size[perp]
+        open_interest = np.bincount(world.asset_of[perp], weights=oi_base, minlength=n_assets)
         self.coef = np.zeros(n_assets)
         """Per asset: log impact per base unit of net taker flow (0: no perpetual)."""
         has = open_interest > 0
@@ -71,15 +70,12 @@ class WiderMarket:
         change = now - self.last_lots
         self.last_lots = now
         if len(rec.account) > self.adl_seen:  # ADL closed against a maker: no taker traded it
-            hit = np.asarray(rec.account[self.adl_seen :], dtype=np.int64)
+            owner = self.owner_of[np.asarray(rec.account[self.adl_seen :], dtype=np.int64)]
             lots = np.asarray(rec.lots[self.adl_seen :], dtype=np.float64)
             side = np.asarray(rec.side[self.adl_seen :], dtype=np.float64)  # the winner's side
             self.adl_seen = len(rec.account)
-            mine = self.is_owner[hit]
-            if mine.any():
-                by_account = np.zeros(w.accounts.n)
-                np.add.at(by_account, hit[mine], -side[mine] * lots[mine])  # the winner's position shrinks
-                change -= by_account[self.owners]
+            mine = owner >= 0
+            np.add.at(change, owner[mine], side[mine] * lots[mine])  # less ADL's -side * lots on the winner
         flow = np.zeros(self.log_impact.size)
         np.add.at(flow, self.owner_asset, -change * self.owner_base)  # the owners sold what the takers bought
         self.log_impact += self.coef * flow
