@@ -251,3 +251,19 @@ def flat(x: Any) -> list[Any]:
     if isinstance(x, np.ndarray):
         return [(x.dtype.str, x.shape, x.tobytes())]
     return [float(x).hex() if isinstance(x, float) else x]
+
+
+def draw_maker_ladders(draw: Any, books: Any, maker_market: Any, marks: Any, lot: Any, far_from: float) -> None:
+    """Hypothesis: up to four resting orders a side for each maker ``a`` (account ``a``, quoting in market
+    ``maker_market[a]``), each a near (0.02-1 %) or far (``far_from``-30 %) distance from the mark and 1-5,000 lots,
+    posted with ``books.replace_ladder``."""
+    from hypothesis import strategies as st
+
+    from perpstress.state.orderbook import ASK, BID
+
+    for a, m in enumerate(int(x) for x in maker_market):
+        for side in (BID, ASK):
+            steps = draw(st.lists(st.floats(0.0002, 0.01) | st.floats(far_from, 0.3), min_size=0, max_size=4))
+            px = np.array([marks[m] * (1 - s if side == BID else 1 + s) for s in steps])
+            q = np.array([draw(st.integers(1, 5000)) * lot[m] for _ in steps])
+            books.replace_ladder(m, side, a, px, q)

@@ -26,7 +26,7 @@ import numpy as np
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from kit import flat
+from kit import draw_maker_ladders, flat
 from perpstress.calculator import load_venue
 from perpstress.config.venue import CollateralMethod, CollateralRule, SocialisedLossAdl
 from perpstress.mechanisms.accounting import Accounting
@@ -37,7 +37,7 @@ from perpstress.mechanisms.execution import BookExecution
 from perpstress.mechanisms.insurance import FundLimits, InsuranceFunds
 from perpstress.mechanisms.liquidation import LiquidationEngine
 from perpstress.state.ledger import Ledger
-from perpstress.state.orderbook import ASK, BID, OrderBooks
+from perpstress.state.orderbook import OrderBooks
 from perpstress.state.portfolio import Accounts, Markets, Positions, group_by_account
 from perpstress.state.world import CROWD, MAKER, MarginView
 
@@ -101,13 +101,7 @@ def crowd_worlds(draw: st.DrawFn) -> tuple[Any, SimpleNamespace]:
     accounts = Accounts(np.zeros(n_acc, np.int32), np.array(wallet), start, count)
     positions = Positions(ids, np.array(market, np.int32), np.array(size, np.int64), np.array(entry), np.array(iso))
     books = OrderBooks(n_m, 24, markets.tick_size, markets.lot_size)
-    for a in range(n_makers):
-        m = market[a]
-        for side in (BID, ASK):
-            steps = draw(st.lists(st.floats(0.0002, 0.01) | st.floats(0.005, 0.3), min_size=0, max_size=4))
-            px = np.array([marks[m] * (1 - s if side == BID else 1 + s) for s in steps])
-            q = np.array([draw(st.integers(1, 5000)) * lot[m] for _ in steps])
-            books.replace_ladder(m, side, a, px, q)
+    draw_maker_ladders(draw, books, market[:n_makers], marks, lot, far_from=0.005)
     limits = FundLimits(per_market_claim_cap_usd=draw(st.sampled_from([None, 10.0, 1e4])))
     funds = InsuranceFunds.create([10.0 ** draw(st.floats(0.0, 7.0))], n_m, [limits])
     kind = np.array([MAKER] * n_makers + [CROWD] * n_crowd)

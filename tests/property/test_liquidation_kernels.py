@@ -25,6 +25,7 @@ import numpy as np
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from kit import draw_maker_ladders
 from perpstress.calculator import load_venue
 from perpstress.config.venue import SocialisedLossAdl
 from perpstress.mechanisms import accounting as ac
@@ -37,7 +38,7 @@ from perpstress.mechanisms.liquidation import LiquidationEngine
 from perpstress.mechanisms.liquidation import kernels as kn
 from perpstress.state import orderbook as ob
 from perpstress.state.ledger import Ledger
-from perpstress.state.orderbook import ASK, BID, OrderBooks
+from perpstress.state.orderbook import OrderBooks
 from perpstress.state.portfolio import Accounts, Markets, Positions, group_by_account
 
 SETTINGS = settings(max_examples=150, deadline=None)
@@ -139,13 +140,7 @@ def worlds(draw: st.DrawFn) -> tuple[Any, SimpleNamespace, list[tuple[int, int]]
     positions = Positions(acc_ids, np.array(pos_market, np.int32), np.array(size, np.int64), np.array(entry),
                           np.array(iso))  # fmt: skip
     books = OrderBooks(n_m, 16, markets.tick_size, markets.lot_size)
-    for a in range(n_makers):
-        m = int(maker_market[a])
-        for side in (BID, ASK):
-            steps = draw(st.lists(st.floats(0.0002, 0.01) | st.floats(0.0005, 0.3), min_size=0, max_size=4))
-            px = np.array([marks[m] * (1 - s if side == BID else 1 + s) for s in steps])
-            q = np.array([draw(st.integers(1, 5000)) * lot[m] for _ in steps])
-            books.replace_ladder(m, side, a, px, q)
+    draw_maker_ladders(draw, books, maker_market[:n_makers], marks, lot, far_from=0.0005)
     limits = FundLimits(
         max_takeover_notional_fraction=draw(st.sampled_from([None, 0.05, 0.5, 5.0])),
         adl_drawdown_fraction=draw(st.sampled_from([None, 0.1, 0.3])),
