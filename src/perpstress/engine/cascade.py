@@ -87,6 +87,8 @@ class Cascade:
         self.hedge_accounts = set(hedges.leg_of())
         self.desk = desk
         self.timing = timing
+        self._marked = np.zeros(max(world.accounts.n, world.positions.n), dtype=np.bool_)
+        """Scratch: the ids of one round's units, set and cleared around one lookup (all False between)."""
         self.collateral_caused_accounts: dict[int, int] = {}
         """Accounts whose liquidation their collateral's fall caused, and the pair that fell most."""
 
@@ -106,18 +108,23 @@ class Cascade:
             units = self.monitor.liquidatable(candidates)
             if units and w.collateral.pairs:
                 units = self.sell_collateral(units)
-            liquidated = {a for a, _ in units}
-            survivors = fired[[int(a) not in liquidated for a in fired]] if fired.size else fired
+            liquidated = np.array([a for a, _ in units], dtype=np.int64)  # accounts (cross) or positions (isolated)
+            self._marked[liquidated] = True
+            survivors = fired[~self._marked[fired]] if fired.size else fired
+            self._marked[liquidated] = False
             self.bands.reband(survivors[w.kind[survivors] == CROWD])
             if not units:
                 break
             liq_before, adl_before = len(liq.record.lots), len(adl.record.lots)
-            by_venue: dict[int, list[tuple[int, int]]] = {}
-            for account in {a for a, _ in units if w.kind[a] == MAKER}:
+            makers = liquidated[w.kind[liquidated] == MAKER]
+            for account in np.unique(makers).tolist() if makers.size else ():
                 w.books.cancel_owner(account)  # every procedure starts by cancelling the account's open orders
-            for unit in units:
-                by_venue.setdefault(int(w.accounts.venue[unit[0]]), []).append(unit)
-            for venue, vunits in sorted(by_venue.items()):
+            unit_venue = w.accounts.venue[liquidated]  # a crowd position's id is its account's
+            for venue in range(len(w.venues)):
+                of_venue = np.flatnonzero(unit_venue == venue).tolist()
+                if not of_venue:
+                    continue
+                vunits = [units[i] for i in of_venue]
                 requests = liq.liquidate(clock.ts_ms, venue, vunits)
                 fund_empty = w.funds.balance[venue] <= 0.01 * max(w.funds.start_balance[venue], 1.0)
                 hit_from = len(adl.record.account)
@@ -129,8 +136,7 @@ class Cascade:
                     closed = sorted({a for a, _ in vunits}.union(winners))
                     w.ledger.external_in += w.collateral.convert_closed(closed, self.accounting)
                 self.record_adl_closes(hit_from)
-            touched = np.array(sorted(liquidated), dtype=np.int64)
-            touched = np.concatenate([touched, np.array(adl.record.account[adl_before:], dtype=np.int64)])
+            touched = np.concatenate([liquidated, np.array(adl.record.account[adl_before:], dtype=np.int64)])
             self.bands.reband(np.unique(touched[w.kind[touched] == CROWD]))
             if self.hedge_accounts:
                 self.note_hedge_fills(liq_before, adl_before)
@@ -204,9 +210,10 @@ class Cascade:
         are dropped."""
         w = self.world
         hold = w.collateral
-        for account, position in units:
-            if position >= 0 or not hold.rows_of(account):
-                continue
+        cross = np.array([a for a, position in units if position < 0], dtype=np.int64)
+        cross = cross[cross < hold.row_of.size]
+        holding = cross[hold.row_of[cross] >= 0].tolist()  # the cross units holding collateral, in the units' order
+        for account in holding:
             extra = hold.shortfall_at_reference(account)
             if extra <= 0 or account in self.collateral_caused_accounts:
                 continue
@@ -221,9 +228,7 @@ class Cascade:
                 hold.caused[pair_id] += 1
                 self.collateral_caused_accounts[account] = pair_id
         sold_any = False
-        for account, position in units:
-            if position >= 0:
-                continue
+        for account in holding:
             for r in hold.rows_of(account):
                 if hold.quantity[r] <= 0:
                     continue

@@ -203,6 +203,10 @@ class CollateralHoldings:
         """Each account's holding row (-1: none), for accounts up to the last holder."""
         self.row_of[self.account] = np.arange(self.account.size)
         self._rows_by_pair = [np.flatnonzero(self.pair == i) for i in range(len(pairs))]
+        self._held_rows_by_pair = list(self._rows_by_pair)
+        """Each pair's rows that may still hold something (a row sold or converted to nothing is worth nothing at
+        any price, so revaluing it changes no wallet); pruned at the next revaluation after rows empty."""
+        self._emptied = False
         self._valued = np.full(len(pairs), np.nan)
         """Each pair's haircut price when its rows were last revalued (NaN: never)."""
         self._banded = np.full(len(pairs), np.nan)
@@ -253,11 +257,12 @@ class CollateralHoldings:
         if moved_pairs.size == 0:
             return np.zeros(0, dtype=np.int64)
         self._valued[moved_pairs] = price[moved_pairs]
-        rows = (
-            self._rows_by_pair[moved_pairs[0]]
-            if moved_pairs.size == 1
-            else np.concatenate([self._rows_by_pair[i] for i in moved_pairs])
-        )
+        if self._emptied:  # holdings only ever shrink: an emptied row stays empty
+            self._held_rows_by_pair = [r[(self.quantity[r] != 0.0) | (self.value[r] != 0.0)]
+                                       for r in self._held_rows_by_pair]  # fmt: skip
+            self._emptied = False
+        held = self._held_rows_by_pair
+        rows = held[moved_pairs[0]] if moved_pairs.size == 1 else np.concatenate([held[i] for i in moved_pairs])
         moved = np.empty(rows.size, dtype=np.int64)
         n = revalue_rows(rows, self.quantity, self.pair, price, self.value, self.account, wallet, moved)
         return moved[:n]
@@ -299,6 +304,7 @@ class CollateralHoldings:
         wallet[self.account[row]] += proceeds - removed
         self.value[row] -= removed
         self.quantity[row] -= quantity
+        self._emptied = True
 
     def convert_off_book(self, row: int) -> float:
         """Convert what is left of ``row`` at its haircut margin value (the wallet already holds that value, so it
@@ -308,6 +314,7 @@ class CollateralHoldings:
         self.external_units[asset] = self.external_units.get(asset, 0.0) + float(self.quantity[row])
         self.value[row] = 0.0
         self.quantity[row] = 0.0
+        self._emptied = True
         return usd
 
     def convert_closed(self, accounts: Sequence[int], accounting: Accounting) -> float:

@@ -114,6 +114,8 @@ class AdlBook:
             order = order[~np.isin(order, outside)]
         bounds = np.searchsorted(market[order], np.arange(accounting.markets.n + 1))
         self._by_market = [order[bounds[m] : bounds[m + 1]] for m in range(accounting.markets.n)]
+        self.marked = np.zeros(accounting.accounts.n, dtype=np.bool_)
+        """Scratch over accounts for a rule's lookups: set and cleared within one call (all False between)."""
         """Position ids per market, so candidate scans stay within one market."""
         self.compiled = True
         """Rules walk their queues compiled where they can (:mod:`~perpstress.mechanisms.adl.kernels`); False: the

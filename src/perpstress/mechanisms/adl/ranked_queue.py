@@ -96,9 +96,13 @@ class RankedQueue(AllocatingRule):
         m = market
         acc = self.book.accounting
         pos = acc.positions
-        bankrupt = {r.account for r in requests}
+        bankrupt = np.array([r.account for r in requests], dtype=np.int64)
         cand = self.book.candidates(m, side, profitable=True)
-        cand = cand[[int(a) not in bankrupt for a in pos.account[cand]]] if cand.size else cand
+        if cand.size:
+            marked = self.book.marked  # all False between uses
+            marked[bankrupt] = True
+            cand = cand[~marked[pos.account[cand]]]
+            marked[bankrupt] = False
         if cand.size == 0:
             return sum(abs(r.lots) for r in requests)
         order = cand[rules.queue_order(self.scores(self.book, cand), np.ones(cand.size, bool))]

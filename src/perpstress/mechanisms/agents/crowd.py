@@ -433,9 +433,9 @@ class MarginMonitor:
         cross = candidates[~iso_mask].astype(np.int32)
         if cross.size:
             bal, req = unit_balances(cross, *v)
-            units += [(int(a), -1) for a in cross[bal < req]]
+            units += [(a, -1) for a in cross[bal < req].tolist()]
         iso = candidates[iso_mask].astype(np.int64)
         if iso.size:
             bal, req = isolated_balances(iso, *v.positions_and_markets)
-            units += [(int(p), int(p)) for p in iso[bal < req]]
+            units += [(p, p) for p in iso[bal < req].tolist()]
         return units
