@@ -329,6 +329,11 @@ def binance_collateral_lines() -> dict[str, list[str]]:
 # SOL's measured rates over BTC's (0.095-0.19, their mean 0.13). Pools: the orders the rates open over the real BTC
 # path (81,864 at Binance BTCUSDT), twice over, in proportion; at least 1,000.
 FLOW_RATES = {"dip": 5.2, "momentum": 17.8, "squeeze": 2.7}
+# The rates are measured on the crash's minutes and the flow is the crowd's answer to the news, which the scenario
+# puts at the shock's at_s: before it the rules open nothing (flow.start_s). On from the start, the momentum rule fed
+# on its own selling before the news on three of ten seeds (BTC at 103,223 at 20:45 on one), where the real BTCUSDT
+# moved at most 0.12 % in any minute from 20:30 to 20:50 (shared/data klines; the real selling began ~20:50).
+NEWS_AT_S = 1800  # 21:00 UTC, 30 min into the run (starts 20:30)
 FLOW_SOL_OVER_BTC = 0.13
 FLOW_POOL_BINANCE_BTC = 163_728
 
@@ -343,7 +348,8 @@ HEDGE_PAIRS = [("binance", "bybit"), ("bybit", "binance")]
 def crowd_flow_lines() -> list[str]:
     """The ``[flow]`` section and the makers' cross-venue hedges of oct-2025 (off in the built-in file;
     ``--crowd-flow PATH`` writes a copy with them)."""
-    lines = ["[flow]", "recent_window_s = 1800.0", "median_usd = 20_000.0", "sigma = 1.0", "",
+    lines = ["[flow]", "recent_window_s = 1800.0", "median_usd = 20_000.0", "sigma = 1.0",
+             f"start_s = {NEWS_AT_S:.1f}", "",
              "[flow.dip]", "threshold = 0.02", f"rate_per_s = {FLOW_RATES['dip']}", "max_multiple = 4.0", "",
              "[flow.momentum]", "threshold = 0.005", "window_s = 60.0", f"rate_per_s = {FLOW_RATES['momentum']}",
              "max_multiple = 4.0", "",
@@ -433,7 +439,7 @@ def main() -> None:
                 lines.append(f'"{b}" = {{ {table} }}')
             lines.append("")
     lines += ["[shock]", 'kind = "jump_regime"', "calm_vol = 0.000056  # BTC 20:30-20:50 (derive script)",
-              "at_s = 1800  # 21:00 UTC, the tariff post",
+              f"at_s = {NEWS_AT_S}  # 21:00 UTC, the tariff post",
               f"jump = {JUMP:.5f}  # BTC's beta to the S&P 500 x its Oct 10 fall, a quarter (make_oct2025.py)",
               "stress_vol = 0.0012", "half_life_s = 900", f"drift = {DRIFT:.5f}", "drift_s = 1200",
               "appetite_floor = 0.5", "appetite_half_life_s = 3600", ""]  # fmt: skip

@@ -155,6 +155,21 @@ def test_a_short_bought_back_past_bankruptcy_has_its_gap_settled_not_hidden(tmp_
     assert sim.invariants.oi_imbalance() == 0
 
 
+def test_no_flow_order_before_start_s_and_the_measures_carry_over(tmp_path: Path) -> None:
+    """With ``start_s`` at 300 s, three minutes after the first leg, the dip buyers open nothing before 300 s and
+    start within seconds of it (the peak they measure from was kept while they waited); without it they open during
+    the leg."""
+    shock = replay(tmp_path, "one", ONE_LEG)
+    sc = BASE.with_(shock=shock, flow=DIP_FLOW | {"start_s": 300.0}, engine__record_trades=True)
+    sim, s = simulate(sc)
+    start_ms = T0 + 300_000
+    assert not flow_accounts_opened_before(sim, start_ms)
+    assert s["flow"]["opened"]["dip"] > 20
+    assert flow_accounts_opened_before(sim, start_ms + 10_000)
+    sim_now, _ = simulate(BASE.with_(shock=shock, flow=DIP_FLOW, engine__record_trades=True))
+    assert len(flow_accounts_opened_before(sim_now, start_ms)) > 20
+
+
 def test_a_full_pool_is_counted_not_grown(tmp_path: Path) -> None:
     """Eight dormant accounts at scale 1 are two at 0.25: two dip buyers open, every later order is dropped and
     counted, and the arrays keep their size."""
@@ -210,6 +225,8 @@ def test_late_and_unanswered_margin_calls_cost_top_ups() -> None:
         ({"flow": {"markets": {"binance:BTCUSDT": {"accounts": 10}}}}, "no rule"),
         ({"flow": {"markets": {"binance:BTCUSDT": {"accounts": 10}}, "dip": {"threshold": 1.5, "rate_per_s": 1.0}}},
          "threshold"),
+        ({"flow": {"markets": {"binance:BTCUSDT": {"accounts": 10}}, "dip": {"threshold": 0.02, "rate_per_s": 1.0},
+                   "start_s": -1.0}}, "start_s"),
     ],
 )  # fmt: skip
 def test_bad_flow_sections_are_refused_naming_the_field(change: dict[str, Any], message: str) -> None:

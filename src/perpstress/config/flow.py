@@ -16,7 +16,9 @@ rate_multiple x scale`` per market while its measure is at or above its threshol
 log-normal (``median_usd / scale``, ``sigma``; ``--scale`` scales accounts, not notional, as the population's does),
 leverage log-normal like the crowd's, capped by the tier at the order's notional. Each order is one new cross account
 from the market's dormant pool (``markets[key].accounts x scale``, allocated at build); an order finding its pool used
-up is dropped and counted. The section is off (no pool, no phase, no draws) while ``markets`` is empty.
+up is dropped and counted. Before ``start_s`` the measures are kept but no order is drawn (a flow that answers
+news: its rates were measured on the crash, not on the calm before it). The section is off (no pool, no phase, no
+draws) while ``markets`` is empty.
 """
 
 from __future__ import annotations
@@ -68,6 +70,9 @@ class CrowdFlowConfig(FrozenModel):
     leverage_median: float | None = Field(None, ge=1, description="none: the population's (else the crowd's)")
     leverage_sigma: float | None = Field(None, ge=0, description="none: the population's (else the crowd's)")
     limit_fraction: float = Field(0.02, gt=0, lt=0.5, description="market orders limited this far past mark")
+    start_s: float = Field(
+        0.0, ge=0, le=864_000, description="no rule opens or covers before this many seconds into the run"
+    )
 
     @property
     def enabled(self) -> bool:

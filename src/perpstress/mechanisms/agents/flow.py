@@ -174,6 +174,8 @@ class CrowdFlowPhase:
         self.leverage_sigma = crowd.leverage_sigma if cfg.leverage_sigma is None else cfg.leverage_sigma
         step_s = world.scenario.step_ms / 1000.0
         self.recent_steps = max(1, round(cfg.recent_window_s / step_s))
+        self.start_step = round(cfg.start_s / step_s)
+        """Steps before this one draw no order (``flow.start_s``)."""
         self.lag_steps = max(1, round(cfg.momentum.window_s / step_s)) if cfg.momentum is not None else 1
         n, n_l = self.markets.size, max(self.recent_steps, self.lag_steps) + 1
         self.hist = np.zeros((n, n_l))
@@ -209,6 +211,8 @@ class CrowdFlowPhase:
                             self.trough_q, self.trough_ends, self.recent_steps, self.lag_steps, self.rules,
                             self.multiple, float(self.scale), self.measures, self.rates):  # fmt: skip
             return
+        if clock.step < self.start_step:
+            return  # the measures move on; nothing is drawn yet
         counts = self.rng.poisson(self.rates * clock.step_s).astype(np.int64)
         total = int(counts.sum())
         if total == 0:
