@@ -139,6 +139,12 @@ class MarketMakerConfig(FrozenModel):
     inventory_skew_half_life_s: float = Field(
         300.0, gt=0, description="the rest of the skew fades with this half-life after the inventory was taken on"
     )
+    lay_off: bool = Field(
+        False,
+        description="makers lay their inventory off outside the venues: each step the share 1 - 0.5 ** (dt / "
+        "inventory_skew_half_life_s) of it leaves, traded at their fair value with the market's outside account, "
+        "so limits and skew read what they still hold (needs inventory_skew_permanent = 1)",
+    )
     withdraws: bool = Field(
         True,
         description="makers withdraw on volatility, drawdown or ADL exposure (false: the counterfactual of makers "
@@ -171,6 +177,16 @@ class MarketMakerConfig(FrozenModel):
     hedges: tuple[MakerHedge, ...] = Field(
         (), description="makers hedging their inventory on another venue (none: makers hold it unhedged)"
     )
+
+    @model_validator(mode="after")
+    def _lay_off_reads_the_whole_inventory(self) -> Self:
+        if self.lay_off and self.inventory_skew_permanent != 1.0:
+            raise rule_error(
+                ".inventory_skew_permanent",
+                f"with lay_off the inventory itself leaves, so the skew follows all of what is left: "
+                f"inventory_skew_permanent must be 1, not {self.inventory_skew_permanent:g}",
+            )
+        return self
 
     @model_validator(mode="after")
     def _return_below_withdraw(self) -> Self:

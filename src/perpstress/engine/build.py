@@ -107,7 +107,7 @@ def build_world(scenario: Scenario, scale: float, positions: PositionsSnapshot |
     arbs = _arbitrage_accounts(scenario, keys)
     n_h = hedge["market"].size
     n_a = len(arbs["market"])
-    n_ab = n_m if scenario.engine.forced_flow == "absorbed_at_mark" else 0
+    n_ab = n_m if scenario.engine.forced_flow == "absorbed_at_mark" or mk_cfg.lay_off else 0
     n_rs = n_m if scenario.resting is not None else 0
     key_ids = {k: i for i, k in enumerate(keys)}
     mh_market = np.array([key_ids[h.hedge] for h in mk_cfg.hedges], dtype=np.int64)

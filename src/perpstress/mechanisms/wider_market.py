@@ -7,9 +7,9 @@ Rule: every step, before the makers quote, each asset's fundamental value is its
 perpetual and spot, on every venue (base units, buys positive), ``OI`` the asset's open interest over the
 scenario's perpetuals at the start (base units). The flow is read off the books' owners (the makers and the resting
 orders take the other side of every taker fill): what their positions lost since the previous step, less what ADL
-closed against them, which no taker traded. An asset with no perpetual has no open interest and is not moved;
-neither is the flow an outside absorber fills (the counterfactual without forced flow) counted, since it never
-reaches a book.
+closed against them and what the makers laid off outside the venues (``makers.lay_off``), which no taker traded.
+An asset with no perpetual has no open interest and is not moved; neither is the flow an outside absorber fills
+(the counterfactual without forced flow) counted, since it never reaches a book.
 
 Why: the makers' quotes alone have no memory between venues. With spot books quoting around their venue's
 perpetual mark and perpetuals around an index of those spot books, each requote carries the makers' inventory
@@ -42,6 +42,7 @@ class WiderMarket:
         acc, pos = world.accounts, world.positions
         owners = np.concatenate([world.maker_ids, world.resting_ids])
         assert (acc.pos_count[owners] == 1).all(), "every maker and resting account holds one position"
+        self.owners = owners.astype(np.int64)
         self.owner_pos = acc.pos_start[owners].astype(np.int64)
         """Per book owner: its position."""
         self.owner_of = np.full(acc.n, -1, dtype=np.int64)
@@ -52,6 +53,8 @@ class WiderMarket:
         self.owner_base = world.markets.lot_size[market]
         """Per book owner: its market's asset (path column) and base units per lot."""
         self.last_lots = pos.size_lots[self.owner_pos].astype(np.float64)
+        self.last_laid_off = world.laid_off_lots[self.owners].astype(np.float64)
+        """Per book owner: lots laid off outside the venues so far (``makers.lay_off``): no taker traded them."""
         n_assets = int(world.asset_of.max()) + 1 if world.asset_of.size else 0
         perp = ~world.is_spot  # open interest per asset at the start, over its perpetuals, in base units
         oi_base = accounting.long_lots[perp] * world.markets.lot_size[perp]
@@ -69,6 +72,9 @@ class WiderMarket:
         now = w.positions.size_lots[self.owner_pos].astype(np.float64)
         change = now - self.last_lots
         self.last_lots = now
+        laid_off = w.laid_off_lots[self.owners].astype(np.float64)
+        change -= laid_off - self.last_laid_off  # what the makers laid off outside is no taker's flow
+        self.last_laid_off = laid_off
         if len(rec.account) > self.adl_seen:  # ADL closed against a maker: no taker traded it
             owner = self.owner_of[np.asarray(rec.account[self.adl_seen :], dtype=np.int64)]
             lots = np.asarray(rec.lots[self.adl_seen :], dtype=np.float64)

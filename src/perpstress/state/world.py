@@ -41,9 +41,10 @@ if TYPE_CHECKING:
 
 CROWD, MAKER, NOISE, KEEPER, HEDGER, ARBITRAGEUR, SPOT, ABSORBER, RESTING = 0, 1, 2, 3, 4, 5, 6, 7, 8
 """Account kinds. SPOT accounts hold only a spot market's position and are never margin-checked. ABSORBER accounts
-(one per market, only with ``engine.forced_flow = "absorbed_at_mark"``) stand outside the venue: they take the forced
-flow at mark, are never margin-checked and never ADL'd. RESTING accounts (one per market, only with ``[resting]``)
-own the limit orders resting beyond the makers' ladders; never margin-checked, never ADL'd."""
+(one per market, only with ``engine.forced_flow = "absorbed_at_mark"`` or ``makers.lay_off``) stand outside the
+venue: they take the forced flow at mark and the inventory makers lay off, are never margin-checked and never
+ADL'd. RESTING accounts (one per market, only with ``[resting]``) own the limit orders resting beyond the makers'
+ladders; never margin-checked, never ADL'd."""
 
 TRADE_COLUMNS = ("ts_ms", "market", "account", "maker", "lots", "price")
 """Columns of the fills record (``World.trades``)."""
@@ -142,6 +143,9 @@ class World:
     """Per market: this step's last trade price (NaN: none yet)."""
     volume_usd: F64 = field(default_factory=lambda: np.zeros(0))
     maker_filled: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    laid_off_lots: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """Per account: lots its maker has laid off outside the venues so far (``makers.lay_off``), signed as the
+    position change (a long maker selling: negative)."""
     """Per account: set when a maker's order fills; the maker requotes at its next turn."""
     topup_delay_ms: F64 = field(default_factory=lambda: np.zeros(0))
     """Per account: ms from a margin call to the crowd member's top-up (0: at once; infinite: never answers)."""
@@ -166,7 +170,8 @@ class World:
     """One noise-trader account per market, in market order."""
     keeper_ids: I64 = field(init=False)
     absorber_ids: I64 = field(init=False)
-    """One absorber account per market, in market order, when forced flow is absorbed at mark (else none)."""
+    """One absorber account per market, in market order, when forced flow is absorbed at mark or makers lay off
+    (else none)."""
     resting_ids: I64 = field(init=False)
     """One resting-orders account per market, in market order, with ``[resting]`` (else none)."""
     watch_ids: I64 = field(init=False)
@@ -186,6 +191,8 @@ class World:
             self.call_ms = np.full(self.accounts.n, np.nan)
         if self.maker_filled.size == 0:
             self.maker_filled = np.zeros(self.accounts.n, dtype=bool)
+        if self.laid_off_lots.size == 0:
+            self.laid_off_lots = np.zeros(self.accounts.n, dtype=np.int64)
         self.spot_account = np.zeros(self.accounts.n, dtype=bool)
         self.spot_account[self.is_spot[self.positions.market]] = True
         self.crowd_ids = np.flatnonzero(self.kind == CROWD)

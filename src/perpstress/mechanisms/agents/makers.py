@@ -23,9 +23,9 @@ from __future__ import annotations
 import numpy as np
 
 from perpstress.config.agents import SpotFairValue
-from perpstress.mechanisms.accounting import Accounting
+from perpstress.mechanisms.accounting import Accounting, settle_maker_fills
 from perpstress.mechanisms.adl import AdlRecord
-from perpstress.mechanisms.market_makers import MakerState, maker_config_table, makers_step
+from perpstress.mechanisms.market_makers import C_SETTLE_DECAY, MakerState, maker_config_table, makers_step
 from perpstress.state.clock import Clock
 from perpstress.state.world import World
 
@@ -58,6 +58,10 @@ class MakersPhase:
         self.adl_lots = np.zeros(world.accounts.n)
         """ADL'd lots against each maker, decaying with the volatility window: the maker's recent ADL exposure."""
         self.adl_seen = 0
+        self.lay_off = bool(mk_cfg.lay_off)
+        """Makers lay their inventory off outside the venues (``makers.lay_off``), to the markets' absorbers."""
+        self._maker_market = maker_market.astype(np.int64)
+        self._unused = np.zeros(world.accounts.n if self.lay_off else 0, dtype=np.bool_)
         self._table_step_s = np.nan
         self._table, self._levels = maker_config_table(self.cfg, 1.0)
         perp_of = {(int(world.markets.venue[m]), world.market_base[m]): m for m in range(world.n_perpetual)}
@@ -74,6 +78,36 @@ class MakersPhase:
         """Per following market: the half-life of the pull towards the fundamental value (inf: none)."""
         self._anchor = np.zeros(self._following.size)
         """Per following market: the share of its fair value taken from the fundamental value this step."""
+
+    def lay_off_inventory(self, fair: np.ndarray) -> None:
+        """Each maker lays off the share ``1 - C_SETTLE_DECAY`` of its inventory (what it took on since the start,
+        whole lots) outside the venues. Its start position stands for a book hedged elsewhere, so the lay-off first
+        reduces its position on the venue, as far as that position is on the inventory's side (traded at its
+        market's fair value with the market's absorber: no fee, no book, no last trade), and the rest unwinds the
+        hedge outside (the start position moves towards the position: no trade on the venue). A position is never
+        grown or flipped, so a maker liquidated to flat is not re-opened. Money and open interest are kept: what
+        the maker realises, the absorber's new position owes."""
+        w = self.world
+        pos, mk = w.positions, w.markets
+        mm = self._maker_market
+        size = pos.size_lots[self.maker_ids]
+        held = size - self.start_lots
+        share = np.trunc(np.abs(held) * (1.0 - self._table[mm, C_SETTLE_DECAY])).astype(np.int64)
+        side = np.sign(held)
+        on_venue = np.where(np.sign(size) == side, np.minimum(share, np.abs(size)), 0)
+        self.start_lots += side * (share - on_venue)  # the hedge outside unwound: no trade here
+        lots = (side * on_venue).astype(np.int64)
+        moving = np.flatnonzero(lots)
+        if moving.size == 0:
+            return
+        makers, lots, market = self.maker_ids[moving], lots[moving], mm[moving]
+        price = fair[market].astype(np.float64)
+        unused = self._unused  # not a book fill: the makers' requote test sees the change in inventory
+        for owners, sign in ((makers, 1), (w.absorber_ids[market], -1)):
+            settle_maker_fills(owners.astype(np.int64), price, lots, sign, 1.0, 0.0, 0, pos.market, mk.lot_size,
+                               pos.size_lots, pos.entry_price, w.accounts.wallet, self.accounting.long_lots, unused,
+                               w.ledger.fee_pool)  # fmt: skip
+        np.add.at(w.laid_off_lots, makers, -lots)
 
     @property
     def state(self) -> list[MakerState]:
@@ -106,6 +140,8 @@ class MakersPhase:
             fair[self._following] = mark
         pos, mk, b = w.positions, w.markets, w.books
         acc = w.accounts
+        if self.lay_off:
+            self.lay_off_inventory(fair)
         makers_step(b.price, b.lots, b.owner, b.count, self.maker_ids, self.start_lots, self.active, self.ramp,
                     self.peak_equity, self.refill, self.settled, self.last_quote, w.maker_filled, pos.market,
                     pos.size_lots, pos.entry_price, pos.isolated_margin, acc.pos_start, acc.pos_count, acc.wallet,
