@@ -29,6 +29,7 @@ from perpstress.mechanisms.execution import ForcedExecution
 from perpstress.mechanisms.liquidation import LiquidationEngine
 from perpstress.mechanisms.pricing import PricesPhase
 from perpstress.state.clock import Clock
+from perpstress.state.membership import Membership
 from perpstress.state.world import CROWD, MAKER, World
 
 
@@ -87,8 +88,8 @@ class Cascade:
         self.hedge_accounts = set(hedges.leg_of())
         self.desk = desk
         self.timing = timing
-        self._marked = np.zeros(max(world.accounts.n, world.positions.n), dtype=np.bool_)
-        """Scratch: the ids of one round's units, set and cleared around one lookup (all False between)."""
+        self._units = Membership(max(world.accounts.n, world.positions.n))
+        """Which fired positions are not among a round's units."""
         self.collateral_caused_accounts: dict[int, int] = {}
         """Accounts whose liquidation their collateral's fall caused, and the pair that fell most."""
 
@@ -109,9 +110,7 @@ class Cascade:
             if units and w.collateral.pairs:
                 units = self.sell_collateral(units)
             liquidated = np.array([a for a, _ in units], dtype=np.int64)  # accounts (cross) or positions (isolated)
-            self._marked[liquidated] = True
-            survivors = fired[~self._marked[fired]] if fired.size else fired
-            self._marked[liquidated] = False
+            survivors = fired[self._units.outside(fired, liquidated)] if fired.size else fired
             self.bands.reband(survivors[w.kind[survivors] == CROWD])
             if not units:
                 break
@@ -211,8 +210,7 @@ class Cascade:
         w = self.world
         hold = w.collateral
         cross = np.array([a for a, position in units if position < 0], dtype=np.int64)
-        cross = cross[cross < hold.row_of.size]
-        holding = cross[hold.row_of[cross] >= 0].tolist()  # the cross units holding collateral, in the units' order
+        holding = cross[hold.row_among(cross) >= 0].tolist()  # the cross units holding collateral, in their order
         for account in holding:
             extra = hold.shortfall_at_reference(account)
             if extra <= 0 or account in self.collateral_caused_accounts:

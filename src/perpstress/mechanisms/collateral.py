@@ -218,6 +218,14 @@ class CollateralHoldings:
         self.pricing: list[CollateralPricing] = [COLLATERAL_PRICES[p.rule.method]() for p in pairs]
         """Each pair's pricing, by its rule's method."""
 
+    def row_among(self, accounts: np.ndarray) -> np.ndarray:
+        """Each of ``accounts``' holding row (-1: none; accounts past the last holder hold none)."""
+        ids = np.asarray(accounts, dtype=np.int64)
+        rows = np.full(ids.size, -1, dtype=np.int64)
+        known = ids < self.row_of.size
+        rows[known] = self.row_of[ids[known]]
+        return rows
+
     def rows_of(self, account: int) -> list[int]:
         """The account's holding rows: its one row, or none."""
         row = int(self.row_of[account]) if account < self.row_of.size else -1
@@ -321,8 +329,7 @@ class CollateralHoldings:
         """Convert off-book (:meth:`convert_off_book`), in the order of ``accounts``, what is left of the holdings
         of each of them whose cross unit has nothing open (a closed holder: see the module docstring); returns the
         USD that came in from outside. The wallets are unchanged: they already hold the holdings' haircut value."""
-        ids = np.asarray(accounts, dtype=np.int64)
-        rows = self.row_of[ids[ids < self.row_of.size]]
+        rows = self.row_among(np.asarray(accounts, dtype=np.int64))
         usd = 0.0
         for r in rows[rows >= 0].tolist():
             if self.quantity[r] > 0 and not accounting.unit_positions(int(self.account[r]), -1):

@@ -143,10 +143,10 @@ class World:
     """Per market: this step's last trade price (NaN: none yet)."""
     volume_usd: F64 = field(default_factory=lambda: np.zeros(0))
     maker_filled: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    """Per account: set when a maker's order fills; the maker requotes at its next turn."""
     laid_off_lots: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     """Per account: lots its maker has laid off outside the venues so far (``makers.lay_off``), signed as the
     position change (a long maker selling: negative)."""
-    """Per account: set when a maker's order fills; the maker requotes at its next turn."""
     topup_delay_ms: F64 = field(default_factory=lambda: np.zeros(0))
     """Per account: ms from a margin call to the crowd member's top-up (0: at once; infinite: never answers)."""
     call_ms: F64 = field(default_factory=lambda: np.zeros(0))

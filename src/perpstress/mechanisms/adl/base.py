@@ -21,6 +21,7 @@ from perpstress.mechanisms.accounting import Accounting
 from perpstress.mechanisms.adl import kernels
 from perpstress.mechanisms.margin_kernels import isolated_balances, unit_balances
 from perpstress.state.events import EventColumns
+from perpstress.state.membership import Membership
 from perpstress.state.portfolio import F64
 
 
@@ -114,8 +115,8 @@ class AdlBook:
             order = order[~np.isin(order, outside)]
         bounds = np.searchsorted(market[order], np.arange(accounting.markets.n + 1))
         self._by_market = [order[bounds[m] : bounds[m + 1]] for m in range(accounting.markets.n)]
-        self.marked = np.zeros(accounting.accounts.n, dtype=np.bool_)
-        """Scratch over accounts for a rule's lookups: set and cleared within one call (all False between)."""
+        self.accounts = Membership(accounting.accounts.n)
+        """Membership among accounts, for a rule's filters (the bankrupt accounts' own positions out)."""
         """Position ids per market, so candidate scans stay within one market."""
         self.compiled = True
         """Rules walk their queues compiled where they can (:mod:`~perpstress.mechanisms.adl.kernels`); False: the

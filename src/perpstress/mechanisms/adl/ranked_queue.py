@@ -99,10 +99,7 @@ class RankedQueue(AllocatingRule):
         bankrupt = np.array([r.account for r in requests], dtype=np.int64)
         cand = self.book.candidates(m, side, profitable=True)
         if cand.size:
-            marked = self.book.marked  # all False between uses
-            marked[bankrupt] = True
-            cand = cand[~marked[pos.account[cand]]]
-            marked[bankrupt] = False
+            cand = cand[self.book.accounts.outside(pos.account[cand], bankrupt)]
         if cand.size == 0:
             return sum(abs(r.lots) for r in requests)
         order = cand[rules.queue_order(self.scores(self.book, cand), np.ones(cand.size, bool))]

@@ -104,7 +104,7 @@ class MakersPhase:
         price = fair[market].astype(np.float64)
         unused = self._unused  # not a book fill: the makers' requote test sees the change in inventory
         for owners, sign in ((makers, 1), (w.absorber_ids[market], -1)):
-            settle_maker_fills(owners.astype(np.int64), price, lots, sign, 1.0, 0.0, 0, pos.market, mk.lot_size,
+            settle_maker_fills(owners, price, lots, sign, 1.0, 0.0, 0, pos.market, mk.lot_size,
                                pos.size_lots, pos.entry_price, w.accounts.wallet, self.accounting.long_lots, unused,
                                w.ledger.fee_pool)  # fmt: skip
         np.add.at(w.laid_off_lots, makers, -lots)
