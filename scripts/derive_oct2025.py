@@ -13,7 +13,10 @@ records each with this script named as its source). Run: ``python scripts/derive
   NEAR and FIL bars (calm months before the crash), its cumulative response to one minute's flow as a permanent
   share plus a part that fades with a half-life;
 - funding rates in force on 10 Oct for the symbols in the file;
-- USDe on Binance's spot book: low and its time.
+- USDe on Binance's spot book: low and its time;
+- how BTC took the day's first tariff post (14:57 UTC, six hours before the crash): from BTCUSDT's 5-minute mark
+  bars, the move within the post's bar and to the lowest close of the hour after it, and when (the shape of the
+  news in the scenario's shock).
 """
 
 from __future__ import annotations
@@ -130,6 +133,26 @@ def main(data: Path) -> None:
         lows = [(float(r["low"]), int(r["open_time_ms"])) for r in csv.DictReader(f)]
     low, at = min(lows)
     print(f"USDe on Binance spot: low {low} at {datetime.fromtimestamp(at / 1000, UTC):%Y-%m-%d %H:%M}")
+    first_post_reaction(b / "BTCUSDT-5m-markOrIndexPrice_2025-10-01_2025-12-30.csv")
+
+
+def first_post_reaction(path: Path, post: str = "2025-10-10T14:57:00", hours: float = 1.0) -> None:
+    """BTC's answer to the first tariff post, on 5-minute mark bars: the log-move from the close before the post's
+    bar to that bar's close (the quick part), then to the lowest close within ``hours`` of the post (the rest), and
+    how long each took."""
+    ts, close = closes(path)
+    bar = 5 * 60_000
+    at = ms(post)
+    i = int(np.searchsorted(ts, at, side="right")) - 1  # the bar the post falls in
+    last = int(np.searchsorted(ts, at + hours * 3_600_000, side="right"))
+    low = i + int(np.argmin(close[i:last]))
+    before, quick, end = close[i - 1], close[i], close[low]
+    total = np.log(end / before)
+    quick_s = (ts[i] + bar - at) / 1000
+    rest_s = (ts[low] - ts[i]) / 1000
+    print(f"first tariff post {post} UTC, BTCUSDT mark: {before:,.1f} -> {quick:,.1f} at the post's bar close "
+          f"({quick_s:.0f} s) -> {end:,.1f}, the lowest close within {hours:g} h ({rest_s:.0f} s later): "
+          f"{100 * total:.2f} %, {100 * np.log(quick / before) / total:.1f} % of it in the post's bar")  # fmt: skip
 
 
 if __name__ == "__main__":

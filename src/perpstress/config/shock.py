@@ -2,9 +2,10 @@
 
 Two kinds:
 
-- ``jump_regime``: a common market factor with calm volatility; at ``at_s`` a log-jump ``jump`` and a stress regime
-  whose volatility starts at ``stress_vol`` and decays to the calm level with ``half_life_s``, plus an optional
-  further drift ``drift`` spread over ``drift_s`` seconds (the news digesting). Each asset moves ``beta`` times the
+- ``jump_regime``: a common market factor with calm volatility; at ``at_s`` a log-jump ``jump`` (spread evenly over
+  ``jump_s`` seconds; 0, the default: in one step) and a stress regime whose volatility starts at ``stress_vol`` and
+  decays to the calm level with ``half_life_s``, plus an optional further drift ``drift`` spread over the
+  ``drift_s`` seconds after the jump (the news digesting). Each asset moves ``beta`` times the
   factor plus its own noise. An asset that ``tracks`` another is ``rate`` times that asset's index at every step
   (a staking token: wBETH = ETH x its exchange rate), with no factor or noise of its own. Risk appetite (1 calm,
   0 none) drops to ``appetite_floor`` at the jump and recovers with ``appetite_half_life_s``; market makers read
@@ -56,9 +57,10 @@ class JumpRegimeShock(FrozenModel):
     calm_vol: float = Field(1e-4, ge=0, description="market factor vol before the shock, per sqrt(s)")
     at_s: float = Field(ge=0, description="seconds after the start when the news hits")
     jump: float = Field(description="market factor log-jump at the news, e.g. -0.03")
+    jump_s: float = Field(0.0, ge=0, description="the jump spread evenly over this many seconds (0: one step)")
     stress_vol: float = Field(ge=0, description="factor vol right after the news, per sqrt(s)")
     half_life_s: float = Field(gt=0, description="half-life of the excess volatility, seconds")
-    drift: float = Field(0.0, description="further factor log-move spread evenly over drift_s")
+    drift: float = Field(0.0, description="further factor log-move spread evenly over drift_s, after the jump")
     drift_s: float = Field(0.0, ge=0)
     appetite_floor: float = Field(0.2, ge=0, le=1, description="risk appetite right after the news")
     appetite_half_life_s: float = Field(1800.0, gt=0)

@@ -52,11 +52,12 @@ def _jump_regime(shock: JumpRegimeShock, steps: int, step_s: float, rng: np.rand
     factor[0] = 0.0
     jump_step = int(np.searchsorted(t, shock.at_s))
     if jump_step < steps:
-        factor[jump_step] += shock.jump
+        k = max(1, round(shock.jump_s / step_s))  # the jump's steps; the drift follows them
+        factor[jump_step : min(steps, jump_step + k)] += shock.jump / k
         if shock.drift_s > 0:
             n = max(1, round(shock.drift_s / step_s))
-            stop = min(steps, jump_step + 1 + n)
-            factor[jump_step + 1 : stop] += shock.drift / n
+            stop = min(steps, jump_step + k + n)
+            factor[jump_step + k : stop] += shock.drift / n
     names = tuple(shock.assets)
     index = np.empty((steps, len(names)))
     for j, name in enumerate(names):

@@ -33,3 +33,25 @@ def test_adding_a_tracked_asset_leaves_every_other_path_as_it_was() -> None:
     for name in OWN:
         np.testing.assert_array_equal(after.index[:, after.asset(name)], before.index[:, before.asset(name)])
     np.testing.assert_array_equal(after.appetite, before.appetite)
+
+
+def test_a_spread_jump_moves_evenly_over_its_seconds_and_the_drift_follows() -> None:
+    """Without noise, the factor's log-move is the jump spread over ``jump_s`` from ``at_s``, then the drift over
+    ``drift_s``; with ``jump_s = 0`` the jump is one step and the drift starts the step after."""
+    quiet = {**SHOCK, "calm_vol": 0.0, "stress_vol": 0.0, "assets": {"BTC": {"start_price": 100.0}}}
+
+    def move(**over: float) -> np.ndarray:
+        shock = JumpRegimeShock.model_validate({**quiet, **over})
+        p = exogenous.generate(shock, 300, 1.0, 0, np.random.default_rng(3))
+        return np.log(p.index[:, 0] / 100.0)
+
+    spread = move(jump_s=20)
+    np.testing.assert_allclose(spread[:30], 0.0, atol=1e-15)  # nothing before the news
+    np.testing.assert_allclose(spread[30:50], -0.05 * np.arange(1, 21) / 20, rtol=1e-12)  # the jump, evenly
+    np.testing.assert_allclose(spread[50:110], -0.05 - 0.05 * np.arange(1, 61) / 60, rtol=1e-12)  # then the drift
+    np.testing.assert_allclose(spread[110:], -0.10, rtol=1e-12)
+    one_step = move()
+    assert one_step[29] == 0.0
+    assert abs(one_step[30] + 0.05) < 1e-12
+    np.testing.assert_allclose(one_step[31:91], -0.05 - 0.05 * np.arange(1, 61) / 60, rtol=1e-12)
+    np.testing.assert_allclose(one_step[91:], -0.10, rtol=1e-12)
