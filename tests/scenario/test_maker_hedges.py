@@ -92,3 +92,14 @@ def test_bad_hedges_are_refused_naming_the_field(hedge: dict[str, str], message:
         BASE.with_(makers__hedges=[HEDGE | hedge])
     assert message in str(err.value)
     assert "makers.hedges[0]" in str(err.value)
+
+
+def test_hedges_that_lead_back_are_refused_naming_the_loop() -> None:
+    """Each hedge order fills the hedge market's makers; hedged back, every fill returns as the next hedge."""
+    back = HEDGE | {"market": "hyperliquid:BTC", "hedge": "binance:BTCUSDT"}
+    with pytest.raises(ConfigError) as err:
+        BASE.with_(makers__hedges=[HEDGE, back])
+    assert "makers.hedges[0].hedge" in str(err.value)
+    assert "binance:BTCUSDT -> hyperliquid:BTC -> binance:BTCUSDT" in str(err.value)
+    assert "hedge one way" in str(err.value)
+    assert BASE.with_(makers__hedges=[HEDGE]).makers is not None  # one way is fine

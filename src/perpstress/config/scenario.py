@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from perpstress.config.agents import (
     ArbitrageConfig,
     HedgedBook,
+    MakerHedge,
     MarketMakerConfig,
     NoiseTakerConfig,
     RestingOrdersConfig,
@@ -183,6 +184,7 @@ class Scenario(FrozenModel):
                 if bases[mh.market] != bases[mh.hedge]:
                     raise rule_error(f".makers.hedges[{i}].hedge",
                                      f"{mh.hedge} is not {bases[mh.market]} ({mh.market}'s asset)")  # fmt: skip
+            _no_hedge_loop(self.makers.hedges)
         for i, b in enumerate(self.arbitrage.basis):
             known(b.perpetual, f".arbitrage.basis[{i}].perpetual", keys)
             known(b.spot, f".arbitrage.basis[{i}].spot", spot_keys)
@@ -453,3 +455,28 @@ def _reachable(schema: dict[str, Any], root: str) -> set[str]:
         text = json.dumps(defs[name])
         stack.extend(part.split('"')[0] for part in text.split('"#/$defs/')[1:])
     return seen
+
+
+def _no_hedge_loop(hedges: tuple[MakerHedge, ...]) -> None:
+    """Refuse makers' hedges that lead back to a market already hedged: each hedge order is filled by the hedge
+    market's makers, so when their hedges lead back to where the first makers quote, every fill returns as the next
+    hedge, a loop of gain one that noise alone sets going."""
+    onward: dict[str, list[str]] = {}
+    for mh in hedges:
+        onward.setdefault(mh.market, []).append(mh.hedge)
+    for i, mh in enumerate(hedges):
+        came_from = {mh.hedge: mh.market}
+        todo = [mh.hedge]
+        while todo:
+            at = todo.pop()
+            if at == mh.market:
+                path = [at]
+                while len(path) == 1 or path[-1] != mh.market:
+                    path.append(came_from[path[-1]])
+                raise rule_error(f".makers.hedges[{i}].hedge",
+                                 f"{' -> '.join(reversed(path))}: each hedge fills the next market's makers, whose "
+                                 "hedge comes back; hedge one way")  # fmt: skip
+            for nxt in onward.get(at, []):
+                if nxt not in came_from:
+                    came_from[nxt] = at
+                    todo.append(nxt)
