@@ -130,9 +130,13 @@ def main(data: Path) -> None:
         if sym in rates:
             print(f"funding {sym} at 2025-10-10 16:00: {rates[sym]:.6f}")
     with (b / "USDEUSDT-1m-binance-spot_2025-10-09_2025-10-12.csv").open() as f:
-        lows = [(float(r["low"]), int(r["open_time_ms"])) for r in csv.DictReader(f)]
-    low, at = min(lows)
+        usde = list(csv.DictReader(f))
+    low, at = min((float(r["low"]), int(r["open_time_ms"])) for r in usde)
     print(f"USDe on Binance spot: low {low} at {datetime.fromtimestamp(at / 1000, UTC):%Y-%m-%d %H:%M}")
+    calm = [r for r in usde if int(r["open_time_ms"]) < ms("2025-10-10T20:30:00")]
+    per_min = np.mean([float(r["volume"]) * float(r["close"]) for r in calm])
+    print(f"USDe on Binance spot before 2025-10-10 20:30 ({len(calm)} bars): ${per_min:,.0f} a minute on average, "
+          f"{min(float(r['low']) for r in calm)} to {max(float(r['high']) for r in calm)}")  # fmt: skip
     first_post_reaction(b / "BTCUSDT-5m-markOrIndexPrice_2025-10-01_2025-12-30.csv")
 
 

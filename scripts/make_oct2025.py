@@ -249,12 +249,26 @@ def macro(metric: str, as_of: str | None = None) -> float:
 # The shock sized from outside crypto's own path: the market factor moves by BTC's beta to the S&P 500 times the S&P
 # 500's fall on Oct 10 (the day of both tariff posts). beta = correlation x BTC's implied vol / the S&P's: 0.5598
 # (48-month correlation to 2025-09-10) x 42 % (Volmex BVIV, Oct 9-10) / 16.43 % (VIX close, Oct 9) = 1.43; the S&P
-# fell 2.71 % close to close (data/oct2025/macro_vol.csv, secondary figures). A quarter of the move comes at the
-# news, the rest over the following 20 minutes (the split is ASSUMED). The rest of crypto's fall has to come out
-# of the books, the liquidation engines and ADL.
-BTC_SPX_BETA = macro("btc_spx_corr_48m") * macro("btc_bviv_30d_iv", "10-09") / macro("vix_close")
+# fell 2.71 % close to close (data/oct2025/macro_vol.csv, secondary figures). The rest of crypto's fall has to come
+# out of the books, the liquidation engines and ADL.
+BTC_SPX_BETA = macro("btc_spx_corr_48m") * macro("btc_bviv_30d_iv", "10-09") / macro("vix_close", "10-09")
 FACTOR_MOVE = math.log(1.0 + BTC_SPX_BETA * macro("spx_close_to_close_pct") / 100.0)
-JUMP, DRIFT = 0.25 * FACTOR_MOVE, 0.75 * FACTOR_MOVE
+# The news' shape is how BTC took the day's first tariff post, six hours before (14:57 UTC; scripts/derive_oct2025.py
+# on BTCUSDT's 5-minute mark bars): 28.8 % of its fall came in the three minutes to the post's bar close, the rest
+# over the 35 minutes to the hour's lowest close (-2.21 % in all). Before, a quarter came in one second and the rest
+# over 20 minutes (ASSUMED): the crowd's cascade then started with the jump and BTC's low came 2-7 minutes after the
+# news on every seed (docs/validation.md).
+JUMP_SHARE, JUMP_S, DRIFT_S = 0.288, 180, 2100
+JUMP, DRIFT = JUMP_SHARE * FACTOR_MOVE, (1.0 - JUMP_SHARE) * FACTOR_MOVE
+# The stress regime and risk appetite, from the same outside market: the VIX rose from 16.43 (Oct 9 close) to 21.66
+# (Oct 10 close, 20:00 UTC, before the crash). The factor's volatility right after the news is the calm volatility
+# times that rise (it fades with half_life_s), and the makers' risk appetite falls by its inverse, as a book held to
+# a fixed value-at-risk shrinks when volatility rises. Before, the stress volatility was 0.0012 per root second (21
+# times the calm one) and the appetite fell to 0.5, both ASSUMED: the fundamental's own noise then moved BTC by +-3 %
+# in the minutes after the news and set much of each seed's outcome.
+CALM_VOL = 0.000056  # BTC 20:30-20:50 (scripts/derive_oct2025.py)
+VIX_RISE = macro("vix_close", "10-10") / macro("vix_close", "10-09")
+STRESS_VOL, APPETITE_FLOOR = CALM_VOL * VIX_RISE, 1.0 / VIX_RISE
 
 
 # --- Binance's book-priced collateral ------------------------------------------------------------------------------
@@ -277,25 +291,41 @@ WBETH_RATE = 1.08
 BNSOL_RATE = 1.072
 # The crowd's collateral shares: the share of Binance cross accounts margined in each asset (assumed, UNCONFIRMED:
 # no public split; Binance compensated ~$283M to holders of the three together for 21:36-22:16 UTC, holder.io).
-# Books: thin (wBETH's ~$5.6B and BNSOL's ~$0.7-1.5B of supply trade ~$9-14M a day across venues, coinstats.app /
-# thedailycoins.io); depth per maker within 1 % and the makers' limits are assumed (UNCONFIRMED), and the makers
-# thin and withdraw by the same rules as on every other book. wBETH's and BNSOL's makers widen in proportion to
-# volatility (spread_vol_elasticity 1, the engine's default rule; not fitted to the lows: at 0.5, USDe's, no book
-# falls more than ~10 % below its fair value, the widest ladder a maker posts before it withdraws). Takers: after
-# the news, sellers of the collateral dominate its book (sell bias assumed, as for USDe).
+# Books: depth per maker within 1 % and the makers' limits are assumed (UNCONFIRMED); the makers quote, thin, widen
+# and withdraw by the same rules as on every other book of the scenario (before, these three books had rules of
+# their own, sizes and spreads scaling with volatility at powers 1 and 0.5-1 against 0.2 and 0.1 everywhere else: a
+# fill moved the mid, the move thinned the book, the next fill moved it more, and on the default seed at 5 % the
+# USDe book was empty from 20:35 to the end, its price bouncing between 0.92 and 1.02 before the news while the
+# real one sat at 0.9998-1.0004). Takers: the noise flow of the scenario's other books in number (rate_per_s 0.5),
+# sized to each book's volume before the crash (USDe: $100,645 a minute on Binance from Oct 9 to Oct 10 20:30,
+# scripts/derive_oct2025.py; wBETH and BNSOL: ~$9-14M a day each across venues, coinstats.app / thedailycoins.io,
+# 2nd, all of it put on Binance's book, UNCONFIRMED); before, 3, 1 and 0.6 orders a second of $150k, $50k and $30k
+# (ASSUMED), 300 to 500 times those volumes. After the news, sellers of the collateral dominate its book (sell bias
+# assumed).
+TAKER_RATE, TAKER_SIGMA = 0.5, 1.0  # the [takers] defaults of the scenario
+
+
+def taker_median(volume_usd_per_s: float) -> float:
+    """The median order (USD) that gives ``volume_usd_per_s`` at the takers' rate (log-normal sizes: mean = median
+    x exp(sigma^2 / 2))."""
+    return volume_usd_per_s / (TAKER_RATE * math.exp(TAKER_SIGMA**2 / 2))
+
+
+USDE_VOLUME_PER_S = 100_645 / 60  # Binance USDE/USDT, Oct 9 to Oct 10 20:30 (scripts/derive_oct2025.py)
+STAKED_VOLUME_PER_S = 11.5e6 / 86_400  # the middle of ~$9-14M a day (2nd)
 BINANCE_COLLATERAL = {
     "USDE": {"path": {"start_price": 1.0, "beta": 0.0}, "share": 0.05, "spot": "USDE/USDT",
-             "makers": {"capital_usd": 20e6, "depth_usd": 700e3, "size_vol_elasticity": 1.0,
-                        "spread_vol_elasticity": 0.5, "inventory_limit_usd": 3e6, "loss_limit_usd": 600e3},
-             "takers": {"rate_per_s": 3.0, "median_usd": 150e3, "sell_bias_after_shock": 0.45}},
+             "makers": {"capital_usd": 20e6, "depth_usd": 700e3, "inventory_limit_usd": 3e6, "loss_limit_usd": 600e3},
+             "takers": {"rate_per_s": TAKER_RATE, "median_usd": float(round(taker_median(USDE_VOLUME_PER_S))),
+                        "sell_bias_after_shock": 0.45}},
     "WBETH": {"path": {"tracks": "ETH", "rate": WBETH_RATE}, "share": 0.02, "spot": "WBETH/USDT",
-              "makers": {"capital_usd": 3e6, "depth_usd": 100e3, "size_vol_elasticity": 1.0,
-                         "spread_vol_elasticity": 1.0, "inventory_limit_usd": 300e3, "loss_limit_usd": 60e3},
-              "takers": {"rate_per_s": 1.0, "median_usd": 50e3, "sell_bias_after_shock": 0.45}},
+              "makers": {"capital_usd": 3e6, "depth_usd": 100e3, "inventory_limit_usd": 300e3, "loss_limit_usd": 60e3},
+              "takers": {"rate_per_s": TAKER_RATE, "median_usd": float(round(taker_median(STAKED_VOLUME_PER_S))),
+                         "sell_bias_after_shock": 0.45}},
     "BNSOL": {"path": {"tracks": "SOL", "rate": BNSOL_RATE}, "share": 0.01, "spot": "BNSOL/USDT",
-              "makers": {"capital_usd": 1.5e6, "depth_usd": 50e3, "size_vol_elasticity": 1.0,
-                         "spread_vol_elasticity": 1.0, "inventory_limit_usd": 150e3, "loss_limit_usd": 30e3},
-              "takers": {"rate_per_s": 0.6, "median_usd": 30e3, "sell_bias_after_shock": 0.45}},
+              "makers": {"capital_usd": 1.5e6, "depth_usd": 50e3, "inventory_limit_usd": 150e3, "loss_limit_usd": 30e3},
+              "takers": {"rate_per_s": TAKER_RATE, "median_usd": float(round(taker_median(STAKED_VOLUME_PER_S))),
+                         "sell_bias_after_shock": 0.45}},
 }  # fmt: skip
 
 
@@ -343,10 +373,12 @@ FLOW_POOL_BINANCE_BTC = 163_728
 
 
 # Makers hedging across venues (ASSUMED, UNCONFIRMED: no public figure of market makers' cross-venue hedges that
-# night): the majors' makers on Binance hedge all their inventory in the same asset on Bybit, and Bybit's on Binance
-# (the "long on one venue, short on another" books that ADL broke); each hedge account holds one maker's capital
-# (the [makers.markets] capital above) at up to 10x, rehedges within $1M, waits 60 s after a forced close.
-HEDGE_PAIRS = [("binance", "bybit"), ("bybit", "binance")]
+# night): the majors' makers on Binance hedge all their inventory in the same asset on Bybit (the "long on one
+# venue, short on another" books that ADL broke); each hedge account holds one maker's capital (the
+# [makers.markets] capital above) at up to 10x, rehedges within $1M, waits 60 s after a forced close. One way only:
+# with Bybit's makers hedging on Binance too, each hedge filled the other venue's makers, whose hedge filled the
+# first's, a loop that took Binance's BTCUSDT mark to 102,700-103,800 before the news on five seeds of six.
+HEDGE_PAIRS = [("binance", "bybit")]
 
 
 def crowd_flow_lines() -> list[str]:
@@ -442,11 +474,14 @@ def main() -> None:
                 table = ", ".join(f"{k} = {w}" for k, w in sources.items())
                 lines.append(f'"{b}" = {{ {table} }}')
             lines.append("")
-    lines += ["[shock]", 'kind = "jump_regime"', "calm_vol = 0.000056  # BTC 20:30-20:50 (derive script)",
+    lines += ["[shock]", 'kind = "jump_regime"', f"calm_vol = {CALM_VOL}  # BTC 20:30-20:50 (derive script)",
               f"at_s = {NEWS_AT_S}  # 21:00 UTC, the tariff post",
-              f"jump = {JUMP:.5f}  # BTC's beta to the S&P 500 x its Oct 10 fall, a quarter (make_oct2025.py)",
-              "stress_vol = 0.0012", "half_life_s = 900", f"drift = {DRIFT:.5f}", "drift_s = 1200",
-              "appetite_floor = 0.5", "appetite_half_life_s = 3600", ""]  # fmt: skip
+              f"jump = {JUMP:.5f}  # BTC's beta to the S&P 500 x its Oct 10 fall, the first post's quick share",
+              f"jump_s = {JUMP_S}  # as BTC took the first post (make_oct2025.py)",
+              f"stress_vol = {STRESS_VOL:.7f}  # the calm vol x the VIX's rise on Oct 10", "half_life_s = 900",
+              f"drift = {DRIFT:.5f}", f"drift_s = {DRIFT_S}",
+              f"appetite_floor = {APPETITE_FLOOR:.3f}  # 1 / the VIX's rise", "appetite_half_life_s = 3600",
+              ""]  # fmt: skip
     bases = list(dict.fromkeys(b for v in MARKETS.values() for b in v))
     for asset in bases:
         lines += [f"[shock.assets.{asset}]", f"start_price = {START_PRICE[asset]}", f"beta = {beta(asset)}"]
@@ -498,7 +533,7 @@ def main() -> None:
                       f"loss_limit_usd = {max(depth * 0.2, 5_000):.4g}", 'spot_fair_value = "perpetual_mark"',
                       ""]  # fmt: skip
     lines += ['[makers.markets."binance:BTC/USDT"]', "depth_usd = 60_000_000.0", "", *collateral["makers"]]
-    lines += ["[takers]", "rate_per_s = 0.5", "median_usd = 20_000.0", "sell_bias_after_shock = 0.15", "",
+    lines += ["[takers]", f"rate_per_s = {TAKER_RATE}", "median_usd = 20_000.0", "sell_bias_after_shock = 0.15", "",
               *collateral["takers"]]  # fmt: skip
     # Noise flow per market scales with the square root of its open interest against Binance BTC's (ASSUMED), so
     # a thin market is not traded like BTC.
