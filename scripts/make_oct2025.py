@@ -302,13 +302,13 @@ BNSOL_RATE = 1.072
 # 2nd, all of it put on Binance's book, UNCONFIRMED); before, 3, 1 and 0.6 orders a second of $150k, $50k and $30k
 # (ASSUMED), 300 to 500 times those volumes. After the news, sellers of the collateral dominate its book (sell bias
 # assumed).
-TAKER_RATE, TAKER_SIGMA = 0.5, 1.0  # the [takers] defaults of the scenario
+TAKER_RATE, TAKER_SIGMA = 0.5, 1.0  # the scenario's [takers] rate and NoiseTakerConfig.sigma's default
 
 
 def taker_median(volume_usd_per_s: float) -> float:
-    """The median order (USD) that gives ``volume_usd_per_s`` at the takers' rate (log-normal sizes: mean = median
-    x exp(sigma^2 / 2))."""
-    return volume_usd_per_s / (TAKER_RATE * math.exp(TAKER_SIGMA**2 / 2))
+    """The median order (USD, whole dollars) that gives ``volume_usd_per_s`` at the takers' rate (log-normal sizes:
+    mean = median x exp(sigma^2 / 2))."""
+    return float(round(volume_usd_per_s / (TAKER_RATE * math.exp(TAKER_SIGMA**2 / 2))))
 
 
 USDE_VOLUME_PER_S = 100_645 / 60  # Binance USDE/USDT, Oct 9 to Oct 10 20:30 (scripts/derive_oct2025.py)
@@ -316,15 +316,15 @@ STAKED_VOLUME_PER_S = 11.5e6 / 86_400  # the middle of ~$9-14M a day (2nd)
 BINANCE_COLLATERAL = {
     "USDE": {"path": {"start_price": 1.0, "beta": 0.0}, "share": 0.05, "spot": "USDE/USDT",
              "makers": {"capital_usd": 20e6, "depth_usd": 700e3, "inventory_limit_usd": 3e6, "loss_limit_usd": 600e3},
-             "takers": {"rate_per_s": TAKER_RATE, "median_usd": float(round(taker_median(USDE_VOLUME_PER_S))),
+             "takers": {"rate_per_s": TAKER_RATE, "median_usd": taker_median(USDE_VOLUME_PER_S),
                         "sell_bias_after_shock": 0.45}},
     "WBETH": {"path": {"tracks": "ETH", "rate": WBETH_RATE}, "share": 0.02, "spot": "WBETH/USDT",
               "makers": {"capital_usd": 3e6, "depth_usd": 100e3, "inventory_limit_usd": 300e3, "loss_limit_usd": 60e3},
-              "takers": {"rate_per_s": TAKER_RATE, "median_usd": float(round(taker_median(STAKED_VOLUME_PER_S))),
+              "takers": {"rate_per_s": TAKER_RATE, "median_usd": taker_median(STAKED_VOLUME_PER_S),
                          "sell_bias_after_shock": 0.45}},
     "BNSOL": {"path": {"tracks": "SOL", "rate": BNSOL_RATE}, "share": 0.01, "spot": "BNSOL/USDT",
               "makers": {"capital_usd": 1.5e6, "depth_usd": 50e3, "inventory_limit_usd": 150e3, "loss_limit_usd": 30e3},
-              "takers": {"rate_per_s": TAKER_RATE, "median_usd": float(round(taker_median(STAKED_VOLUME_PER_S))),
+              "takers": {"rate_per_s": TAKER_RATE, "median_usd": taker_median(STAKED_VOLUME_PER_S),
                          "sell_bias_after_shock": 0.45}},
 }  # fmt: skip
 

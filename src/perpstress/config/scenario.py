@@ -469,14 +469,14 @@ def _no_hedge_loop(hedges: tuple[MakerHedge, ...]) -> None:
         todo = [mh.hedge]
         while todo:
             at = todo.pop()
-            if at == mh.market:
-                path = [at]
-                while len(path) == 1 or path[-1] != mh.market:
-                    path.append(came_from[path[-1]])
-                raise rule_error(f".makers.hedges[{i}].hedge",
-                                 f"{' -> '.join(reversed(path))}: each hedge fills the next market's makers, whose "
-                                 "hedge comes back; hedge one way")  # fmt: skip
             for nxt in onward.get(at, []):
+                if nxt == mh.market:  # back where this hedge started: name the way round
+                    path = [nxt, at]
+                    while path[-1] != mh.market:
+                        path.append(came_from[path[-1]])
+                    raise rule_error(f".makers.hedges[{i}].hedge",
+                                     f"{' -> '.join(reversed(path))}: each hedge fills the next market's makers, "
+                                     "whose hedge comes back; hedge one way")  # fmt: skip
                 if nxt not in came_from:
                     came_from[nxt] = at
                     todo.append(nxt)

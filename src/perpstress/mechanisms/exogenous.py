@@ -52,12 +52,9 @@ def _jump_regime(shock: JumpRegimeShock, steps: int, step_s: float, rng: np.rand
     factor[0] = 0.0
     jump_step = int(np.searchsorted(t, shock.at_s))
     if jump_step < steps:
-        k = max(1, round(shock.jump_s / step_s))  # the jump's steps; the drift follows them
-        factor[jump_step : min(steps, jump_step + k)] += shock.jump / k
+        drift_from = _spread(factor, jump_step, shock.jump, shock.jump_s, step_s)
         if shock.drift_s > 0:
-            n = max(1, round(shock.drift_s / step_s))
-            stop = min(steps, jump_step + k + n)
-            factor[jump_step + k : stop] += shock.drift / n
+            _spread(factor, drift_from, shock.drift, shock.drift_s, step_s)
     names = tuple(shock.assets)
     index = np.empty((steps, len(names)))
     for j, name in enumerate(names):
@@ -74,6 +71,14 @@ def _jump_regime(shock: JumpRegimeShock, steps: int, step_s: float, rng: np.rand
     recovery = np.where(after, 0.5 ** (since / shock.appetite_half_life_s), 0.0)
     appetite = 1.0 - (1.0 - shock.appetite_floor) * recovery
     return ExogenousPaths(assets=names, index=index, appetite=appetite)
+
+
+def _spread(factor: F64, start: int, move: float, seconds: float, step_s: float) -> int:
+    """Add the log-move ``move`` to ``factor`` evenly over the steps ``seconds`` cover from ``start`` (at least one
+    step); return the step after them."""
+    n = max(1, round(seconds / step_s))
+    factor[start : min(factor.size, start + n)] += move / n
+    return start + n
 
 
 def _replay(shock: ReplayShock, steps: int, step_s: float, ts_start_ms: int) -> ExogenousPaths:
