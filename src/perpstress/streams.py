@@ -26,6 +26,7 @@ STREAMS: dict[str, str] = {
     "rails": "transfer latency noise per transfer (mechanisms.transfers)",
     "adl": "the starting point of a pseudo-random ADL scan (dYdX v4)",
     "flow": "the crowd's flow during the run: order counts, sizes and leverage (mechanisms.agents.flow)",
+    "flow_hold": "how long each flow position is held before its owner closes it (mechanisms.agents.flow)",
     "margin_calls": "each crowd account's delay in answering a margin call, and who never answers (engine.build)",
 }
 """Every stream a run draws from, by name: what draws from it."""

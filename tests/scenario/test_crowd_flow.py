@@ -235,3 +235,51 @@ def test_bad_flow_sections_are_refused_naming_the_field(change: dict[str, Any], 
     with pytest.raises(ConfigError) as err:
         BASE.with_(**change)
     assert message in str(err.value)
+
+
+def test_flow_positions_are_closed_after_their_holding_time(tmp_path: Path) -> None:
+    """With ``hold_median_s`` = 90 s and no spread, every dip buyer of the one-leg path starts selling its whole
+    position 90 s after it bought (what the book does not take within the order's limit is tried again a minute
+    later), so none is open at the end where without holding times they all are; money and
+    open interest stay exact, checked every step."""
+    shock = replay(tmp_path, "one", ONE_LEG)
+    held = DIP_FLOW | {"hold_median_s": 90.0, "hold_sigma": 0.0}
+    sim, s = simulate(BASE.with_(shock=shock, flow=held, engine__record_trades=True, engine__check_every_step=True))
+    f = s["flow"]
+    assert f["opened"]["dip"] > 20
+    phase = sim.flow
+    assert phase is not None
+    start = int(sim.world.flow_pool_start[0])
+    pool = np.arange(start, start + int(phase.used[0]))
+    trades = sim.world.trades
+    bought: dict[int, int] = {}
+    first_sale: dict[int, int] = {}
+    for a, t, lots in zip(trades["account"], trades["ts_ms"], trades["lots"], strict=True):
+        if start <= a < start + pool.size:
+            (bought if lots > 0 else first_sale).setdefault(int(a), int(t))
+    end_ms = T0 + BASE.steps * 1000
+    due = [a for a in pool.tolist() if bought[a] + 90_000 < end_ms - 1000]
+    assert len(due) > 20
+    delays = np.array([first_sale[a] - bought[a] for a in due])
+    assert np.all((delays >= 90_000) & ((delays - 90_000) % 60_000 == 0))  # at 90 s, else at a retry a minute on
+    assert np.mean(delays == 90_000) > 0.5
+    settled = [a for a in due if bought[a] + 90_000 + 3 * 60_000 < end_ms - 1000]  # time for three retries
+    assert len(settled) > 20
+    assert np.all(sim.positions.size_lots[settled] == 0)
+    assert f["closed"] >= len(settled)
+    assert f["closed_usd"] > 0
+    assert s["invariants"]["money_conservation_max_abs_error_usd"] <= 1e-13 * sim.value_start
+    assert s["invariants"]["open_interest_max_imbalance"] == 0
+    sim_kept, s_kept = simulate(BASE.with_(shock=shock, flow=DIP_FLOW))
+    assert s_kept["flow"]["closed"] == 0
+    phase_kept = sim_kept.flow
+    assert phase_kept is not None
+    kept = np.arange(start, start + int(phase_kept.used[0]))
+    assert np.all(sim_kept.positions.size_lots[kept] > 0)
+
+
+def test_holding_times_need_their_own_stream() -> None:
+    """The holding times are drawn from ``flow_hold``, a stream of their own (not the flow's, whose draws stay put)."""
+    from perpstress.streams import STREAMS
+
+    assert "flow_hold" in STREAMS

@@ -94,8 +94,9 @@ def run(
     flow = s.get("flow")
     if flow is not None:
         opened = sum(flow["opened"].values())
+        closed = f"{flow['closed']:,} closed after their holding time, " if flow["closed"] else ""
         row = (f"{opened:,} opened (${sum(flow['opened_usd'].values()):,.0f}), {flow['covered']:,} covered, "
-               f"{flow['liquidated_accounts']:,} liquidated")  # fmt: skip
+               f"{closed}{flow['liquidated_accounts']:,} liquidated")  # fmt: skip
         table.add_row("crowd flow", row)
         if flow["pool_full"]:
             table.add_row(

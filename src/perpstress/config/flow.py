@@ -11,6 +11,10 @@ Three rules, each reading one measure of a market's mark (the mark at the start 
   cover the market's oldest open flow short (when ``squeeze.covers``) or, when none is open, open longs; measure
   ``mark / trough - 1``.
 
+With ``hold_median_s`` set, every flow position is also closed by its owner once its holding time (log-normal,
+median ``hold_median_s``, log-sd ``hold_sigma``, drawn from the run's ``flow_hold`` stream when the position opens)
+has passed: flow traders are short-horizon, not holders to the end of the run.
+
 A rule's orders arrive as a Poisson process of rate ``rate_per_s x min(measure / threshold, max_multiple) x
 rate_multiple x scale`` per market while its measure is at or above its threshold (none below). Sizes are
 log-normal (``median_usd / scale``, ``sigma``; ``--scale`` scales accounts, not notional, as the population's does),
@@ -73,6 +77,14 @@ class CrowdFlowConfig(FrozenModel):
     start_s: float = Field(
         0.0, ge=0, le=864_000, description="no rule opens or covers before this many seconds into the run"
     )
+    hold_median_s: float | None = Field(
+        None,
+        gt=0,
+        le=864_000,
+        description="a flow position is closed by its owner after a log-normal holding time of this median, seconds "
+        "(none: held to the end of the run unless liquidated, ADL'd or covered)",
+    )
+    hold_sigma: float = Field(1.0, ge=0, le=5, description="log-sd of the holding time")
 
     @property
     def enabled(self) -> bool:

@@ -108,7 +108,8 @@ class Simulation:
         self.exogenous = ExogenousPhase(w, bool(index_engine.endogenous), wider)
         self.makers = MakersPhase(w, accounting, self.adl.record)
         self.takers = TakersPhase(w, execution, streams.get("takers"))
-        self.flow = (CrowdFlowPhase(w, execution, self.liquidation, streams.get("flow"), scale, bands.reband)
+        self.flow = (CrowdFlowPhase(w, execution, self.liquidation, streams.get("flow"), scale, bands.reband,
+                                    streams.get("flow_hold") if scenario.flow.hold_median_s is not None else None)
                      if scenario.flow.enabled else None)  # fmt: skip
         self.maker_hedges = MakerHedgesPhase(w, accounting, execution) if w.maker_hedge_ids.size else None
         self.arbitrage = ArbitragePhase(self.desk, self.arbitrageurs, self.hedges, self.adl)

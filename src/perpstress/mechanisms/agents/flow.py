@@ -20,12 +20,19 @@ gap settled by the fund, then bad debt, as a crowd stop's. An order that finds i
 up is dropped and counted (``pool_full``). A step's cost grows with the orders placed and the flow markets, never with
 the pool.
 
+With ``hold_median_s``, each opened position gets a closing time (its holding time from the ``flow_hold`` stream, one
+draw per position opened, so they take nothing from the flow's own stream); a heap of closing times is
+popped at the start of each step, and each position still open is closed whole like a cover (see
+:meth:`CrowdFlowPhase.close_due`).
+
 Left out, plainly: flow accounts hold no stop and no top-up reserve, never add to or reduce a position except the
-squeeze's covers, and are cross-margined; the flow does not react to other venues' prices, funding or its own P&L.
+squeeze's covers and the closes at the end of their holding time, and are cross-margined; the flow does not react
+to other venues' prices, funding or its own P&L.
 """
 
 from __future__ import annotations
 
+import heapq
 from typing import Any
 
 import numpy as np
@@ -154,9 +161,11 @@ class CrowdFlowPhase:
     """The flow phase: signals, draws, orders through the books, and the flow accounts' new trigger bands."""
 
     def __init__(self, world: World, execution: BookExecution, liquidation: LiquidationEngine,
-                 rng: np.random.Generator, scale: float, reband: Any) -> None:  # fmt: skip
-        """``liquidation``: settles the gap of a cover past bankruptcy; ``rng``: the run's ``flow`` stream;
-        ``reband``: the crowd's band update for the accounts touched."""
+                 rng: np.random.Generator, scale: float, reband: Any,
+                 hold_rng: np.random.Generator | None = None) -> None:  # fmt: skip
+        """``liquidation``: settles the gap of a cover or close past bankruptcy; ``rng``: the run's ``flow`` stream;
+        ``reband``: the crowd's band update for the accounts touched; ``hold_rng``: the ``flow_hold`` stream (needed
+        with ``flow.hold_median_s``)."""
         self.world = world
         cfg = self.config = world.scenario.flow
         self.execution = execution
@@ -204,12 +213,27 @@ class CrowdFlowPhase:
         self.pool_full = np.zeros(n, np.int64)
         """Per flow market: orders dropped because its pool was used up."""
         self.orders = 0
+        self.step_s = step_s
+        self.hold_rng = hold_rng
+        if cfg.hold_median_s is not None and hold_rng is None:
+            raise ValueError("flow.hold_median_s needs the flow_hold stream")
+        self.due: list[tuple[int, int, int]] = []
+        """Open flow positions' closing times: a heap of (step, account, flow market)."""
+        self.closed = np.zeros(n, np.int64)
+        self.closed_usd = np.zeros(n)
+        self.close_retries = 0
+        """Closes that found no fill and wait a minute to try again."""
+        self.step = 0
 
     def __call__(self, clock: Clock) -> None:
         w = self.world
-        if not flow_signals(clock.step, w.markets.mark, self.markets, self.hist, self.peak_q, self.peak_ends,
-                            self.trough_q, self.trough_ends, self.recent_steps, self.lag_steps, self.rules,
-                            self.multiple, float(self.scale), self.measures, self.rates):  # fmt: skip
+        self.step = clock.step
+        active = flow_signals(clock.step, w.markets.mark, self.markets, self.hist, self.peak_q, self.peak_ends,
+                              self.trough_q, self.trough_ends, self.recent_steps, self.lag_steps, self.rules,
+                              self.multiple, float(self.scale), self.measures, self.rates)  # fmt: skip
+        if self.due and self.due[0][0] <= clock.step:
+            self.close_due(clock.step)
+        if not active:
             return
         if clock.step < self.start_step:
             return  # the measures move on; nothing is drawn yet
@@ -257,6 +281,41 @@ class CrowdFlowPhase:
         self.opened[kind, j] += 1
         self.opened_usd[kind, j] += notional
         touched.append(a)
+        cfg = self.config
+        if cfg.hold_median_s is not None:
+            assert self.hold_rng is not None
+            hold_s = cfg.hold_median_s * float(np.exp(cfg.hold_sigma * self.hold_rng.standard_normal()))
+            heapq.heappush(self.due, (self.step + max(1, round(hold_s / self.step_s)), a, j))
+
+    def close_due(self, step: int) -> None:
+        """Close, whole, every flow position whose holding time has passed (in closing-time order, then account),
+        by an IOC order limited ``limit_fraction`` past mark, the fee out of what equity the close leaves; a close
+        past bankruptcy has its gap settled as a cover's. A position already closed (liquidated, ADL'd, covered)
+        is passed; one that finds no fill, or part of one, tries again a minute later."""
+        w = self.world
+        size = w.positions.size_lots
+        touched: list[int] = []
+        retry = max(1, round(60.0 / self.step_s))
+        while self.due and self.due[0][0] <= step:
+            _, a, j = heapq.heappop(self.due)
+            lots = -int(size[a])
+            if lots == 0:
+                continue
+            m = int(self.markets[j])
+            limit = float(w.markets.mark[m]) * (1 + (1 if lots > 0 else -1) * self.config.limit_fraction)
+            fill = self.execution.taker_trade(a, m, lots, limit, fee_within_equity=True)
+            if fill.lots != lots:
+                heapq.heappush(self.due, (step + retry, a, j))
+            if fill.lots == 0:
+                self.close_retries += 1
+                continue
+            self.liquidation.settle_gap(int(w.markets.venue[m]), a, -1)
+            if size[a] == 0:
+                self.closed[j] += 1
+            self.closed_usd[j] += abs(fill.lots) * float(w.markets.lot_size[m]) * fill.average_price
+            touched.append(a)
+        if touched:
+            self.reband(np.unique(np.array(touched, dtype=np.int64)))
 
     def cover(self, j: int, touched: list[int]) -> bool:
         """Buy back flow market ``j``'s oldest open flow short whole; False when none is open. The taker fee comes
@@ -286,7 +345,8 @@ class CrowdFlowPhase:
 
     def summary(self, liquidated: set[int], adl_hit: set[int]) -> dict[str, Any]:
         """Totals for summary.json: accounts in the pools, orders, opened by rule (count and USD), covers, orders
-        that found no fill or a full pool, and how many flow accounts were liquidated or hit by ADL."""
+        that found no fill or a full pool, positions closed at the end of their holding time (count, USD, and closes
+        that found no fill and tried again), and how many flow accounts were liquidated or hit by ADL."""
         pool = [set(range(int(s), int(s + u))) for s, u in zip(self.pool_start, self.used, strict=True)]
         used = set().union(*pool) if pool else set()
         return {
@@ -296,6 +356,9 @@ class CrowdFlowPhase:
             "opened_usd": {name: float(self.opened_usd[k].sum()) for k, name in enumerate(RULE_NAMES)},
             "covered": int(self.covered.sum()),
             "covered_usd": float(self.covered_usd.sum()),
+            "closed": int(self.closed.sum()),
+            "closed_usd": float(self.closed_usd.sum()),
+            "close_retries": int(self.close_retries),
             "unfilled": int(self.unfilled.sum()),
             "pool_full": int(self.pool_full.sum()),
             "liquidated_accounts": len(used & liquidated),
