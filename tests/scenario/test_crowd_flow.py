@@ -278,8 +278,20 @@ def test_flow_positions_are_closed_after_their_holding_time(tmp_path: Path) -> N
     assert np.all(sim_kept.positions.size_lots[kept] > 0)
 
 
-def test_holding_times_need_their_own_stream() -> None:
-    """The holding times are drawn from ``flow_hold``, a stream of their own (not the flow's, whose draws stay put)."""
-    from perpstress.streams import STREAMS
-
-    assert "flow_hold" in STREAMS
+def test_holding_times_take_nothing_from_the_flows_own_stream(tmp_path: Path) -> None:
+    """The holding times come from ``flow_hold``, not from the flow's stream: until the first close the run with
+    holding times trades exactly as the run without them (the same orders, sizes, prices and accounts), although
+    every position opened meanwhile drew its holding time."""
+    shock = replay(tmp_path, "one", ONE_LEG)
+    held = DIP_FLOW | {"hold_median_s": 120.0, "hold_sigma": 0.0}
+    runs = [simulate(BASE.with_(shock=shock, flow=flow, engine__record_trades=True))[0] for flow in (held, DIP_FLOW)]
+    start = int(runs[0].world.flow_pool_start[0])
+    t = runs[0].world.trades
+    first_close = min(ts for a, ts, lots in zip(t["account"], t["ts_ms"], t["lots"], strict=True)
+                      if a >= start and lots < 0)  # fmt: skip
+    before = [{k: np.asarray(r.world.trades[k])[np.asarray(r.world.trades["ts_ms"]) < first_close]
+               for k in ("ts_ms", "market", "account", "lots", "price")} for r in runs]  # fmt: skip
+    opened = np.asarray(before[0]["account"]) >= start
+    assert np.unique(before[0]["account"][opened]).size > 20  # many holding times drawn before the first close
+    for k in before[0]:
+        np.testing.assert_array_equal(before[0][k], before[1][k])

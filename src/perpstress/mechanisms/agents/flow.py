@@ -289,30 +289,24 @@ class CrowdFlowPhase:
 
     def close_due(self, step: int) -> None:
         """Close, whole, every flow position whose holding time has passed (in closing-time order, then account),
-        by an IOC order limited ``limit_fraction`` past mark, the fee out of what equity the close leaves; a close
-        past bankruptcy has its gap settled as a cover's. A position already closed (liquidated, ADL'd, covered)
-        is passed; one that finds no fill, or part of one, tries again a minute later."""
-        w = self.world
-        size = w.positions.size_lots
+        as a cover closes (:meth:`close_whole`). A position already closed (liquidated, ADL'd, covered) is passed;
+        one that finds no fill, or part of one, tries again a minute later."""
+        size = self.world.positions.size_lots
         touched: list[int] = []
         retry = max(1, round(60.0 / self.step_s))
         while self.due and self.due[0][0] <= step:
             _, a, j = heapq.heappop(self.due)
-            lots = -int(size[a])
-            if lots == 0:
+            if size[a] == 0:
                 continue
-            m = int(self.markets[j])
-            limit = float(w.markets.mark[m]) * (1 + (1 if lots > 0 else -1) * self.config.limit_fraction)
-            fill = self.execution.taker_trade(a, m, lots, limit, fee_within_equity=True)
-            if fill.lots != lots:
+            filled_usd = self.close_whole(a, int(self.markets[j]))
+            if size[a] != 0:
                 heapq.heappush(self.due, (step + retry, a, j))
-            if fill.lots == 0:
+            if filled_usd == 0.0:
                 self.close_retries += 1
                 continue
-            self.liquidation.settle_gap(int(w.markets.venue[m]), a, -1)
             if size[a] == 0:
                 self.closed[j] += 1
-            self.closed_usd[j] += abs(fill.lots) * float(w.markets.lot_size[m]) * fill.average_price
+            self.closed_usd[j] += filled_usd
             touched.append(a)
         if touched:
             self.reband(np.unique(np.array(touched, dtype=np.int64)))
@@ -330,18 +324,28 @@ class CrowdFlowPhase:
         self.cover_cursor[j] = c - start
         if c == end:
             return False
-        m = int(self.markets[j])
-        lots = -int(size[c])
-        limit = float(w.markets.mark[m]) * (1 + self.config.limit_fraction)
-        fill = self.execution.taker_trade(c, m, lots, limit, fee_within_equity=True)
-        if fill.lots == 0:
+        filled_usd = self.close_whole(c, int(self.markets[j]))
+        if filled_usd == 0.0:
             self.unfilled[j] += 1
             return True
-        self.liquidation.settle_gap(int(w.markets.venue[m]), c, -1)  # bought back past bankruptcy: fund, bad debt
         self.covered[j] += 1
-        self.covered_usd[j] += abs(fill.lots) * float(w.markets.lot_size[m]) * fill.average_price
+        self.covered_usd[j] += filled_usd
         touched.append(c)
         return True
+
+    def close_whole(self, a: int, m: int) -> float:
+        """An IOC order closing flow account ``a``'s whole position in market ``m``, limited ``limit_fraction`` past
+        mark, the taker fee out of what equity the close leaves; a close past bankruptcy (a position its venue's
+        liquidation could not close) has its gap settled, fund then bad debt, as a crowd stop's. Returns the USD
+        notional filled (0 when nothing filled)."""
+        w = self.world
+        lots = -int(w.positions.size_lots[a])
+        limit = float(w.markets.mark[m]) * (1 + (1 if lots > 0 else -1) * self.config.limit_fraction)
+        fill = self.execution.taker_trade(a, m, lots, limit, fee_within_equity=True)
+        if fill.lots == 0:
+            return 0.0
+        self.liquidation.settle_gap(int(w.markets.venue[m]), a, -1)
+        return abs(fill.lots) * float(w.markets.lot_size[m]) * fill.average_price
 
     def summary(self, liquidated: set[int], adl_hit: set[int]) -> dict[str, Any]:
         """Totals for summary.json: accounts in the pools, orders, opened by rule (count and USD), covers, orders
